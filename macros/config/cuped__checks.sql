@@ -1,0 +1,114 @@
+{#- Small validators used by cuped__config(); each returns the value or stops compilation. -#}
+
+{% macro cuped__check_keys(mapping, allowed, where) %}
+  {%- for key in mapping -%}
+    {%- if key not in allowed -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": unknown key `" ~ key ~ "`. Allowed keys: " ~ (allowed | join(', ')) ~ ".") }}
+    {%- endif -%}
+  {%- endfor -%}
+{% endmacro %}
+
+{% macro cuped__check_string(value, where, allow_empty=false) %}
+  {%- if value is not string or (not allow_empty and value | trim == '') -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a non-empty string, got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__check_choice(value, choices, where) %}
+  {%- if value not in choices -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be one of " ~ (choices | join(', ')) ~ ", got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__check_boolean(value, where) %}
+  {%- if value is not boolean -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be true or false, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__check_integer(value, where, minimum) %}
+  {%- if value is boolean or value is not integer or value < minimum -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number of days >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__check_alpha(value) %}
+  {%- if value is boolean or value is not number or value <= 0 or value >= 0.5 -%}
+    {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between 0 and 0.5 (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {{ return(value | float) }}
+{% endmacro %}
+
+{% macro cuped__check_list(value, where) %}
+  {%- if value is none or value is string or value is mapping or value is not iterable -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a list, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {{ return(value | list) }}
+{% endmacro %}
+
+{% macro cuped__check_unique(values, where) %}
+  {%- set seen = [] -%}
+  {%- for value in values -%}
+    {%- if value in seen -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " lists '" ~ value ~ "' twice.") }}
+    {%- endif -%}
+    {%- do seen.append(value) -%}
+  {%- endfor -%}
+{% endmacro %}
+
+{#- A column name: any string without control characters or quotes; quoted in SQL when it needs it. -#}
+{% macro cuped__check_identifier(value, where) %}
+  {%- if value is not string or value | trim == '' or modules.re.search('[\\x00-\\x1f"`]', value) -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a column name (a non-empty string without quotes or control characters), got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{#- A SQL expression written by the project's own engineers (`value`, `filter`): one expression, no statement separators or comments. -#}
+{% macro cuped__check_expression(value, where) %}
+  {%- if value is number and value is not boolean -%}
+    {{ return(value | string) }}
+  {%- endif -%}
+  {%- if value is not string or value | trim == '' -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a SQL expression string, got: " ~ value) }}
+  {%- endif -%}
+  {%- if ';' in value or '--' in value or '/*' in value -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a single SQL expression; it may not contain `;`, `--` or `/*`, got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__check_metric_name(value, position) %}
+  {%- if value is not string or value | trim == '' or value != value | trim or modules.re.search('[\\x00-\\x1f]', value) or value.startswith('@') -%}
+    {{ exceptions.raise_compiler_error("cuped: metric #" ~ position ~ ": `name` must be a non-empty string without leading/trailing spaces, control characters or a leading '@', got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{#- A relation: a model or seed name (resolved with ref) or `source:<source>.<table>`. -#}
+{% macro cuped__check_relation_name(value, where, required=false) %}
+  {%- if value is none -%}
+    {%- if required -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " is required: a model or seed name, or `source:<source_name>.<table_name>`.") }}
+    {%- endif -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- if value is not string or not modules.re.match('^(source:[A-Za-z0-9_]+\\.[A-Za-z0-9_]+|[A-Za-z0-9_]+)$', value) -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a model or seed name, or `source:<source_name>.<table_name>`, got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{% macro cuped__type_name(value) %}
+  {%- if value is none -%}{{ return('null') }}
+  {%- elif value is boolean -%}{{ return('boolean') }}
+  {%- elif value is string -%}{{ return('string') }}
+  {%- elif value is number -%}{{ return('number') }}
+  {%- elif value is mapping -%}{{ return('mapping') }}
+  {%- else -%}{{ return('list') }}
+  {%- endif -%}
+{% endmacro %}

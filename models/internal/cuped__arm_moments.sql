@@ -1,0 +1,50 @@
+{#-
+  One row per experiment × segment × variant: the unit count, and the mean and sample covariance
+  of every per-unit variable any metric's analysis needs (avg, var_samp, covar_samp: numerically
+  stable, and in every major warehouse). The overall row has segment_name = segment_value = 'all';
+  each configured segment adds one row per value. This is the only aggregation over units.
+-#}
+{%- set config = cuped__config() -%}
+{%- set moments = cuped__moment_columns(config) -%}
+{%- set groupings = [{'name': 'all', 'column': none}] -%}
+{%- for segment in config['segments'] -%}
+  {%- do groupings.append({'name': segment, 'column': 'segment_' ~ loop.index0}) -%}
+{%- endfor -%}
+
+with unit_values as (
+
+    select * from {{ ref('cuped__unit_values') }}
+
+),
+{% for grouping in groupings %}
+{{ 'overall' if grouping['column'] is none else 'segment_' ~ (loop.index0 - 1) }}_moments as (
+
+    select
+        experiment_id,
+        {{ cuped__literal(grouping['name']) }} as segment_name,
+        {% if grouping['column'] is none -%}
+        'all'
+        {%- else -%}
+        {{ grouping['column'] }}
+        {%- endif %} as segment_value,
+        variant,
+        count(*) as n_units,
+        {%- for column in moments['means'] %}
+        avg({{ column }}) as mean__{{ column }},
+        {%- endfor %}
+        {%- for pair in moments['pairs'] %}
+        {% if pair[0] == pair[1] -%}
+        var_samp({{ pair[0] }})
+        {%- else -%}
+        covar_samp({{ pair[0] }}, {{ pair[1] }})
+        {%- endif %} as {{ cuped__covariance_column(pair[0], pair[1]) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from unit_values
+    group by experiment_id, variant{% if grouping['column'] is not none %}, {{ grouping['column'] }}{% endif %}
+
+){{ ',' if not loop.last }}
+{% endfor %}
+{% for grouping in groupings %}
+select * from {{ 'overall' if grouping['column'] is none else 'segment_' ~ (loop.index0 - 1) }}_moments
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}

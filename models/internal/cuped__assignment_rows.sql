@@ -1,0 +1,27 @@
+{#- One row per row of the user's assignments relation, in the package's column names, with what makes it unusable. -#}
+{%- set config = cuped__config() -%}
+{%- set columns = config['assignment_columns'] -%}
+
+with source_rows as (
+
+    select
+        cast({{ cuped__column(columns['experiment_id']) }} as {{ dbt.type_string() }}) as experiment_id,
+        {{ cuped__column(columns['unit_id']) }} as unit_id,
+        cast({{ cuped__column(columns['variant']) }} as {{ dbt.type_string() }}) as variant,
+        cast({{ cuped__column(columns['assigned_at']) }} as {{ dbt.type_timestamp() }}) as assigned_at
+    from {{ cuped__relation(config['assignments']) }}
+
+)
+
+select
+    experiment_id,
+    unit_id,
+    variant,
+    assigned_at,
+    case
+        when experiment_id is null then 'null_experiment_id'
+        when unit_id is null then 'null_unit_id'
+        when variant is null then 'null_variant'
+        when assigned_at is null then 'null_assigned_at'
+    end as invalid_reason
+from source_rows

@@ -1,0 +1,64 @@
+{#- One row per experiment found in the assignments: its control variant and optional analysis end. -#}
+{%- set config = cuped__config() -%}
+{%- set columns = config['assignment_columns'] -%}
+
+with assigned_experiments as (
+
+    select distinct
+        cast({{ cuped__column(columns['experiment_id']) }} as {{ dbt.type_string() }}) as experiment_id
+    from {{ cuped__relation(config['assignments']) }}
+    where {{ cuped__column(columns['experiment_id']) }} is not null
+
+),
+
+{% if config['experiments'] -%}
+{%- set experiments_relation = cuped__relation(config['experiments']) -%}
+{%- set has_end = false -%}
+{%- if execute -%}
+  {%- set names = adapter.get_columns_in_relation(experiments_relation) | map(attribute='name') | map('lower') | list -%}
+  {%- for required in ['experiment_id', 'control_variant'] -%}
+    {%- if required not in names -%}
+      {{ exceptions.raise_compiler_error("cuped: the `experiments` relation " ~ experiments_relation ~ " has no column `" ~ required ~ "`; it needs experiment_id, control_variant and optionally analysis_end_at (it has: " ~ (names | join(', ')) ~ ").") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set has_end = 'analysis_end_at' in names -%}
+{%- endif %}
+configured_experiments as (
+
+    select
+        cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
+        cast(control_variant as {{ dbt.type_string() }}) as control_variant,
+        {% if has_end -%}
+        cast(analysis_end_at as {{ dbt.type_timestamp() }}) as analysis_end_at
+        {%- else -%}
+        cast(null as {{ dbt.type_timestamp() }}) as analysis_end_at
+        {%- endif %}
+    from {{ experiments_relation }}
+
+),
+{%- else %}
+configured_experiments as (
+
+    select
+        cast(null as {{ dbt.type_string() }}) as experiment_id,
+        cast(null as {{ dbt.type_string() }}) as control_variant,
+        cast(null as {{ dbt.type_timestamp() }}) as analysis_end_at
+    where 1 = 0
+
+),
+{%- endif %}
+
+experiments as (
+
+    select
+        assigned_experiments.experiment_id,
+        coalesce(configured_experiments.control_variant, {{ cuped__literal(config['control_variant']) }}) as control_variant,
+        configured_experiments.analysis_end_at
+    from assigned_experiments
+    left join configured_experiments
+        on configured_experiments.experiment_id = assigned_experiments.experiment_id
+
+)
+
+select experiment_id, control_variant, analysis_end_at
+from experiments

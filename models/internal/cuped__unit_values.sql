@@ -1,0 +1,136 @@
+{#-
+  One row per experiment × analysed unit: every metric's post-period and pre-period value, whether
+  the unit had pre-period activity in each event source, and its unit attributes.
+
+  Each event source is scanned once for all of its metrics and both windows: events are joined to
+  units over [assigned_at − pre_period_days, analysis end], then split into the pre-period window
+  [assigned_at − pre_period_days, assigned_at) and the post window [assigned_at, analysis end] (or
+  [assigned_at, assigned_at + window_days) for metrics with `window_days`). Units without events
+  keep value 0: they are analysed, not dropped.
+-#}
+{%- set config = cuped__config() -%}
+{%- set scans = cuped__source_scans(config) -%}
+{%- set attributes = config['unit_attributes'] -%}
+{%- set covariate_attributes = cuped__covariate_attributes(config) -%}
+{%- set double = cuped__type_double() -%}
+
+with units as (
+
+    select experiment_id, unit_id, variant, assigned_at, analysis_end_at
+    from {{ ref('cuped__units') }}
+    where exclusion_reason is null
+
+),
+{% for scan in scans %}
+{%- set k = scan['index'] %}
+source_{{ k }}_events as (
+
+    select
+        {{ cuped__column(scan['unit_column']) }} as unit_id,
+        cast({{ cuped__column(scan['timestamp_column']) }} as {{ dbt.type_timestamp() }}) as event_at
+        {%- for entry in scan['metrics'] %}
+        {%- set metric = entry['metric'] %},
+        {% if metric['value'] is not none -%}
+        {{ metric['value'] }}
+        {%- else -%}
+        1
+        {%- endif %} as value_{{ entry['index'] }},
+        {% if metric['filter'] is not none -%}
+        case when ({{ metric['filter'] }}) then 1 else 0 end
+        {%- else -%}
+        1
+        {%- endif %} as passes_{{ entry['index'] }}
+        {%- endfor %}
+    from {{ cuped__relation(scan['source']) }}
+
+),
+
+source_{{ k }}_per_unit as (
+
+    select
+        units.experiment_id,
+        units.unit_id,
+        {%- for entry in scan['metrics'] %}
+        {%- set i = entry['index'] %}
+        {%- set metric = entry['metric'] %}
+        {%- set post_window = 'events.event_at >= units.assigned_at' %}
+        {%- if metric['window_days'] is not none %}
+        {%- set post_window = post_window ~ ' and events.event_at < ' ~ cuped__add_days('units.assigned_at', metric['window_days']) %}
+        {%- endif %}
+        {{ cuped__unit_aggregate(metric, i, post_window) }} as metric_{{ i }}_post,
+        {{ cuped__unit_aggregate(metric, i, 'events.event_at < units.assigned_at') }} as metric_{{ i }}_pre,
+        {%- endfor %}
+        max(case when events.event_at < units.assigned_at then 1 else 0 end) as had_pre_period
+    from units
+    inner join source_{{ k }}_events as events
+        on events.unit_id = units.unit_id
+    where events.event_at >= {{ cuped__add_days('units.assigned_at', -config['pre_period_days']) }}
+        and (units.analysis_end_at is null or events.event_at <= units.analysis_end_at)
+    group by units.experiment_id, units.unit_id
+
+),
+{% endfor %}
+{%- if attributes %}
+unit_attributes as (
+
+    select
+        {{ cuped__column(attributes['unit_column']) }} as unit_id,
+        {%- for column in attributes['columns'] %}
+        {%- set j = loop.index0 %}
+        {%- if column in covariate_attributes %}
+        cast({{ cuped__column(column) }} as {{ double }}) as attribute_{{ j }},
+        {%- endif %}
+        {%- if column in config['segments'] %}
+        cast({{ cuped__column(column) }} as {{ dbt.type_string() }}) as segment_{{ config['segments'].index(column) }},
+        {%- endif %}
+        {%- endfor %}
+        1 as has_attributes_row
+    from {{ cuped__relation(attributes['relation']) }}
+
+),
+{%- endif %}
+
+unit_values as (
+
+    select
+        units.experiment_id,
+        units.unit_id,
+        units.variant,
+        {%- for scan in scans %}
+        {%- set k = scan['index'] %}
+        {%- for entry in scan['metrics'] %}
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
+        {%- endfor %}
+        cast(coalesce(source_{{ k }}_per_unit.had_pre_period, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
+        {%- endfor %}
+        {%- if attributes %}
+        {%- for column in attributes['columns'] %}
+        {%- if column in covariate_attributes %}
+        coalesce(unit_attributes.attribute_{{ loop.index0 }}, 0) as attribute_{{ loop.index0 }},
+        case when unit_attributes.attribute_{{ loop.index0 }} is null then 1 else 0 end as attribute_{{ loop.index0 }}_missing,
+        {%- endif %}
+        {%- endfor %}
+        {%- for segment in config['segments'] %}
+        coalesce(unit_attributes.segment_{{ loop.index0 }}, '(missing)') as segment_{{ loop.index0 }},
+        {%- endfor %}
+        {%- endif %}
+        case when
+            {%- for scan in scans %}
+            {% if not loop.first %}or {% endif %}coalesce(source_{{ scan['index'] }}_per_unit.had_pre_period, 0) = 1
+            {%- endfor %}
+        then 1 else 0 end as had_pre_period
+    from units
+    {%- for scan in scans %}
+    left join source_{{ scan['index'] }}_per_unit
+        on source_{{ scan['index'] }}_per_unit.experiment_id = units.experiment_id
+        and source_{{ scan['index'] }}_per_unit.unit_id = units.unit_id
+    {%- endfor %}
+    {%- if attributes %}
+    left join unit_attributes
+        on unit_attributes.unit_id = units.unit_id
+    {%- endif %}
+
+)
+
+select * from unit_values
