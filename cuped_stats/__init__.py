@@ -1,0 +1,54 @@
+"""cuped_stats: the statistics core of the cuped dbt package.
+
+Moments in, results out: per-arm moments (count, means, covariance matrix) of the per-unit
+variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values
+and sample-ratio-mismatch checks. numpy and scipy only; no dbt, no warehouse, no pandas.
+"""
+
+from cuped_stats._version import __version__
+from cuped_stats.cuped import (
+    METRIC_TYPES,
+    STATUSES,
+    THETA_METHODS,
+    Comparison,
+    CovariateScreen,
+    Estimate,
+    ThetaFit,
+    analyze_metric,
+    fit_theta,
+    screen_covariates,
+)
+from cuped_stats.moments import (
+    ArmMoments,
+    pooled_mean,
+    pooled_total_covariance,
+    pooled_within_covariance,
+)
+from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.srm import SRM_ALPHA, SampleRatioMismatch, sample_ratio_mismatch
+from cuped_stats.tables import health_table, results_table
+
+__all__ = [
+    "METRIC_TYPES",
+    "SRM_ALPHA",
+    "STATUSES",
+    "THETA_METHODS",
+    "ArmMoments",
+    "Comparison",
+    "CovariateScreen",
+    "Estimate",
+    "SampleRatioMismatch",
+    "ThetaFit",
+    "__version__",
+    "analyze_metric",
+    "benjamini_hochberg",
+    "fit_theta",
+    "health_table",
+    "holm",
+    "pooled_mean",
+    "pooled_total_covariance",
+    "pooled_within_covariance",
+    "results_table",
+    "sample_ratio_mismatch",
+    "screen_covariates",
+]

@@ -1,0 +1,170 @@
+"""Per-arm moments (count, mean vector, covariance matrix) and their pooled forms.
+
+Only moments cross from the warehouse into Python: per arm the count ``n``, the mean vector and
+the sample covariance matrix (``ddof=1``) of the per-unit variables. Every statistic of the core
+is a function of these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "ArmMoments",
+    "pooled_mean",
+    "pooled_total_covariance",
+    "pooled_within_covariance",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class ArmMoments:
+    """Moments of the per-unit variables of one arm.
+
+    Attributes:
+        variant: Arm (variant) name.
+        n: Number of units.
+        names: Variable names, in order. Index 0 is the outcome (``"@y"``); for ratio metrics
+            indices 0 and 1 are ``"@numerator"`` and ``"@denominator"``; the rest are covariates.
+        mean: Sample means, shape ``(p,)``.
+        cov: Sample covariance matrix with ``ddof=1``, shape ``(p, p)``. For ``n < 2`` the sample
+            covariance is undefined; it is stored as zeros, which is exactly this arm's
+            contribution ``(n - 1) * Cov`` to every pooled covariance below.
+
+    The arrays are copied and made read-only, so an instance is immutable. Equality is identity
+    (numpy arrays have no scalar truth value).
+    """
+
+    variant: str
+    n: int
+    names: tuple[str, ...]
+    mean: np.ndarray
+    cov: np.ndarray
+
+    def __post_init__(self) -> None:
+        names = tuple(str(name) for name in self.names)
+        p = len(names)
+        if len(set(names)) != p:
+            raise ValueError(f"arm {self.variant!r}: duplicate variable names in {names}")
+        if int(self.n) != self.n or self.n < 0:
+            raise ValueError(
+                f"arm {self.variant!r}: n must be a non-negative integer, got {self.n}"
+            )
+        mean = np.array(self.mean, dtype=np.float64).reshape(-1)
+        cov = np.array(self.cov, dtype=np.float64)
+        if mean.shape != (p,) or cov.shape != (p, p):
+            raise ValueError(
+                f"arm {self.variant!r}: expected mean of shape ({p},) and cov of shape "
+                f"({p}, {p}) for variables {names}, got {mean.shape} and {cov.shape}"
+            )
+        if self.n >= 1 and not np.all(np.isfinite(mean)):
+            raise ValueError(f"arm {self.variant!r}: non-finite mean {mean}")
+        if self.n < 2:
+            cov = np.zeros((p, p))
+        elif not np.all(np.isfinite(cov)):
+            raise ValueError(f"arm {self.variant!r}: non-finite covariance with n={self.n}")
+        cov = (cov + cov.T) / 2.0
+        mean.setflags(write=False)
+        cov.setflags(write=False)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "cov", cov)
+
+    @classmethod
+    def from_units(cls, variant: str, columns: Mapping[str, ArrayLike]) -> ArmMoments:
+        """Moments of unit-level data, one array per variable (in mapping order).
+
+        ``mean = Σ zᵢ / n``; ``cov = Σ (zᵢ - z̄)(zᵢ - z̄)ᵀ / (n - 1)`` (zeros when ``n < 2``).
+        Meant for tests and benchmarks; production moments come from SQL.
+        """
+        names = tuple(columns)
+        if not names:
+            raise ValueError(f"arm {variant!r}: no variables given")
+        data = np.vstack([np.asarray(columns[name], dtype=np.float64) for name in names])
+        n = data.shape[1]
+        mean = data.mean(axis=1) if n else np.zeros(len(names))
+        cov = np.atleast_2d(np.cov(data, ddof=1)) if n >= 2 else np.zeros((len(names),) * 2)
+        return cls(variant=variant, n=n, names=names, mean=mean, cov=cov)
+
+    def select(self, names: Sequence[str]) -> ArmMoments:
+        """The moments of a subset (or reordering) of the variables."""
+        idx = [self.names.index(name) for name in names]
+        return ArmMoments(
+            variant=self.variant,
+            n=self.n,
+            names=tuple(names),
+            mean=self.mean[idx],
+            cov=self.cov[np.ix_(idx, idx)],
+        )
+
+
+def _check_same_variables(arms: Sequence[ArmMoments]) -> None:
+    if not arms:
+        raise ValueError("no arms given")
+    names = arms[0].names
+    for arm in arms[1:]:
+        if arm.names != names:
+            raise ValueError(
+                f"arms {arms[0].variant!r} and {arm.variant!r} have different variables: "
+                f"{names} vs {arm.names}"
+            )
+
+
+def pooled_mean(arms: Sequence[ArmMoments]) -> np.ndarray:
+    """Mean vector of the union of the arms: ``μ = Σ_g n_g μ_g / N``.
+
+    Raises:
+        ValueError: if the arms hold no units or have different variables.
+    """
+    _check_same_variables(arms)
+    total = sum(arm.n for arm in arms)
+    if total < 1:
+        raise ValueError("pooled mean of arms without units is undefined")
+    return sum(arm.n * arm.mean for arm in arms) / total
+
+
+def pooled_within_covariance(arms: Sequence[ArmMoments]) -> np.ndarray:
+    """Pooled within-arm covariance ``S = Σ_g (n_g - 1)·Cov_g / (N - G)``.
+
+    Arms with ``n < 2`` contribute nothing (an arm of one unit adds one to ``N`` and one to
+    ``G``; an empty arm is skipped). ``S`` is the residual covariance of the regression of every
+    variable on the arm indicators, so ``S_xx⁻¹ S_xy`` is the covariate coefficient vector of the
+    ANCOVA ``y ~ C(arm) + x₁ + … + x_k`` (Lin 2013, §2; Deng et al. 2013, §3.3).
+
+    Raises:
+        ValueError: if ``N - G < 1`` (no arm has two units) or the arms' variables differ.
+    """
+    _check_same_variables(arms)
+    used = [arm for arm in arms if arm.n >= 1]
+    dof = sum(arm.n for arm in used) - len(used)
+    if dof < 1:
+        raise ValueError("pooled within-arm covariance needs an arm with at least two units")
+    return sum((arm.n - 1) * arm.cov for arm in used) / dof
+
+
+def pooled_total_covariance(arms: Sequence[ArmMoments]) -> np.ndarray:
+    """Sample covariance (``ddof=1``) of the union of the arms, exact from their moments.
+
+    ``S = [Σ_g (n_g - 1)·Cov_g + Σ_g n_g (μ_g - μ)(μ_g - μ)ᵀ] / (N - 1)`` with ``μ`` the pooled
+    mean (the law of total covariance; Chan, Golub, LeVeque 1979 "Updating formulae and a pairwise
+    algorithm for computing sample variances").
+
+    Raises:
+        ValueError: if ``N < 2`` or the arms' variables differ.
+    """
+    _check_same_variables(arms)
+    total = sum(arm.n for arm in arms)
+    if total < 2:
+        raise ValueError("total covariance needs at least two units")
+    mu = pooled_mean(arms)
+    scatter = sum(
+        (arm.n - 1) * arm.cov + arm.n * np.outer(arm.mean - mu, arm.mean - mu)
+        for arm in arms
+        if arm.n >= 1
+    )
+    return scatter / (total - 1)

@@ -1,0 +1,401 @@
+"""Row-in, columns-out glue for the thin dbt Python models.
+
+Input rows are dicts (the warehouse tables ``cuped__moments``, ``cuped__analysis_plan`` and
+``cuped__arm_counts``); outputs are dicts of equal-length numpy arrays: float64 with ``nan`` for a
+missing number (DuckDB reads it as NULL), int64 counts, bool flags and object arrays of
+``str``/``None`` for text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from cuped_stats._version import __version__
+from cuped_stats.cuped import METRIC_TYPES, OUTCOME_VARIABLES, THETA_METHODS, analyze_metric
+from cuped_stats.moments import ArmMoments
+from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.srm import expected_shares, sample_ratio_mismatch
+
+__all__ = [
+    "HEALTH_COLUMNS",
+    "RESULTS_COLUMNS",
+    "arms_from_moment_rows",
+    "health_table",
+    "results_table",
+]
+
+Row = Mapping[str, Any]
+
+_TEXT, _FLOAT, _INT, _BOOL = object, np.float64, np.int64, np.bool_
+
+#: Column name → dtype of :func:`results_table`, in output order.
+RESULTS_COLUMNS: dict[str, type] = {
+    "experiment_id": _TEXT,
+    "segment_name": _TEXT,
+    "segment_value": _TEXT,
+    "metric_name": _TEXT,
+    "metric_type": _TEXT,
+    "variant": _TEXT,
+    "control_variant": _TEXT,
+    "n_control": _INT,
+    "n_variant": _INT,
+    "control_mean": _FLOAT,
+    "variant_mean": _FLOAT,
+    "control_mean_adjusted": _FLOAT,
+    "variant_mean_adjusted": _FLOAT,
+    "absolute_effect": _FLOAT,
+    "absolute_effect_se": _FLOAT,
+    "absolute_ci_lower": _FLOAT,
+    "absolute_ci_upper": _FLOAT,
+    "degrees_of_freedom": _FLOAT,
+    "relative_effect": _FLOAT,
+    "relative_ci_lower": _FLOAT,
+    "relative_ci_upper": _FLOAT,
+    "p_value": _FLOAT,
+    "p_value_holm": _FLOAT,
+    "p_value_bh": _FLOAT,
+    "unadjusted_absolute_effect": _FLOAT,
+    "unadjusted_se": _FLOAT,
+    "unadjusted_ci_lower": _FLOAT,
+    "unadjusted_ci_upper": _FLOAT,
+    "unadjusted_relative_effect": _FLOAT,
+    "unadjusted_p_value": _FLOAT,
+    "variance_reduction": _FLOAT,
+    "theta": _TEXT,
+    "covariates": _TEXT,
+    "covariates_dropped": _TEXT,
+    "alpha": _FLOAT,
+    "theta_method": _TEXT,
+    "higher_is_better": _BOOL,
+    "status": _TEXT,
+    "status_reason": _TEXT,
+    "package_version": _TEXT,
+}
+
+#: Column name → dtype of :func:`health_table`, in output order.
+HEALTH_COLUMNS: dict[str, type] = {
+    "experiment_id": _TEXT,
+    "segment_name": _TEXT,
+    "segment_value": _TEXT,
+    "variant": _TEXT,
+    "n_units": _INT,
+    "expected_share": _FLOAT,
+    "srm_chi2": _FLOAT,
+    "srm_df": _INT,
+    "srm_p_value": _FLOAT,
+    "srm_flag": _BOOL,
+    "srm_status": _TEXT,
+}
+
+_PLAN_KEYS = (
+    "experiment_id",
+    "metric_name",
+    "metric_type",
+    "control_variant",
+    "alpha",
+    "theta_method",
+    "higher_is_better",
+)
+
+
+def _columns(rows: list[dict[str, Any]], spec: Mapping[str, type]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, dtype in spec.items():
+        values = [row[name] for row in rows]
+        if dtype is _FLOAT:
+            out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        elif dtype is _TEXT:
+            column = np.empty(len(values), dtype=object)
+            column[:] = [None if v is None else str(v) for v in values]
+            out[name] = column
+        else:
+            out[name] = np.array(values, dtype=dtype)
+    return out
+
+
+def _sort_key(value: Any) -> tuple[bool, str]:
+    return (value is None, "" if value is None else str(value))
+
+
+def arms_from_moment_rows(rows: Iterable[Row], *, context: str = "") -> list[ArmMoments]:
+    """Rebuild each arm's mean vector and covariance matrix from long moment rows.
+
+    ``rows`` are the ``cuped__moments`` rows of one experiment x segment x metric: per variant one
+    row per unordered pair ``index_1 ≤ index_2`` of variables, diagonal included. Arms come back
+    sorted by variant name.
+
+    Raises:
+        ValueError: naming ``context`` and what is missing or inconsistent.
+    """
+    by_variant: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_variant[str(row["variant"])].append(row)
+    arms = []
+    for variant in sorted(by_variant):
+        where = f"{context}, variant {variant!r}"
+        arm_rows = by_variant[variant]
+        ns = {int(row["n"]) for row in arm_rows}
+        if len(ns) != 1:
+            raise ValueError(f"{where}: inconsistent n across moment rows: {sorted(ns)}")
+        n = ns.pop()
+        p = 1 + max(max(int(row["index_1"]), int(row["index_2"])) for row in arm_rows)
+        names: list[str | None] = [None] * p
+        mean = np.full(p, np.nan)
+        cov = np.full((p, p), np.nan)
+        seen: set[tuple[int, int]] = set()
+        for row in arm_rows:
+            i, j = int(row["index_1"]), int(row["index_2"])
+            if not 0 <= i <= j:
+                raise ValueError(f"{where}: index_1={i} must satisfy 0 <= index_1 <= index_2={j}")
+            if (i, j) in seen:
+                raise ValueError(f"{where}: duplicate moment row for indices ({i}, {j})")
+            seen.add((i, j))
+            for idx, key_name, key_mean in (
+                (i, "variable_1", "mean_1"),
+                (j, "variable_2", "mean_2"),
+            ):
+                name = str(row[key_name])
+                if names[idx] is not None and names[idx] != name:
+                    raise ValueError(
+                        f"{where}: variable index {idx} is named both {names[idx]!r} and {name!r}"
+                    )
+                names[idx] = name
+                if row[key_mean] is not None:
+                    mean[idx] = float(row[key_mean])
+            covariance = row["covariance"]
+            if covariance is None:
+                if n >= 2:
+                    raise ValueError(
+                        f"{where}: covariance of ({names[i]!r}, {names[j]!r}) is missing with n={n}"
+                    )
+            else:
+                cov[i, j] = cov[j, i] = float(covariance)
+        missing = [
+            f"({names[i] or i}, {names[j] or j})"
+            for i in range(p)
+            for j in range(i, p)
+            if (i, j) not in seen
+        ]
+        if missing:
+            raise ValueError(f"{where}: missing covariance pair(s) {', '.join(missing)}")
+        if n >= 1 and np.isnan(mean).any():
+            raise ValueError(f"{where}: missing mean of a variable with n={n}")
+        arms.append(
+            ArmMoments(
+                variant=variant,
+                n=n,
+                names=tuple(str(name) for name in names),
+                mean=np.nan_to_num(mean),
+                cov=cov if n >= 2 else np.zeros((p, p)),
+            )
+        )
+    return arms
+
+
+def _check_plan_row(row: Row) -> dict[str, Any]:
+    missing = [key for key in _PLAN_KEYS if key not in row]
+    where = f"experiment {row.get('experiment_id')!r}, metric {row.get('metric_name')!r}"
+    if missing:
+        raise ValueError(f"{where}: analysis plan row lacks {missing}")
+    if row["metric_type"] not in METRIC_TYPES:
+        raise ValueError(
+            f"{where}: unknown metric_type {row['metric_type']!r}; expected one of {METRIC_TYPES}"
+        )
+    if row["theta_method"] not in THETA_METHODS:
+        raise ValueError(
+            f"{where}: unknown theta_method {row['theta_method']!r}; "
+            f"expected one of {THETA_METHODS}"
+        )
+    alpha = row["alpha"]
+    if alpha is None or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"{where}: alpha must be in (0, 1), got {alpha!r}")
+    if not isinstance(row["higher_is_better"], (bool, np.bool_)):
+        raise ValueError(
+            f"{where}: higher_is_better must be a bool, got {row['higher_is_better']!r}"
+        )
+    if not row["control_variant"]:
+        raise ValueError(f"{where}: control_variant is empty")
+    return dict(row)
+
+
+def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, Any]:
+    experiment_id, segment_name, segment_value, metric_name = key
+    cuped, raw = comparison.cuped, comparison.unadjusted
+    return {
+        "experiment_id": experiment_id,
+        "segment_name": segment_name,
+        "segment_value": segment_value,
+        "metric_name": metric_name,
+        "metric_type": comparison.metric_type,
+        "variant": comparison.variant,
+        "control_variant": comparison.control_variant,
+        "n_control": comparison.n_control,
+        "n_variant": comparison.n_variant,
+        "control_mean": raw.control_mean,
+        "variant_mean": raw.variant_mean,
+        "control_mean_adjusted": cuped.control_mean,
+        "variant_mean_adjusted": cuped.variant_mean,
+        "absolute_effect": cuped.effect,
+        "absolute_effect_se": cuped.se,
+        "absolute_ci_lower": cuped.ci_lower,
+        "absolute_ci_upper": cuped.ci_upper,
+        "degrees_of_freedom": cuped.degrees_of_freedom,
+        "relative_effect": cuped.relative_effect,
+        "relative_ci_lower": cuped.relative_ci_lower,
+        "relative_ci_upper": cuped.relative_ci_upper,
+        "p_value": cuped.p_value,
+        "p_value_holm": None,
+        "p_value_bh": None,
+        "unadjusted_absolute_effect": raw.effect,
+        "unadjusted_se": raw.se,
+        "unadjusted_ci_lower": raw.ci_lower,
+        "unadjusted_ci_upper": raw.ci_upper,
+        "unadjusted_relative_effect": raw.relative_effect,
+        "unadjusted_p_value": raw.p_value,
+        "variance_reduction": comparison.variance_reduction,
+        "theta": json.dumps(dict(zip(comparison.covariates, comparison.theta, strict=True))),
+        "covariates": json.dumps(list(comparison.covariates)),
+        "covariates_dropped": json.dumps(dict(comparison.covariates_dropped)),
+        "alpha": comparison.alpha,
+        "theta_method": comparison.theta_method,
+        "higher_is_better": bool(plan["higher_is_better"]),
+        "status": comparison.status,
+        "status_reason": comparison.status_reason,
+        "package_version": __version__,
+    }
+
+
+def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
+    """One row per experiment x segment x metric x treatment variant (columns: RESULTS_COLUMNS).
+
+    Each (experiment, metric) of the plan is analysed in every segment its moments cover, with
+    :func:`cuped_stats.cuped.analyze_metric`. Holm and Benjamini-Hochberg p-values adjust the
+    CUPED p-values within each experiment x segment family (all metrics x treatment variants).
+    Rows are sorted by experiment, segment name, segment value, metric and variant.
+
+    Raises:
+        ValueError: for an invalid or duplicate plan row, a plan row without moments, moments
+            without a plan row, or incomplete moments; the message names experiment and metric.
+    """
+    plans: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in plan_rows:
+        plan = _check_plan_row(row)
+        key = (plan["experiment_id"], plan["metric_name"])
+        if key in plans:
+            raise ValueError(f"experiment {key[0]!r}, metric {key[1]!r}: duplicate plan rows")
+        plans[key] = plan
+
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for row in moment_rows:
+        key = (row["experiment_id"], row["segment_name"], row["segment_value"], row["metric_name"])
+        groups[key].append(row)
+
+    unplanned = sorted({(k[0], k[3]) for k in groups} - set(plans), key=repr)
+    if unplanned:
+        experiment_id, metric_name = unplanned[0]
+        raise ValueError(
+            f"experiment {experiment_id!r}, metric {metric_name!r}: moments without an "
+            "analysis plan row"
+        )
+    covered = {(k[0], k[3]) for k in groups}
+    for experiment_id, metric_name in plans:
+        if (experiment_id, metric_name) not in covered:
+            raise ValueError(
+                f"experiment {experiment_id!r}, metric {metric_name!r}: analysis plan row "
+                "without moments rows"
+            )
+
+    rows: list[dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+        experiment_id, segment_name, segment_value, metric_name = key
+        plan = plans[(experiment_id, metric_name)]
+        context = (
+            f"experiment {experiment_id!r}, metric {metric_name!r}, "
+            f"segment {segment_name!r}={segment_value!r}"
+        )
+        arms = arms_from_moment_rows(groups[key], context=context)
+        outcome = OUTCOME_VARIABLES[plan["metric_type"]]
+        for arm in arms:
+            if arm.names[: len(outcome)] != outcome or arm.names != arms[0].names:
+                raise ValueError(
+                    f"{context}: variant {arm.variant!r} has variables {arm.names}; a "
+                    f"{plan['metric_type']} metric needs {outcome} first and the same variables "
+                    f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
+                )
+        comparisons = analyze_metric(
+            arms,
+            str(plan["control_variant"]),
+            metric_type=plan["metric_type"],
+            alpha=float(plan["alpha"]),
+            theta_method=plan["theta_method"],
+        )
+        rows.extend(_result_row(key, plan, comparison) for comparison in comparisons)
+
+    families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        families[(row["experiment_id"], row["segment_name"], row["segment_value"])].append(i)
+    for members in families.values():
+        p_values = [rows[i]["p_value"] for i in members]
+        for i, p_holm, p_bh in zip(
+            members, holm(p_values), benjamini_hochberg(p_values), strict=True
+        ):
+            rows[i]["p_value_holm"] = p_holm
+            rows[i]["p_value_bh"] = p_bh
+    return _columns(rows, RESULTS_COLUMNS)
+
+
+def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:
+    """One row per experiment x segment x variant with its SRM test (columns: HEALTH_COLUMNS).
+
+    The SRM statistics of an experiment x segment (:func:`cuped_stats.srm.sample_ratio_mismatch`)
+    repeat on each of its variant rows. ``expected_weight`` ``None`` on every variant of an
+    experiment x segment means equal shares over the variants present.
+
+    Raises:
+        ValueError: for duplicate variants, negative counts or inconsistent weights, naming the
+            experiment and segment.
+    """
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for row in count_rows:
+        groups[(row["experiment_id"], row["segment_name"], row["segment_value"])].append(row)
+    rows: list[dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+        experiment_id, segment_name, segment_value = key
+        where = f"experiment {experiment_id!r}, segment {segment_name!r}={segment_value!r}"
+        members = sorted(groups[key], key=lambda r: str(r["variant"]))
+        variants = [str(r["variant"]) for r in members]
+        if len(set(variants)) != len(variants):
+            raise ValueError(f"{where}: duplicate variants in arm counts: {variants}")
+        counts = [r["n_units"] for r in members]
+        weights = [r["expected_weight"] for r in members]
+        weights = [
+            None if w is None or (isinstance(w, float) and math.isnan(w)) else w for w in weights
+        ]
+        try:
+            shares = expected_shares(weights)
+            srm = sample_ratio_mismatch(counts, weights)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+        for row, share in zip(members, shares, strict=True):
+            rows.append(
+                {
+                    "experiment_id": experiment_id,
+                    "segment_name": segment_name,
+                    "segment_value": segment_value,
+                    "variant": row["variant"],
+                    "n_units": int(row["n_units"]),
+                    "expected_share": share,
+                    "srm_chi2": srm.chi2,
+                    "srm_df": srm.df,
+                    "srm_p_value": srm.p_value,
+                    "srm_flag": srm.flag,
+                    "srm_status": srm.status,
+                }
+            )
+    return _columns(rows, HEALTH_COLUMNS)

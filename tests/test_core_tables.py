@@ -1,0 +1,267 @@
+"""Row-level glue: moment rows and plan rows in, columns out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.stats
+from statsmodels.stats.multitest import multipletests
+
+from cuped_stats import ArmMoments, __version__, analyze_metric, health_table, results_table
+from cuped_stats.tables import HEALTH_COLUMNS, RESULTS_COLUMNS
+
+
+def moment_rows(
+    experiment: str,
+    metric: str,
+    variant: str,
+    columns: dict[str, np.ndarray],
+    segment: tuple[str, str] = ("overall", "all"),
+) -> list[dict]:
+    """cuped__moments rows of one arm, computed with plain numpy (ddof=1)."""
+    names = list(columns)
+    data = np.column_stack([columns[name] for name in names])
+    n = len(data)
+    mean = data.mean(axis=0)
+    cov = np.cov(data, rowvar=False, ddof=1).reshape(len(names), len(names)) if n > 1 else None
+    return [
+        {
+            "experiment_id": experiment,
+            "segment_name": segment[0],
+            "segment_value": segment[1],
+            "metric_name": metric,
+            "variant": variant,
+            "variable_1": names[i],
+            "variable_2": names[j],
+            "index_1": i,
+            "index_2": j,
+            "n": n,
+            "mean_1": float(mean[i]),
+            "mean_2": float(mean[j]),
+            "covariance": None if cov is None else float(cov[i, j]),
+        }
+        for i in range(len(names))
+        for j in range(i, len(names))
+    ]
+
+
+def plan_row(experiment: str, metric: str, **overrides) -> dict:
+    row = {
+        "experiment_id": experiment,
+        "metric_name": metric,
+        "metric_type": "mean",
+        "control_variant": "control",
+        "alpha": 0.05,
+        "theta_method": "within",
+        "higher_is_better": True,
+    }
+    return {**row, **overrides}
+
+
+@pytest.fixture(scope="module")
+def units() -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Unit data of experiment e1: metric -> variant -> columns."""
+    rng = np.random.default_rng(99)
+    out: dict[str, dict[str, dict[str, np.ndarray]]] = {"revenue": {}, "converted": {}}
+    for variant, n, lift in (("control", 300, 0.0), ("b", 320, 0.4), ("c", 310, 0.1)):
+        pre = rng.gamma(2.0, 2.0, n)
+        had_pre = (rng.random(n) < 0.8).astype(float)
+        out["revenue"][variant] = {
+            "@y": 1.0 + lift + 0.8 * pre + rng.normal(0, 2, n),
+            "pre_period": pre * had_pre,
+            "pre_period_indicator": had_pre,
+        }
+        out["converted"][variant] = {
+            "@y": (rng.random(n) < 0.2 + 0.05 * lift + 0.05 * had_pre).astype(float),
+            "pre_period": had_pre,
+        }
+    return out
+
+
+def build_rows(units) -> tuple[list[dict], list[dict]]:
+    rows = [
+        row
+        for metric, arms in units.items()
+        for variant, columns in arms.items()
+        for row in moment_rows("e1", metric, variant, columns)
+    ]
+    plans = [
+        plan_row("e1", "revenue"),
+        plan_row(
+            "e1",
+            "converted",
+            metric_type="proportion",
+            theta_method="total",
+            alpha=0.1,
+            higher_is_better=False,
+        ),
+    ]
+    return rows, plans
+
+
+def test_results_table_round_trips_to_direct_analysis_and_adjusts_p_values_per_family(units):
+    rows, plans = build_rows(units)
+    table = results_table(rows, plans)
+
+    assert list(table) == list(RESULTS_COLUMNS)
+    assert {len(column) for column in table.values()} == {4}
+    assert list(zip(table["metric_name"], table["variant"], strict=True)) == [
+        ("converted", "b"),
+        ("converted", "c"),
+        ("revenue", "b"),
+        ("revenue", "c"),
+    ]
+    for i, metric in enumerate(table["metric_name"]):
+        plan = next(p for p in plans if p["metric_name"] == metric)
+        arms = [ArmMoments.from_units(v, cols) for v, cols in sorted(units[metric].items())]
+        direct = {
+            r.variant: r
+            for r in analyze_metric(
+                arms,
+                "control",
+                metric_type=plan["metric_type"],
+                alpha=plan["alpha"],
+                theta_method=plan["theta_method"],
+            )
+        }[table["variant"][i]]
+        np.testing.assert_allclose(table["absolute_effect"][i], direct.cuped.effect, rtol=1e-9)
+        np.testing.assert_allclose(table["absolute_effect_se"][i], direct.cuped.se, rtol=1e-9)
+        np.testing.assert_allclose(table["p_value"][i], direct.cuped.p_value, rtol=1e-9)
+        np.testing.assert_allclose(
+            table["relative_ci_upper"][i], direct.cuped.relative_ci_upper, rtol=1e-9
+        )
+        np.testing.assert_allclose(table["unadjusted_se"][i], direct.unadjusted.se, rtol=1e-9)
+        np.testing.assert_allclose(
+            list(json.loads(table["theta"][i]).values()), direct.theta, rtol=1e-9
+        )
+        assert json.loads(table["covariates"][i]) == list(direct.covariates)
+        assert table["higher_is_better"][i] == plan["higher_is_better"]
+        assert table["alpha"][i] == plan["alpha"]
+
+    expected_holm = multipletests(table["p_value"], method="holm")[1]
+    expected_bh = multipletests(table["p_value"], method="fdr_bh")[1]
+    np.testing.assert_allclose(table["p_value_holm"], expected_holm, rtol=1e-12)
+    np.testing.assert_allclose(table["p_value_bh"], expected_bh, rtol=1e-12)
+    assert set(table["status"]) == {"ok"}
+    assert set(table["package_version"]) == {__version__}
+
+
+def test_results_table_column_types_have_no_nan_in_text_or_bool_columns(units):
+    rows, plans = build_rows(units)
+    table = results_table(rows, plans)
+    for name, dtype in RESULTS_COLUMNS.items():
+        column = table[name]
+        if dtype is object:
+            assert column.dtype == object
+            assert all(v is None or isinstance(v, str) for v in column), name
+        elif dtype is np.float64:
+            assert column.dtype == np.float64
+        elif dtype is np.int64:
+            assert column.dtype == np.int64
+        else:
+            assert column.dtype == np.bool_
+    json.loads(table["covariates_dropped"][0])
+
+
+def test_results_table_missing_control_rows_carry_status_and_nan_statistics(units):
+    rows, plans = build_rows(units)
+    rows = [r for r in rows if not (r["metric_name"] == "revenue" and r["variant"] == "control")]
+    table = results_table(rows, plans)
+    revenue = table["metric_name"] == "revenue"
+    assert list(table["status"][revenue]) == ["missing_control", "missing_control"]
+    assert np.isnan(table["absolute_effect"][revenue]).all()
+    assert np.isnan(table["p_value_holm"][revenue]).all()
+    assert (table["n_control"][revenue] == 0).all()
+    # the other metric's family size no longer counts the missing p-values
+    converted = ~revenue
+    np.testing.assert_allclose(
+        table["p_value_holm"][converted],
+        multipletests(table["p_value"][converted], method="holm")[1],
+        rtol=1e-12,
+    )
+
+
+def test_results_table_without_covariance_pair_raises_naming_experiment_and_metric(units):
+    rows, plans = build_rows(units)
+    rows = [
+        r
+        for r in rows
+        if not (
+            r["metric_name"] == "revenue"
+            and r["variant"] == "b"
+            and r["index_1"] == 0
+            and r["index_2"] == 2
+        )
+    ]
+    with pytest.raises(ValueError, match=r"'e1'.*'revenue'.*'b'.*missing covariance pair.*@y"):
+        results_table(rows, plans)
+
+
+def test_results_table_rejects_unknown_metric_type_and_plan_without_moments(units):
+    rows, plans = build_rows(units)
+    with pytest.raises(ValueError, match=r"'revenue'.*unknown metric_type 'ratio'"):
+        results_table(rows, [plan_row("e1", "revenue", metric_type="ratio"), plans[1]])
+    with pytest.raises(ValueError, match=r"'e1', metric 'orders'.*without moments"):
+        results_table(rows, [*plans, plan_row("e1", "orders")])
+    with pytest.raises(ValueError, match=r"'converted'.*without an analysis plan"):
+        results_table(rows, plans[:1])
+
+
+def test_results_table_of_no_rows_has_every_column_empty() -> None:
+    table = results_table([], [])
+    assert list(table) == list(RESULTS_COLUMNS)
+    assert all(len(column) == 0 for column in table.values())
+
+
+def test_health_table_srm_equals_scipy_chisquare_per_experiment_and_segment() -> None:
+    rows = [
+        {
+            "experiment_id": "e1",
+            "segment_name": "overall",
+            "segment_value": "all",
+            "variant": v,
+            "n_units": n,
+            "expected_weight": None,
+        }
+        for v, n in (("control", 1000), ("b", 1100), ("c", 0))
+    ] + [
+        {
+            "experiment_id": "e2",
+            "segment_name": "overall",
+            "segment_value": "all",
+            "variant": v,
+            "n_units": n,
+            "expected_weight": w,
+        }
+        for v, n, w in (("control", 760, 0.5), ("b", 380, 0.25), ("c", 390, 0.25))
+    ]
+    table = health_table(rows)
+    assert list(table) == list(HEALTH_COLUMNS)
+    e1, e2 = table["experiment_id"] == "e1", table["experiment_id"] == "e2"
+    assert list(table["variant"][e1]) == ["b", "c", "control"]
+    expected_1 = scipy.stats.chisquare([1100, 0, 1000])
+    expected_2 = scipy.stats.chisquare([380, 390, 760], [1530 / 4, 1530 / 4, 1530 / 2])
+    np.testing.assert_allclose(table["srm_chi2"][e1], expected_1.statistic, rtol=1e-12)
+    np.testing.assert_allclose(table["srm_p_value"][e2], expected_2.pvalue, rtol=1e-12)
+    np.testing.assert_allclose(table["expected_share"][e2], [0.25, 0.25, 0.5])
+    assert table["srm_flag"].dtype == np.bool_ and table["srm_df"].dtype == np.int64
+    assert table["srm_flag"][e1].all() and not table["srm_flag"][e2].any()
+    assert set(table["srm_status"]) == {"ok"}
+
+
+def test_health_table_single_arm_gives_null_statistics_not_nan_text() -> None:
+    rows = [
+        {
+            "experiment_id": "e3",
+            "segment_name": "overall",
+            "segment_value": "all",
+            "variant": "control",
+            "n_units": 10,
+            "expected_weight": None,
+        }
+    ]
+    table = health_table(rows)
+    assert np.isnan(table["srm_chi2"]).all() and np.isnan(table["srm_p_value"]).all()
+    assert list(table["srm_status"]) == ["single_arm"] and not table["srm_flag"].any()
