@@ -1,0 +1,179 @@
+{#-
+  cuped_health (public, contract enforced): one row per experiment × segment × variant: analysed
+  units against the expected traffic share (sample-ratio mismatch), pre-period coverage, missing
+  unit attributes, and, on the overall rows, every unit or assignment row left out and why.
+-#}
+{%- set config = cuped__config() -%}
+{%- set covariate_attributes = cuped__covariate_attributes(config) -%}
+{%- set groupings = [{'name': 'all', 'column': none}] -%}
+{%- for segment in config['segments'] -%}
+  {%- do groupings.append({'name': segment, 'column': 'segment_' ~ loop.index0}) -%}
+{%- endfor -%}
+
+with srm as (
+
+    select * from {{ ref('cuped__health_stats') }}
+
+),
+
+experiments as (
+
+    select experiment_id, control_variant
+    from {{ ref('cuped__experiments') }}
+
+),
+
+unit_values as (
+
+    select * from {{ ref('cuped__unit_values') }}
+
+),
+
+coverage as (
+    {% for grouping in groupings %}
+    select
+        experiment_id,
+        {{ cuped__literal(grouping['name']) }} as segment_name,
+        {% if grouping['column'] is none -%}
+        'all'
+        {%- else -%}
+        {{ grouping['column'] }}
+        {%- endif %} as segment_value,
+        variant,
+        sum(had_pre_period) as n_units_with_pre_period,
+        {%- if covariate_attributes | length > 0 %}
+        sum(case when
+            {%- for column in config['unit_attributes']['columns'] if column in covariate_attributes %}
+            {% if not loop.first %}or {% endif %}attribute_{{ config['unit_attributes']['columns'].index(column) }}_missing = 1
+            {%- endfor %}
+        then 1 else 0 end) as n_units_missing_attributes
+        {%- else %}
+        0 as n_units_missing_attributes
+        {%- endif %}
+    from unit_values
+    group by experiment_id, variant{% if grouping['column'] is not none %}, {{ grouping['column'] }}{% endif %}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+assignment_rows as (
+
+    select experiment_id, unit_id, variant, invalid_reason
+    from {{ ref('cuped__assignment_rows') }}
+
+),
+
+units as (
+
+    select experiment_id, unit_id, variant, n_assignment_rows, exclusion_reason
+    from {{ ref('cuped__units') }}
+
+),
+
+excluded_by_variant as (
+
+    select
+        assignment_rows.experiment_id,
+        assignment_rows.variant,
+        count(distinct case when units.exclusion_reason = 'multiple_variants' then units.unit_id end)
+            as n_units_excluded_multiple_variants,
+        count(distinct case when units.exclusion_reason = 'assigned_after_analysis_end' then units.unit_id end)
+            as n_units_excluded_after_analysis_end
+    from assignment_rows
+    inner join units
+        on units.experiment_id = assignment_rows.experiment_id
+        and units.unit_id = assignment_rows.unit_id
+    where assignment_rows.invalid_reason is null
+        and units.exclusion_reason is not null
+    group by assignment_rows.experiment_id, assignment_rows.variant
+
+),
+
+duplicates_by_variant as (
+
+    select experiment_id, variant, sum(n_assignment_rows - 1) as n_duplicate_assignment_rows
+    from units
+    where exclusion_reason is null
+    group by experiment_id, variant
+
+),
+
+invalid_rows as (
+
+    select experiment_id, count(*) as n_invalid_assignment_rows
+    from assignment_rows
+    where invalid_reason is not null
+    group by experiment_id
+
+),
+
+health as (
+
+    select
+        srm.experiment_id,
+        srm.segment_name,
+        srm.segment_value,
+        srm.variant,
+        srm.variant = experiments.control_variant as is_control,
+        srm.n_units,
+        srm.n_units * 1.0 / nullif(sum(srm.n_units) over (
+            partition by srm.experiment_id, srm.segment_name, srm.segment_value), 0) as observed_share,
+        srm.expected_share,
+        srm.srm_chi2,
+        srm.srm_df,
+        srm.srm_p_value,
+        srm.srm_flag,
+        srm.srm_status,
+        coalesce(coverage.n_units_with_pre_period, 0) as n_units_with_pre_period,
+        coverage.n_units_with_pre_period * 1.0 / nullif(srm.n_units, 0) as pre_period_coverage,
+        coalesce(coverage.n_units_missing_attributes, 0) as n_units_missing_attributes,
+        case when srm.segment_name = 'all' then coalesce(excluded_by_variant.n_units_excluded_multiple_variants, 0) end
+            as n_units_excluded_multiple_variants,
+        case when srm.segment_name = 'all' then coalesce(excluded_by_variant.n_units_excluded_after_analysis_end, 0) end
+            as n_units_excluded_after_analysis_end,
+        case when srm.segment_name = 'all' then coalesce(duplicates_by_variant.n_duplicate_assignment_rows, 0) end
+            as n_duplicate_assignment_rows,
+        coalesce(invalid_rows.n_invalid_assignment_rows, 0) as n_invalid_assignment_rows
+    from srm
+    left join experiments
+        on experiments.experiment_id = srm.experiment_id
+    left join coverage
+        on coverage.experiment_id = srm.experiment_id
+        and coverage.segment_name = srm.segment_name
+        and coverage.segment_value = srm.segment_value
+        and coverage.variant = srm.variant
+    left join excluded_by_variant
+        on excluded_by_variant.experiment_id = srm.experiment_id
+        and excluded_by_variant.variant = srm.variant
+    left join duplicates_by_variant
+        on duplicates_by_variant.experiment_id = srm.experiment_id
+        and duplicates_by_variant.variant = srm.variant
+    left join invalid_rows
+        on invalid_rows.experiment_id = srm.experiment_id
+
+)
+
+select
+    cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
+    cast(segment_name as {{ dbt.type_string() }}) as segment_name,
+    cast(segment_value as {{ dbt.type_string() }}) as segment_value,
+    cast(variant as {{ dbt.type_string() }}) as variant,
+    cast(is_control as {{ dbt.type_boolean() }}) as is_control,
+    cast(n_units as {{ dbt.type_bigint() }}) as n_units,
+    cast(observed_share as {{ cuped__type_double() }}) as observed_share,
+    cast(expected_share as {{ cuped__type_double() }}) as expected_share,
+    cast(srm_chi2 as {{ cuped__type_double() }}) as srm_chi2,
+    cast(srm_df as {{ dbt.type_bigint() }}) as srm_df,
+    cast(srm_p_value as {{ cuped__type_double() }}) as srm_p_value,
+    cast(srm_flag as {{ dbt.type_boolean() }}) as srm_flag,
+    cast(srm_status as {{ dbt.type_string() }}) as srm_status,
+    cast(n_units_with_pre_period as {{ dbt.type_bigint() }}) as n_units_with_pre_period,
+    cast(pre_period_coverage as {{ cuped__type_double() }}) as pre_period_coverage,
+    cast(n_units_missing_attributes as {{ dbt.type_bigint() }}) as n_units_missing_attributes,
+    cast(n_units_excluded_multiple_variants as {{ dbt.type_bigint() }}) as n_units_excluded_multiple_variants,
+    cast(n_units_excluded_after_analysis_end as {{ dbt.type_bigint() }}) as n_units_excluded_after_analysis_end,
+    cast(n_duplicate_assignment_rows as {{ dbt.type_bigint() }}) as n_duplicate_assignment_rows,
+    cast(n_invalid_assignment_rows as {{ dbt.type_bigint() }}) as n_invalid_assignment_rows,
+    cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as computed_at
+from health

@@ -1,0 +1,64 @@
+"""Run the dbt CLI of this environment the way a user does, with every output in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    returncode: int
+    output: str
+    database: Path
+
+    def check(self) -> DbtRun:
+        assert self.returncode == 0, f"dbt failed:\n{self.output[-6000:]}"
+        return self
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(
+    args: list[str],
+    *,
+    project_dir: Path,
+    work_dir: Path,
+    variables: dict | None = None,
+) -> DbtRun:
+    """`dbt <args>` in `project_dir`, writing target, logs and the DuckDB file under `work_dir`."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    database = work_dir / "cuped.duckdb"
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--no-use-colors",
+    ]
+    if args[0] != "deps":
+        command += ["--target-path", str(work_dir / "target")]
+    if variables is not None:
+        command += ["--vars", json.dumps(variables)]
+    env = {
+        **os.environ,
+        "CUPED_DUCKDB_PATH": str(database),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    completed = subprocess.run(
+        command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    return DbtRun(completed.returncode, completed.stdout + completed.stderr, database)

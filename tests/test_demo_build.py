@@ -1,0 +1,208 @@
+"""The README's demo (`dbt build` of this repository) against an independent recomputation.
+
+The reference recomputes every unit's metrics from the seed CSVs with pandas (not the package's
+SQL), fits `y ~ C(variant) + covariates` with statsmodels OLS, and runs Welch tests with scipy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from tests.dbt_runner import REPO, DbtRun
+
+PRE_DAYS = pd.Timedelta(days=14)
+SEEDS = REPO / "seeds"
+
+# The demo configuration of dbt_project.yml, restated: metric → (outcome, covariates in order).
+# `*_had_pre` is the pre-period indicator of the metric's source, added last.
+METRICS = {
+    "revenue_per_user": ("revenue_post", ["revenue_pre", "predicted_ltv", "orders_had_pre"]),
+    "orders_per_user": ("orders_post", ["orders_pre", "orders_had_pre"]),
+    "conversion": ("converted_post", ["converted_pre", "sessions_pre", "orders_had_pre"]),
+    "sessions_per_user": ("sessions_post", ["sessions_pre", "sessions_had_pre"]),
+    "pages_per_user_7d": ("pages7_post", ["pages_pre", "sessions_had_pre"]),
+}
+
+
+def _units() -> pd.DataFrame:
+    assignments = pd.read_csv(SEEDS / "demo_assignments.csv", parse_dates=["first_exposure_at"])
+    experiments = pd.read_csv(SEEDS / "demo_experiments.csv", parse_dates=["analysis_end_at"])
+    grouped = assignments.groupby(["experiment_id", "user_id"]).agg(
+        n_variants=("variant", "nunique"),
+        variant=("variant", "first"),
+        assigned_at=("first_exposure_at", "min"),
+    )
+    units = grouped[grouped["n_variants"] == 1].reset_index()
+    return units.merge(experiments, on="experiment_id")
+
+
+def _window_sum(
+    units: pd.DataFrame,
+    events: pd.DataFrame,
+    time: str,
+    value: pd.Series | None,
+    start_offset: pd.Timedelta | None,
+    window: pd.Timedelta | None,
+    post: bool,
+) -> pd.Series:
+    joined = units[["experiment_id", "user_id", "assigned_at", "analysis_end_at"]].merge(
+        events.assign(_value=1.0 if value is None else value), on="user_id"
+    )
+    t = joined[time]
+    if post:
+        keep = (t >= joined["assigned_at"]) & (t <= joined["analysis_end_at"])
+        if window is not None:
+            keep &= t < joined["assigned_at"] + window
+    else:
+        keep = (t >= joined["assigned_at"] - start_offset) & (t < joined["assigned_at"])
+    sums = joined[keep].groupby(["experiment_id", "user_id"])["_value"].sum()
+    index = pd.MultiIndex.from_frame(units[["experiment_id", "user_id"]])
+    return sums.reindex(index, fill_value=0.0).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def unit_data() -> pd.DataFrame:
+    units = _units()
+    sessions = pd.read_csv(SEEDS / "demo_sessions.csv", parse_dates=["session_started_at"])
+    orders = pd.read_csv(SEEDS / "demo_orders.csv", parse_dates=["ordered_at"])
+    users = pd.read_csv(SEEDS / "demo_users.csv")
+    completed = orders[orders["status"] == "completed"]
+    ot, st = "ordered_at", "session_started_at"
+    data = units.copy()
+    data["revenue_post"] = _window_sum(units, completed, ot, completed["revenue"], None, None, True)
+    data["revenue_pre"] = _window_sum(
+        units, completed, ot, completed["revenue"], PRE_DAYS, None, False
+    )
+    data["orders_post"] = _window_sum(units, completed, ot, None, None, None, True)
+    data["orders_pre"] = _window_sum(units, completed, ot, None, PRE_DAYS, None, False)
+    data["converted_post"] = (data["orders_post"] > 0).astype(float)
+    data["converted_pre"] = (data["orders_pre"] > 0).astype(float)
+    data["orders_had_pre"] = (_window_sum(units, orders, ot, None, PRE_DAYS, None, False) > 0) * 1.0
+    data["sessions_post"] = _window_sum(units, sessions, st, None, None, None, True)
+    data["sessions_pre"] = _window_sum(units, sessions, st, None, PRE_DAYS, None, False)
+    data["sessions_had_pre"] = (data["sessions_pre"] > 0) * 1.0
+    data["pages7_post"] = _window_sum(
+        units, sessions, st, sessions["pages_viewed"], None, pd.Timedelta(days=7), True
+    )
+    data["pages_pre"] = _window_sum(
+        units, sessions, st, sessions["pages_viewed"], PRE_DAYS, None, False
+    )
+    return data.merge(users[["user_id", "predicted_ltv"]], on="user_id", how="left")
+
+
+@pytest.fixture(scope="module")
+def outputs(demo_build: DbtRun) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(demo_build.database), read_only=True) as con:
+        return {
+            "results": con.sql("select * from cuped_results").df(),
+            "results_v1": con.sql("select * from cuped_results_v1").df(),
+            "health": con.sql("select * from cuped_health").df(),
+            "tables": con.sql("select table_name from information_schema.tables").df(),
+        }
+
+
+def test_demo_build_has_no_warnings_or_errors(demo_build: DbtRun) -> None:
+    assert "WARN=0 ERROR=0 SKIP=0" in demo_build.output
+    assert "[WARNING]" not in demo_build.output and "Deprecat" not in demo_build.output
+
+
+def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
+    results = outputs["results"]
+    expected = {
+        ("checkout_redesign", "treatment"),
+        ("homepage_aa", "treatment"),
+        ("recommendations", "carousel"),
+        ("recommendations", "personalized"),
+    }
+    assert set(zip(results["experiment_id"], results["variant"], strict=True)) == expected
+    assert len(results) == len(expected) * len(METRICS)
+    assert (results["status"] == "ok").all()
+    assert (results["segment_name"] == "all").all()
+    numeric = results.select_dtypes("number")
+    assert np.isfinite(numeric.to_numpy()).all(), "a statistic is NaN, infinite or null"
+    # the unversioned name is a view over the latest version
+    pd.testing.assert_frame_equal(outputs["results"], outputs["results_v1"])
+
+
+@pytest.mark.parametrize("metric", sorted(METRICS))
+def test_demo_effects_equal_statsmodels_ols_on_unit_data(metric, unit_data, outputs) -> None:
+    outcome, covariates = METRICS[metric]
+    results = outputs["results"].set_index(["experiment_id", "metric_name", "variant"])
+    for experiment, data in unit_data.groupby("experiment_id"):
+        formula = f"{outcome} ~ C(variant, Treatment('control')) + " + " + ".join(covariates)
+        fit = smf.ols(formula, data=data).fit()
+        theta = fit.params[covariates].to_numpy()
+        residual = data[outcome].to_numpy() - data[covariates].to_numpy() @ theta
+        control = data["variant"].to_numpy() == "control"
+        for variant in sorted(set(data["variant"]) - {"control"}):
+            row = results.loc[(experiment, metric, variant)]
+            treated = data["variant"].to_numpy() == variant
+            effect = fit.params[f"C(variant, Treatment('control'))[T.{variant}]"]
+            assert row["absolute_effect"] == pytest.approx(effect, rel=1e-9, abs=1e-12)
+            assert list(json.loads(row["theta"]).values()) == pytest.approx(theta, rel=1e-9)
+            # SE: Welch on the unit-level residuals y − θ·x
+            welch = stats.ttest_ind(residual[treated], residual[control], equal_var=False)
+            se = math.sqrt(
+                residual[treated].var(ddof=1) / treated.sum()
+                + residual[control].var(ddof=1) / control.sum()
+            )
+            assert row["absolute_effect_se"] == pytest.approx(se, rel=1e-9)
+            assert row["p_value"] == pytest.approx(welch.pvalue, rel=1e-9)
+            # unadjusted: Welch on the raw outcome
+            y = data[outcome].to_numpy()
+            raw = stats.ttest_ind(y[treated], y[control], equal_var=False)
+            assert row["unadjusted_absolute_effect"] == pytest.approx(
+                y[treated].mean() - y[control].mean(), rel=1e-9
+            )
+            assert row["unadjusted_p_value"] == pytest.approx(raw.pvalue, rel=1e-9)
+            assert row["variance_reduction"] == pytest.approx(
+                1 - se**2 / row["unadjusted_se"] ** 2, rel=1e-9
+            )
+            assert row["n_variant"] == treated.sum() and row["n_control"] == control.sum()
+
+
+def test_health_counts_and_srm_equal_independent_computation(unit_data, outputs) -> None:
+    health = outputs["health"].set_index(["experiment_id", "variant"])
+    weights = pd.read_csv(SEEDS / "demo_variant_weights.csv")
+    assignments = pd.read_csv(SEEDS / "demo_assignments.csv")
+    variants_per_unit = assignments.groupby(["experiment_id", "user_id"])["variant"].nunique()
+    multi = variants_per_unit[variants_per_unit > 1].reset_index()[["experiment_id", "user_id"]]
+    for experiment, group in weights.groupby("experiment_id"):
+        counts = unit_data[unit_data["experiment_id"] == experiment]["variant"].value_counts()
+        observed = np.array([counts.get(v, 0) for v in group["variant"]])
+        share = group["weight"].to_numpy() / group["weight"].sum()
+        chi2 = stats.chisquare(observed, observed.sum() * share)
+        for variant, n in zip(group["variant"], observed, strict=True):
+            row = health.loc[(experiment, variant)]
+            assert row["n_units"] == n
+            assert row["srm_chi2"] == pytest.approx(chi2.statistic, rel=1e-9)
+            assert row["srm_p_value"] == pytest.approx(chi2.pvalue, rel=1e-9)
+            assert not row["srm_flag"]
+            excluded = multi.merge(
+                assignments[
+                    (assignments["experiment_id"] == experiment)
+                    & (assignments["variant"] == variant)
+                ]
+            )
+            assert row["n_units_excluded_multiple_variants"] == excluded["user_id"].nunique()
+            subset = unit_data[
+                (unit_data["experiment_id"] == experiment) & (unit_data["variant"] == variant)
+            ]
+            had_pre = ((subset["orders_had_pre"] > 0) | (subset["sessions_had_pre"] > 0)).mean()
+            assert row["pre_period_coverage"] == pytest.approx(had_pre, rel=1e-12)
+    assert health["n_units_excluded_multiple_variants"].sum() == 12  # 6 units, seen in 2 variants
+
+
+def test_demo_shows_cuped_reducing_variance_on_the_planted_effect(outputs) -> None:
+    results = outputs["results"].set_index(["experiment_id", "metric_name", "variant"])
+    revenue = results.loc[("checkout_redesign", "revenue_per_user", "treatment")]
+    assert revenue["variance_reduction"] > 0.3
+    assert revenue["absolute_effect_se"] < revenue["unadjusted_se"]

@@ -1,0 +1,122 @@
+"""Installed into another dbt project (`packages.yml` local + the pip-installed core), the package
+builds only its own models for that project's configuration: none of the demo."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from tests.dbt_runner import REPO, DbtRun, run_dbt
+
+PROJECT = """
+name: shop
+version: "1.0.0"
+config-version: 2
+profile: shop
+flags:
+  send_anonymous_usage_stats: false
+vars:
+  cuped:
+    assignments: exposures
+    assignment_columns:
+      {experiment_id: test_name, unit_id: account_id, variant: arm, assigned_at: exposed_at}
+    control_variant: baseline
+    metrics:
+      - name: Spend (USD)
+        source: source:app.raw_events
+        unit_column: account_id
+        timestamp_column: event_time
+        value: amount
+      - name: active
+        type: proportion
+        source: source:app.raw_events
+        unit_column: account_id
+        timestamp_column: event_time
+        covariates: [pre_period, Spend (USD)]
+"""
+
+SOURCES = """
+version: 2
+sources:
+  - name: app
+    schema: main
+    tables:
+      - name: raw_events
+seeds:
+  - name: exposures
+    data_tests:
+      - cuped.one_variant_per_unit:
+          arguments:
+            column_name: account_id
+            experiment_column: test_name
+            variant_column: arm
+          config:
+            severity: warn
+"""
+
+
+def _write_project(root: Path) -> None:
+    rng = np.random.default_rng(7)
+    (root / "seeds").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(textwrap.dedent(PROJECT))
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    (root / "seeds" / "_seeds.yml").write_text(textwrap.dedent(SOURCES))
+    exposures = ["test_name,account_id,arm,exposed_at"]
+    events = ["account_id,event_time,amount"]
+    for account in range(400):
+        arm = "baseline" if account % 2 == 0 else "new_flow"
+        exposures.append(f"pricing,{account},{arm},2026-03-15 12:00:00")
+        spend = rng.gamma(2.0, 10.0)
+        for day in rng.choice(np.arange(1, 29), size=rng.integers(0, 6), replace=False):
+            events.append(
+                f"{account},2026-03-{day:02d} 09:00:00,{spend * rng.lognormal(0, 0.3):.2f}"
+            )
+    exposures.append("pricing,0,new_flow,2026-03-15 13:00:00")  # one unit in both arms
+    (root / "seeds" / "exposures.csv").write_text("\n".join(exposures) + "\n")
+    (root / "seeds" / "raw_events.csv").write_text("\n".join(events) + "\n")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    root = tmp_path_factory.mktemp("shop")
+    work = tmp_path_factory.mktemp("shop_work")
+    _write_project(root)
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work).check()
+    return run_dbt(["build"], project_dir=root, work_dir=work)
+
+
+def test_installed_package_builds_results_for_the_projects_own_config(installed: DbtRun) -> None:
+    assert installed.returncode == 0, installed.output[-4000:]
+    with duckdb.connect(str(installed.database), read_only=True) as con:
+        rows = con.sql(
+            "select metric_name, variant, control_variant, n_control, n_variant, status "
+            "from cuped_results order by metric_name"
+        ).fetchall()
+    assert rows == [
+        ("Spend (USD)", "new_flow", "baseline", 199, 200, "ok"),
+        ("active", "new_flow", "baseline", 199, 200, "ok"),
+    ]
+
+
+def test_installed_package_builds_none_of_the_demo(installed: DbtRun) -> None:
+    with duckdb.connect(str(installed.database), read_only=True) as con:
+        tables = {
+            name
+            for (name,) in con.sql("select table_name from information_schema.tables").fetchall()
+        }
+    assert not {t for t in tables if t.startswith("demo_")}, tables
+    assert {"cuped_results_v1", "cuped_results", "cuped_health", "exposures"} <= tables
+
+
+def test_shipped_one_variant_per_unit_test_flags_the_double_assignment(installed: DbtRun) -> None:
+    assert "WARN=1" in installed.output
+    assert "one_variant_per_unit" in installed.output and "Got 1 result" in installed.output
