@@ -1,0 +1,82 @@
+"""A configuration mistake stops `dbt parse` with a message naming the metric, the key and what
+is allowed; no traceback, no half-built tables."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from tests.dbt_runner import REPO, run_dbt
+
+DEMO = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
+
+
+def _with(change) -> dict:
+    config = copy.deepcopy(DEMO)
+    change(config)
+    return {"cuped": config}
+
+
+def _metric(config: dict, name: str) -> dict:
+    return next(m for m in config["metrics"] if m["name"] == name)
+
+
+CASES = {
+    "typo in a top-level key": (
+        lambda c: c.update(pre_period_dayz=7),
+        ["unknown key `pre_period_dayz`", "pre_period_days"],
+    ),
+    "typo in a metric key": (
+        lambda c: _metric(c, "orders_per_user").update(filtr="x > 1"),
+        ["metric 'orders_per_user'", "unknown key `filtr`", "filter"],
+    ),
+    "string where a number is expected": (
+        lambda c: c.update(pre_period_days="14"),
+        ["`pre_period_days` must be a whole number of days >= 1", "(string)"],
+    ),
+    "unknown covariate": (
+        lambda c: _metric(c, "revenue_per_user").update(covariates=["pre_period", "sesions"]),
+        ["metric 'revenue_per_user'", "unknown covariate 'sesions'", "sessions_per_user"],
+    ),
+    "unknown metric type": (
+        lambda c: _metric(c, "conversion").update(type="percentile"),
+        ["metric 'conversion'", "`type` must be one of mean, proportion"],
+    ),
+    "aggregation without value": (
+        lambda c: _metric(c, "revenue_per_user").pop("value"),
+        ["metric 'revenue_per_user'", "`agg: sum` needs `value`"],
+    ),
+    "duplicate metric name": (
+        lambda c: c["metrics"].append(dict(_metric(c, "conversion"))),
+        ["metric 'conversion' is defined twice"],
+    ),
+    "segment that is not a unit attribute": (
+        lambda c: c.update(segments=["browser"]),
+        ["segment 'browser' is not a `unit_attributes` column", "country"],
+    ),
+    "statement smuggled into a filter": (
+        lambda c: _metric(c, "orders_per_user").update(filter="1=1; drop table demo_orders"),
+        ["metric 'orders_per_user'", "`filter` must be a single SQL expression"],
+    ),
+    "relation name that is not a name": (
+        lambda c: c.update(assignments="demo_assignments; drop table x"),
+        ["`assignments` must be a model or seed name"],
+    ),
+    "theta method misspelt": (
+        lambda c: c.update(theta="pooled"),
+        ["`theta` must be one of within, total, got: pooled"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_configuration_mistake_stops_parse_with_a_message_that_names_it(case, tmp_path) -> None:
+    change, fragments = CASES[case]
+    run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
+    assert run.returncode != 0
+    assert "Compilation Error" in run.output
+    for fragment in fragments:
+        assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
+    assert "Traceback" not in run.output
