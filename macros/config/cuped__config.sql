@@ -17,7 +17,7 @@
 
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
-                     'metrics', 'unit_attributes', 'segments'] -%}
+                     'metrics', 'unit_attributes', 'segments', 'relative_ci'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -39,6 +39,7 @@
     'pre_period_days': cuped__check_integer(raw.get('pre_period_days', 14), "`pre_period_days`", minimum=1),
     'alpha': cuped__check_alpha(raw.get('alpha', 0.05)),
     'theta': cuped__check_choice(raw.get('theta', 'within'), ['within', 'total'], "`theta`"),
+    'relative_ci': cuped__check_choice(raw.get('relative_ci', 'delta'), ['delta', 'log'], "`relative_ci`"),
     'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', true), "`pre_period_indicator`"),
   } -%}
 
@@ -94,6 +95,7 @@
     {%- do metric_names.append(name) -%}
   {%- endfor -%}
 
+  {%- do config.update({'raw_metrics': raw_metrics}) -%}
   {%- set metrics = [] -%}
   {%- for metric in raw_metrics -%}
     {%- do metrics.append(cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config)) -%}
@@ -113,10 +115,7 @@
   {%- do cuped__check_keys(metric, allowed, where) -%}
   {%- set metric_type = cuped__check_choice(metric.get('type', 'mean'), ['mean', 'proportion', 'ratio'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type: ratio` is not available in this version of the package; use `mean` or `proportion`.") }}
-  {%- endif -%}
-  {%- if metric.get('cap') is not none -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` (winsorization) is not available in this version of the package; remove the key.") }}
+    {{ return(cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config)) }}
   {%- endif -%}
   {%- for key in ['numerator', 'denominator'] -%}
     {%- if metric.get(key) is not none -%}
@@ -154,7 +153,89 @@
     {%- set filter = cuped__check_expression(filter, where ~ ": `filter`") -%}
   {%- endif -%}
 
-  {#- covariates -#}
+  {%- set resolved = cuped__normalize_covariates(metric, metric_names, attribute_columns) -%}
+
+  {%- set window_days = metric.get('window_days') -%}
+  {%- if window_days is not none -%}
+    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1) -%}
+  {%- endif -%}
+
+  {{ return({
+    'name': name,
+    'label': cuped__check_string(metric.get('label', name), where ~ ": `label`"),
+    'description': cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
+    'type': metric_type,
+    'source': cuped__check_relation_name(metric.get('source'), where ~ ": `source`", required=true),
+    'unit_column': cuped__check_identifier(metric.get('unit_column', assignment_columns['unit_id']), where ~ ": `unit_column`"),
+    'timestamp_column': cuped__check_identifier(metric.get('timestamp_column'), where ~ ": `timestamp_column`"),
+    'agg': agg,
+    'value': value,
+    'filter': filter,
+    'window_days': window_days,
+    'cap': cuped__normalize_cap(metric.get('cap'), where),
+    'covariates': resolved,
+    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
+    'numerator': none,
+    'denominator': none,
+  }) }}
+{% endmacro %}
+
+
+{#-
+  A ratio metric: Σ numerator / Σ denominator over units, both other (non-ratio) metrics. It reads
+  no events itself; its `pre_period` covariate is the pre-period ratio of the same two metrics.
+-#}
+{% macro cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config) %}
+  {%- set name = metric['name'] -%}
+  {%- set where = "metric '" ~ name ~ "'" -%}
+  {%- for key in ['source', 'unit_column', 'timestamp_column', 'agg', 'value', 'filter', 'window_days', 'cap'] -%}
+    {%- if metric.get(key) is not none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` does not apply to `type: ratio`; a ratio metric is built from its `numerator` and `denominator` metrics, so set `" ~ key ~ "` on those.") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set raw_metrics = config['raw_metrics'] -%}
+  {%- set parts = {} -%}
+  {%- for key in ['numerator', 'denominator'] -%}
+    {%- set part = metric.get(key) -%}
+    {%- if part is none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type: ratio` needs `" ~ key ~ "`, the name of another metric (one of: " ~ (metric_names | reject('equalto', name) | join(', ')) ~ ").") }}
+    {%- endif -%}
+    {%- if part == name -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` names the ratio metric itself; it must name another metric.") }}
+    {%- endif -%}
+    {%- if part not in metric_names -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` names an unknown metric '" ~ part ~ "'; metrics are: " ~ (metric_names | reject('equalto', name) | join(', ')) ~ ".") }}
+    {%- endif -%}
+    {%- for other in raw_metrics if other.get('name') == part and other.get('type', 'mean') == 'ratio' -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` names '" ~ part ~ "', which is itself a ratio metric; numerator and denominator must be `mean` or `proportion` metrics.") }}
+    {%- endfor -%}
+    {%- do parts.update({key: part}) -%}
+  {%- endfor -%}
+  {{ return({
+    'name': name,
+    'label': cuped__check_string(metric.get('label', name), where ~ ": `label`"),
+    'description': cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
+    'type': 'ratio',
+    'source': none,
+    'unit_column': none,
+    'timestamp_column': none,
+    'agg': none,
+    'value': none,
+    'filter': none,
+    'window_days': none,
+    'cap': none,
+    'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
+    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
+    'numerator': parts['numerator'],
+    'denominator': parts['denominator'],
+  }) }}
+{% endmacro %}
+
+
+{#- A metric's `covariates`, each resolved to {'name', 'kind': pre_period | metric | attribute, ...}. -#}
+{% macro cuped__normalize_covariates(metric, metric_names, attribute_columns) %}
+  {%- set name = metric['name'] -%}
+  {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set covariates = cuped__check_list(metric.get('covariates', ['pre_period']), where ~ ": `covariates`") -%}
   {%- set resolved = [] -%}
   {%- for covariate in covariates -%}
@@ -179,25 +260,45 @@
     {%- endif -%}
   {%- endfor -%}
   {%- do cuped__check_unique(covariates, where ~ ": `covariates`") -%}
+  {{ return(resolved) }}
+{% endmacro %}
 
-  {%- set window_days = metric.get('window_days') -%}
-  {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1) -%}
+
+{#-
+  Winsorization: {lower | lower_quantile, upper | upper_quantile}. Absolute bounds are numbers;
+  quantile bounds are pooled over all arms of the experiment, for the post value and the
+  pre-period value separately. Returns none or {lower, upper, lower_quantile, upper_quantile}.
+-#}
+{% macro cuped__normalize_cap(cap, where) %}
+  {%- if cap is none -%}{{ return(none) }}{%- endif -%}
+  {%- if cap is not mapping -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` must be a mapping with lower/upper or lower_quantile/upper_quantile, got: " ~ cap) }}
   {%- endif -%}
-
-  {{ return({
-    'name': name,
-    'label': cuped__check_string(metric.get('label', name), where ~ ": `label`"),
-    'description': cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
-    'type': metric_type,
-    'source': cuped__check_relation_name(metric.get('source'), where ~ ": `source`", required=true),
-    'unit_column': cuped__check_identifier(metric.get('unit_column', assignment_columns['unit_id']), where ~ ": `unit_column`"),
-    'timestamp_column': cuped__check_identifier(metric.get('timestamp_column'), where ~ ": `timestamp_column`"),
-    'agg': agg,
-    'value': value,
-    'filter': filter,
-    'window_days': window_days,
-    'covariates': resolved,
-    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
-  }) }}
+  {%- do cuped__check_keys(cap, ['lower', 'upper', 'lower_quantile', 'upper_quantile'], where ~ ": `cap`") -%}
+  {%- if cap | length == 0 -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` sets no bound; give lower, upper, lower_quantile or upper_quantile.") }}
+  {%- endif -%}
+  {%- for side in ['lower', 'upper'] -%}
+    {%- if cap.get(side) is not none and cap.get(side ~ '_quantile') is not none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` sets both `" ~ side ~ "` and `" ~ side ~ "_quantile`; choose one.") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- for key in ['lower', 'upper'] if cap.get(key) is not none -%}
+    {%- if cap[key] is boolean or cap[key] is not number -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number, got: " ~ cap[key] ~ " (" ~ cuped__type_name(cap[key]) ~ ")") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- for key in ['lower_quantile', 'upper_quantile'] if cap.get(key) is not none -%}
+    {%- if cap[key] is boolean or cap[key] is not number or cap[key] <= 0 or cap[key] >= 1 -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number strictly between 0 and 1 (e.g. 0.99), got: " ~ cap[key]) }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if cap.get('lower') is not none and cap.get('upper') is not none and cap['lower'] >= cap['upper'] -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap.lower` (" ~ cap['lower'] ~ ") must be below `cap.upper` (" ~ cap['upper'] ~ ").") }}
+  {%- endif -%}
+  {%- if cap.get('lower_quantile') is not none and cap.get('upper_quantile') is not none and cap['lower_quantile'] >= cap['upper_quantile'] -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap.lower_quantile` must be below `cap.upper_quantile`.") }}
+  {%- endif -%}
+  {{ return({'lower': cap.get('lower'), 'upper': cap.get('upper'),
+             'lower_quantile': cap.get('lower_quantile'), 'upper_quantile': cap.get('upper_quantile')}) }}
 {% endmacro %}

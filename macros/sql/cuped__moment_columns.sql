@@ -1,30 +1,35 @@
 {#-
   The moments every metric's analysis needs, deduplicated across metrics:
-  {'means': [column...], 'pairs': [[column_a, column_b]...]} over cuped__unit_values columns, plus
-  the name under which cuped__arm_moments stores each (`mean__<column>`, `cov__<a>__<b>`).
+  {'means': [variable...], 'pairs': [[variable_a, variable_b]...]} (variables as in
+  cuped__metric_variables), and the column names cuped__arm_moments stores them under
+  (`mean__<key>`, `cov__<key_a>__<key_b>`).
 -#}
 {% macro cuped__moment_columns(config) %}
   {%- set means = [] -%}
+  {%- set mean_keys = [] -%}
   {%- set pairs = [] -%}
+  {%- set pair_keys = [] -%}
   {%- for metric in config['metrics'] -%}
     {%- set variables = cuped__metric_variables(config, loop.index0) -%}
     {%- for a in variables -%}
-      {%- if a['column'] not in means -%}{%- do means.append(a['column']) -%}{%- endif -%}
+      {%- if a['key'] not in mean_keys -%}
+        {%- do mean_keys.append(a['key']) -%}
+        {%- do means.append(a) -%}
+      {%- endif -%}
       {%- for b in variables[loop.index0:] -%}
-        {%- set pair = cuped__moment_pair(a['column'], b['column']) -%}
-        {%- if pair not in pairs -%}{%- do pairs.append(pair) -%}{%- endif -%}
+        {%- set name = cuped__covariance_column(a, b) -%}
+        {%- if name not in pair_keys -%}
+          {%- do pair_keys.append(name) -%}
+          {%- do pairs.append([a, b]) -%}
+        {%- endif -%}
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
   {{ return({'means': means, 'pairs': pairs}) }}
 {% endmacro %}
 
-{#- A pair of columns in canonical order, so cov(a, b) and cov(b, a) are computed once. -#}
-{% macro cuped__moment_pair(a, b) %}
-  {{ return([a, b] | sort) }}
-{% endmacro %}
-
+{#- The column holding cov(a, b), the same for (a, b) and (b, a). -#}
 {% macro cuped__covariance_column(a, b) %}
-  {%- set pair = cuped__moment_pair(a, b) -%}
-  {{ return('cov__' ~ pair[0] ~ '__' ~ pair[1]) }}
+  {%- set keys = [a['key'], b['key']] | sort -%}
+  {{ return('cov__' ~ keys[0] ~ '__' ~ keys[1]) }}
 {% endmacro %}

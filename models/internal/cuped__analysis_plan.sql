@@ -28,6 +28,7 @@ select
     experiments.control_variant,
     cast({{ config['alpha'] }} as {{ cuped__type_double() }}) as alpha,
     {{ cuped__literal(config['theta']) }} as theta_method,
+    {{ cuped__literal(config['relative_ci']) }} as relative_ci_method,
     metrics.higher_is_better
 from experiments
 cross join metrics

@@ -1,11 +1,13 @@
 {#-
   One row per experiment × segment × variant: the unit count, and the mean and sample covariance
   of every per-unit variable any metric's analysis needs (avg, var_samp, covar_samp: numerically
-  stable, and in every major warehouse). The overall row has segment_name = segment_value = 'all';
-  each configured segment adds one row per value. This is the only aggregation over units.
+  stable, and in every major warehouse). Capped metrics are winsorized here, at their
+  experiment's thresholds (cuped__metric_caps). The overall row has segment_name =
+  segment_value = 'all'; each configured segment adds one row per value.
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = cuped__moment_columns(config) -%}
+{%- set capped = cuped__capped_metrics(config) -%}
 {%- set groupings = [{'name': 'all', 'column': none}] -%}
 {%- for segment in config['segments'] -%}
   {%- do groupings.append({'name': segment, 'column': 'segment_' ~ loop.index0}) -%}
@@ -14,6 +16,36 @@
 with unit_values as (
 
     select * from {{ ref('cuped__unit_values') }}
+
+),
+
+caps as (
+    {%- if capped | length > 0 %}
+
+    select
+        experiment_id,
+        {%- for i in capped %}
+        {%- set outer_last = loop.last %}
+        {%- for period in ['post', 'pre'] %}
+        max(case when metric_index = {{ i }} and period = '{{ period }}' then lower_threshold end) as metric_{{ i }}_{{ period }}_lower,
+        max(case when metric_index = {{ i }} and period = '{{ period }}' then upper_threshold end) as metric_{{ i }}_{{ period }}_upper{{ ',' if not (outer_last and loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from {{ ref('cuped__metric_caps') }}
+    group by experiment_id
+    {%- else %}
+
+    select experiment_id from unit_values where 1 = 0
+    {%- endif %}
+
+),
+
+capped_unit_values as (
+
+    select unit_values.*{% for i in capped %}{% for period in ['post', 'pre'] %}, caps.metric_{{ i }}_{{ period }}_lower, caps.metric_{{ i }}_{{ period }}_upper{% endfor %}{% endfor %}
+    from unit_values
+    left join caps
+        on caps.experiment_id = unit_values.experiment_id
 
 ),
 {% for grouping in groupings %}
@@ -29,17 +61,17 @@ with unit_values as (
         {%- endif %} as segment_value,
         variant,
         count(*) as n_units,
-        {%- for column in moments['means'] %}
-        avg({{ column }}) as mean__{{ column }},
+        {%- for variable in moments['means'] %}
+        avg({{ variable['sql'] }}) as mean__{{ variable['key'] }},
         {%- endfor %}
         {%- for pair in moments['pairs'] %}
-        {% if pair[0] == pair[1] -%}
-        var_samp({{ pair[0] }})
+        {% if pair[0]['key'] == pair[1]['key'] -%}
+        var_samp({{ pair[0]['sql'] }})
         {%- else -%}
-        covar_samp({{ pair[0] }}, {{ pair[1] }})
+        covar_samp({{ pair[0]['sql'] }}, {{ pair[1]['sql'] }})
         {%- endif %} as {{ cuped__covariance_column(pair[0], pair[1]) }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from unit_values
+    from capped_unit_values
     group by experiment_id, variant{% if grouping['column'] is not none %}, {{ grouping['column'] }}{% endif %}
 
 ){{ ',' if not loop.last }}

@@ -1,6 +1,12 @@
 {#- One row per row of the user's assignments relation, in the package's column names, with what makes it unusable. -#}
 {%- set config = cuped__config() -%}
 {%- set columns = config['assignment_columns'] -%}
+{%- set assignments = cuped__relation(config['assignments']) -%}
+{%- set checks = [] -%}
+{%- for key in ['experiment_id', 'unit_id', 'variant', 'assigned_at'] -%}
+  {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")"]) -%}
+{%- endfor -%}
+{{- cuped__check_columns(assignments, checks) -}}
 
 with source_rows as (
 
@@ -9,7 +15,7 @@ with source_rows as (
         {{ cuped__column(columns['unit_id']) }} as unit_id,
         cast({{ cuped__column(columns['variant']) }} as {{ dbt.type_string() }}) as variant,
         cast({{ cuped__column(columns['assigned_at']) }} as {{ dbt.type_timestamp() }}) as assigned_at
-    from {{ cuped__relation(config['assignments']) }}
+    from {{ assignments }}
 
 )
 

@@ -1,7 +1,8 @@
 {#-
   One row per experiment × segment × variant × metric × pair of the metric's variables (diagonal
   included): the unit count, both means and the sample covariance. This long form is what the
-  statistics core reads; variable 0 is the outcome '@y', the rest the metric's covariates in order.
+  statistics core reads; the outcome variables come first ('@y', or '@numerator' and '@denominator' for
+  a ratio), then the covariates in order (a ratio covariate as '<name>@numerator', '<name>@denominator').
 -#}
 {%- set config = cuped__config() -%}
 
@@ -27,9 +28,9 @@ select
     {{ i }} as index_1,
     {{ i + loop.index0 }} as index_2,
     n_units as n,
-    mean__{{ a['column'] }} as mean_1,
-    mean__{{ b['column'] }} as mean_2,
-    {{ cuped__covariance_column(a['column'], b['column']) }} as covariance
+    mean__{{ a['key'] }} as mean_1,
+    mean__{{ b['key'] }} as mean_2,
+    {{ cuped__covariance_column(a, b) }} as covariance
 from arm_moments
 {% if not (outer_last and loop.last and i == variables | length - 1) %}union all{% endif %}
 {%- endfor %}

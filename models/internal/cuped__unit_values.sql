@@ -23,6 +23,13 @@ with units as (
 ),
 {% for scan in scans %}
 {%- set k = scan['index'] %}
+{%- set relation = cuped__relation(scan['source']) %}
+{%- set checks = [] %}
+{%- for entry in scan['metrics'] %}
+  {%- do checks.append([scan['unit_column'], "metric '" ~ entry['metric']['name'] ~ "': `unit_column`"]) %}
+  {%- do checks.append([scan['timestamp_column'], "metric '" ~ entry['metric']['name'] ~ "': `timestamp_column`"]) %}
+{%- endfor %}
+{{- cuped__check_columns(relation, checks) }}
 source_{{ k }}_events as (
 
     select
@@ -41,7 +48,7 @@ source_{{ k }}_events as (
         1
         {%- endif %} as passes_{{ entry['index'] }}
         {%- endfor %}
-    from {{ cuped__relation(scan['source']) }}
+    from {{ relation }}
 
 ),
 
@@ -71,6 +78,12 @@ source_{{ k }}_per_unit as (
 ),
 {% endfor %}
 {%- if attributes %}
+{%- set attributes_relation = cuped__relation(attributes['relation']) %}
+{%- set checks = [[attributes['unit_column'], "`unit_attributes.unit_column`"]] %}
+{%- for column in attributes['columns'] %}
+  {%- do checks.append([column, "`unit_attributes.columns`"]) %}
+{%- endfor %}
+{{- cuped__check_columns(attributes_relation, checks) }}
 unit_attributes as (
 
     select
@@ -85,7 +98,7 @@ unit_attributes as (
         {%- endif %}
         {%- endfor %}
         1 as has_attributes_row
-    from {{ cuped__relation(attributes['relation']) }}
+    from {{ attributes_relation }}
 
 ),
 {%- endif %}

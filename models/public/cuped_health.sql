@@ -101,7 +101,12 @@ duplicates_by_variant as (
 
 invalid_rows as (
 
-    select experiment_id, count(*) as n_invalid_assignment_rows
+    select
+        experiment_id,
+        count(*) as n_invalid_assignment_rows,
+        sum(case when invalid_reason = 'null_unit_id' then 1 else 0 end) as n_rows_null_unit_id,
+        sum(case when invalid_reason = 'null_variant' then 1 else 0 end) as n_rows_null_variant,
+        sum(case when invalid_reason = 'null_assigned_at' then 1 else 0 end) as n_rows_null_assigned_at
     from assignment_rows
     where invalid_reason is not null
     group by experiment_id
@@ -134,7 +139,10 @@ health as (
             as n_units_excluded_after_analysis_end,
         case when srm.segment_name = 'all' then coalesce(duplicates_by_variant.n_duplicate_assignment_rows, 0) end
             as n_duplicate_assignment_rows,
-        coalesce(invalid_rows.n_invalid_assignment_rows, 0) as n_invalid_assignment_rows
+        coalesce(invalid_rows.n_invalid_assignment_rows, 0) as n_invalid_assignment_rows,
+        coalesce(invalid_rows.n_rows_null_unit_id, 0) as n_rows_null_unit_id,
+        coalesce(invalid_rows.n_rows_null_variant, 0) as n_rows_null_variant,
+        coalesce(invalid_rows.n_rows_null_assigned_at, 0) as n_rows_null_assigned_at
     from srm
     left join experiments
         on experiments.experiment_id = srm.experiment_id
@@ -175,5 +183,8 @@ select
     cast(n_units_excluded_after_analysis_end as {{ dbt.type_bigint() }}) as n_units_excluded_after_analysis_end,
     cast(n_duplicate_assignment_rows as {{ dbt.type_bigint() }}) as n_duplicate_assignment_rows,
     cast(n_invalid_assignment_rows as {{ dbt.type_bigint() }}) as n_invalid_assignment_rows,
+    cast(n_rows_null_unit_id as {{ dbt.type_bigint() }}) as n_rows_null_unit_id,
+    cast(n_rows_null_variant as {{ dbt.type_bigint() }}) as n_rows_null_variant,
+    cast(n_rows_null_assigned_at as {{ dbt.type_bigint() }}) as n_rows_null_assigned_at,
     cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as computed_at
 from health

@@ -55,6 +55,7 @@ select
     cast(results.covariates as {{ dbt.type_string() }}) as covariates,
     cast(results.covariates_dropped as {{ dbt.type_string() }}) as covariates_dropped,
     cast(results.theta_method as {{ dbt.type_string() }}) as theta_method,
+    cast(results.relative_ci_method as {{ dbt.type_string() }}) as relative_ci_method,
     cast(results.alpha as {{ cuped__type_double() }}) as alpha,
     cast(results.higher_is_better as {{ dbt.type_boolean() }}) as higher_is_better,
     cast(results.status as {{ dbt.type_string() }}) as status,
