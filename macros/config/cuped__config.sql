@@ -17,7 +17,7 @@
 
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
-                     'metrics', 'unit_attributes', 'segments', 'relative_ci'] -%}
+                     'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -41,6 +41,7 @@
     'theta': cuped__check_choice(raw.get('theta', 'within'), ['within', 'total'], "`theta`"),
     'relative_ci': cuped__check_choice(raw.get('relative_ci', 'delta'), ['delta', 'log'], "`relative_ci`"),
     'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', true), "`pre_period_indicator`"),
+    'daily_series': cuped__check_boolean(raw.get('daily_series', false), "`daily_series`"),
   } -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}

@@ -19,32 +19,11 @@ with unit_values as (
 
 ),
 
-caps as (
-    {%- if capped | length > 0 %}
-
-    select
-        experiment_id,
-        {%- for i in capped %}
-        {%- set outer_last = loop.last %}
-        {%- for period in ['post', 'pre'] %}
-        max(case when metric_index = {{ i }} and period = '{{ period }}' then lower_threshold end) as metric_{{ i }}_{{ period }}_lower,
-        max(case when metric_index = {{ i }} and period = '{{ period }}' then upper_threshold end) as metric_{{ i }}_{{ period }}_upper{{ ',' if not (outer_last and loop.last) }}
-        {%- endfor %}
-        {%- endfor %}
-    from {{ ref('cuped__metric_caps') }}
-    group by experiment_id
-    {%- else %}
-
-    select experiment_id from unit_values where 1 = 0
-    {%- endif %}
-
-),
-
 capped_unit_values as (
 
     select unit_values.*{% for i in capped %}{% for period in ['post', 'pre'] %}, caps.metric_{{ i }}_{{ period }}_lower, caps.metric_{{ i }}_{{ period }}_upper{% endfor %}{% endfor %}
     from unit_values
-    left join caps
+    left join {{ ref('cuped__experiment_caps') }} as caps
         on caps.experiment_id = unit_values.experiment_id
 
 ),

@@ -23,32 +23,9 @@ with units as (
 ),
 {% for scan in scans %}
 {%- set k = scan['index'] %}
-{%- set relation = cuped__relation(scan['source']) %}
-{%- set checks = [] %}
-{%- for entry in scan['metrics'] %}
-  {%- do checks.append([scan['unit_column'], "metric '" ~ entry['metric']['name'] ~ "': `unit_column`"]) %}
-  {%- do checks.append([scan['timestamp_column'], "metric '" ~ entry['metric']['name'] ~ "': `timestamp_column`"]) %}
-{%- endfor %}
-{{- cuped__check_columns(relation, checks) }}
 source_{{ k }}_events as (
 
-    select
-        {{ cuped__column(scan['unit_column']) }} as unit_id,
-        cast({{ cuped__column(scan['timestamp_column']) }} as {{ dbt.type_timestamp() }}) as event_at
-        {%- for entry in scan['metrics'] %}
-        {%- set metric = entry['metric'] %},
-        {% if metric['value'] is not none -%}
-        {{ metric['value'] }}
-        {%- else -%}
-        1
-        {%- endif %} as value_{{ entry['index'] }},
-        {% if metric['filter'] is not none -%}
-        case when ({{ metric['filter'] }}) then 1 else 0 end
-        {%- else -%}
-        1
-        {%- endif %} as passes_{{ entry['index'] }}
-        {%- endfor %}
-    from {{ relation }}
+{{ cuped__scan_events(scan) }}
 
 ),
 
@@ -60,11 +37,7 @@ source_{{ k }}_per_unit as (
         {%- for entry in scan['metrics'] %}
         {%- set i = entry['index'] %}
         {%- set metric = entry['metric'] %}
-        {%- set post_window = 'events.event_at >= units.assigned_at' %}
-        {%- if metric['window_days'] is not none %}
-        {%- set post_window = post_window ~ ' and events.event_at < ' ~ cuped__add_days('units.assigned_at', metric['window_days']) %}
-        {%- endif %}
-        {{ cuped__unit_aggregate(metric, i, post_window) }} as metric_{{ i }}_post,
+        {{ cuped__unit_aggregate(metric, i, cuped__post_window(metric)) }} as metric_{{ i }}_post,
         {{ cuped__unit_aggregate(metric, i, 'events.event_at < units.assigned_at') }} as metric_{{ i }}_pre,
         {%- endfor %}
         max(case when events.event_at < units.assigned_at then 1 else 0 end) as had_pre_period

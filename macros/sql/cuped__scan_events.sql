@@ -1,0 +1,41 @@
+{#-
+  The rows of one event source as the package reads them: unit, event time, and for each metric
+  read from it the value expression (`value_<i>`) and whether the row passes its filter
+  (`passes_<i>`), both evaluated in the source's own scope, so user expressions can never clash
+  with the package's column names. Checks first that the configured columns exist.
+-#}
+{% macro cuped__scan_events(scan) %}
+  {%- set relation = cuped__relation(scan['source']) -%}
+  {%- set checks = [] -%}
+  {%- for entry in scan['metrics'] -%}
+    {%- do checks.append([scan['unit_column'], "metric '" ~ entry['metric']['name'] ~ "': `unit_column`"]) -%}
+    {%- do checks.append([scan['timestamp_column'], "metric '" ~ entry['metric']['name'] ~ "': `timestamp_column`"]) -%}
+  {%- endfor -%}
+  {{- cuped__check_columns(relation, checks) -}}
+    select
+        {{ cuped__column(scan['unit_column']) }} as unit_id,
+        cast({{ cuped__column(scan['timestamp_column']) }} as {{ dbt.type_timestamp() }}) as event_at
+        {%- for entry in scan['metrics'] %}
+        {%- set metric = entry['metric'] %},
+        {% if metric['value'] is not none -%}
+        {{ metric['value'] }}
+        {%- else -%}
+        1
+        {%- endif %} as value_{{ entry['index'] }},
+        {% if metric['filter'] is not none -%}
+        case when ({{ metric['filter'] }}) then 1 else 0 end
+        {%- else -%}
+        1
+        {%- endif %} as passes_{{ entry['index'] }}
+        {%- endfor %}
+    from {{ relation }}
+{%- endmacro %}
+
+{#- The post-period window of a metric, as a predicate on joined rows (`units.assigned_at`, `events.event_at`). -#}
+{% macro cuped__post_window(metric, units='units', events='events') %}
+  {%- set post_window = events ~ '.event_at >= ' ~ units ~ '.assigned_at' -%}
+  {%- if metric['window_days'] is not none -%}
+    {%- set post_window = post_window ~ ' and ' ~ events ~ '.event_at < ' ~ cuped__add_days(units ~ '.assigned_at', metric['window_days']) -%}
+  {%- endif -%}
+  {{ return(post_window) }}
+{% endmacro %}

@@ -1,0 +1,215 @@
+{#-
+  The moments of cuped__moments as of the end of each day of each experiment (overall only), in
+  the same long form with segment_name = 'as_of_day' and segment_value = the day: on day d an arm
+  holds the units assigned by d, with their metrics accumulated through d.
+
+  One pass: each unit contributes, on each day its values change, the change of its centred
+  values z = v − c and of their products z_a·z_b (the first row of a unit contributes them whole);
+  running sums over days give Σz and Σz_a·z_b per arm and day, hence means and covariances. The
+  centring constant c (each variable's mean over the experiment's final unit values) keeps the
+  sums small, so the covariance is numerically as sound as covar_samp's. Covariates (pre-period
+  values, attributes) are fixed at assignment; outcomes use the final winsorization thresholds.
+-#}
+{%- set config = cuped__config() -%}
+{%- set moments = cuped__moment_columns(config) -%}
+{%- set capped = cuped__capped_metrics(config) -%}
+{%- set post_columns = [] -%}
+{%- for metric in config['metrics'] -%}
+  {%- if metric['type'] != 'ratio' -%}{%- do post_columns.append('metric_' ~ loop.index0 ~ '_post') -%}{%- endif -%}
+{%- endfor -%}
+{%- set double = cuped__type_double() -%}
+
+with unit_values as (
+
+    select * from {{ ref('cuped__unit_values') }}
+
+),
+
+caps as (
+
+    select * from {{ ref('cuped__experiment_caps') }}
+
+),
+
+capped_unit_values as (
+
+    select unit_values.*{% for i in capped %}{% for period in ['post', 'pre'] %}, caps.metric_{{ i }}_{{ period }}_lower, caps.metric_{{ i }}_{{ period }}_upper{% endfor %}{% endfor %}
+    from unit_values
+    left join caps
+        on caps.experiment_id = unit_values.experiment_id
+
+),
+
+centres as (
+
+    select
+        experiment_id,
+        {%- for variable in moments['means'] %}
+        avg({{ variable['sql'] }}) as centre__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from capped_unit_values
+    group by experiment_id
+
+),
+
+{#- a unit's state at the end of each day it changes: cumulative outcomes, fixed covariates -#}
+daily_state as (
+
+    select
+        daily.experiment_id,
+        daily.unit_id,
+        daily.day,
+        capped_unit_values.variant
+        {%- for column in post_columns %},
+        daily.{{ column }}
+        {%- endfor %}
+        {%- for column in post_columns %},
+        capped_unit_values.{{ column[:-5] }}_pre
+        {%- endfor %}
+        {%- for scan in cuped__source_scans(config) %},
+        capped_unit_values.source_{{ scan['index'] }}_had_pre_period
+        {%- endfor %}
+        {%- if config['unit_attributes'] %}
+        {%- for column in config['unit_attributes']['columns'] if column in cuped__covariate_attributes(config) %},
+        capped_unit_values.attribute_{{ config['unit_attributes']['columns'].index(column) }}
+        {%- endfor %}
+        {%- endif %}
+        {%- for i in capped %}{% for period in ['post', 'pre'] %},
+        capped_unit_values.metric_{{ i }}_{{ period }}_lower,
+        capped_unit_values.metric_{{ i }}_{{ period }}_upper
+        {%- endfor %}{% endfor %}
+    from {{ ref('cuped__unit_daily_values') }} as daily
+    inner join capped_unit_values
+        on capped_unit_values.experiment_id = daily.experiment_id
+        and capped_unit_values.unit_id = daily.unit_id
+
+),
+
+centred as (
+
+    select
+        daily_state.experiment_id,
+        daily_state.unit_id,
+        daily_state.variant,
+        daily_state.day,
+        {%- for variable in moments['means'] %}
+        ({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }} as z__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from daily_state
+    inner join centres
+        on centres.experiment_id = daily_state.experiment_id
+
+),
+
+products as (
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        day,
+        {%- for variable in moments['means'] %}
+        z__{{ variable['key'] }} as s__{{ variable['key'] }},
+        {%- endfor %}
+        {%- for pair in moments['pairs'] %}
+        z__{{ pair[0]['key'] }} * z__{{ pair[1]['key'] }} as s__{{ cuped__covariance_column(pair[0], pair[1]) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from centred
+
+),
+
+{#- what each unit adds to its arm's running sums on each day it changes -#}
+changes as (
+
+    select
+        experiment_id,
+        variant,
+        day,
+        case when lag(day) over (partition by experiment_id, unit_id order by day) is null then 1 else 0 end as d_n
+        {%- set sums = [] %}
+        {%- for variable in moments['means'] %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
+        {%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
+        {%- for column in sums %},
+        {{ column }} - coalesce(lag({{ column }}) over (partition by experiment_id, unit_id order by day), 0) as d_{{ column }}
+        {%- endfor %}
+    from products
+
+),
+
+daily_sums as (
+
+    select
+        experiment_id,
+        variant,
+        day,
+        sum(d_n) as d_n
+        {%- for column in sums %},
+        sum(d_{{ column }}) as d_{{ column }}
+        {%- endfor %}
+    from changes
+    group by experiment_id, variant, day
+
+),
+
+days as (
+
+    select distinct experiment_id, day from daily_sums
+
+),
+
+arms as (
+
+    select distinct experiment_id, variant from daily_sums
+
+),
+
+running_sums as (
+
+    select
+        days.experiment_id,
+        arms.variant,
+        days.day,
+        sum(coalesce(daily_sums.d_n, 0)) over (
+            partition by days.experiment_id, arms.variant order by days.day
+            rows between unbounded preceding and current row) as n_units
+        {%- for column in sums %},
+        sum(coalesce(daily_sums.d_{{ column }}, 0)) over (
+            partition by days.experiment_id, arms.variant order by days.day
+            rows between unbounded preceding and current row) as {{ column }}
+        {%- endfor %}
+    from days
+    inner join arms
+        on arms.experiment_id = days.experiment_id
+    left join daily_sums
+        on daily_sums.experiment_id = days.experiment_id
+        and daily_sums.variant = arms.variant
+        and daily_sums.day = days.day
+
+),
+
+daily_arm_moments as (
+
+    select
+        running_sums.experiment_id,
+        'as_of_day' as segment_name,
+        cast(running_sums.day as {{ dbt.type_string() }}) as segment_value,
+        running_sums.variant,
+        cast(running_sums.n_units as {{ dbt.type_bigint() }}) as n_units,
+        {%- for variable in moments['means'] %}
+        centres.centre__{{ variable['key'] }} + s__{{ variable['key'] }} / running_sums.n_units as mean__{{ variable['key'] }},
+        {%- endfor %}
+        {%- for pair in moments['pairs'] %}
+        {%- set name = cuped__covariance_column(pair[0], pair[1]) %}
+        case when running_sums.n_units > 1 then
+            (s__{{ name }} - s__{{ pair[0]['key'] }} * s__{{ pair[1]['key'] }} / running_sums.n_units)
+            / (running_sums.n_units - 1)
+        end as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from running_sums
+    inner join centres
+        on centres.experiment_id = running_sums.experiment_id
+    where running_sums.n_units > 0
+
+)
+
+{{ cuped__unpivot_moments(config, 'daily_arm_moments') }}
