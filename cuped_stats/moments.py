@@ -1,24 +1,45 @@
-"""Per-arm moments (count, mean vector, covariance matrix) and their pooled forms.
+"""Per-arm moments (count, mean vector, covariance matrix), their pooled forms, and features.
 
 Only moments cross from the warehouse into Python: per arm the count ``n``, the mean vector and
 the sample covariance matrix (``ddof=1``) of the per-unit variables. Every statistic of the core
 is a function of these.
+
+A *feature* is what the analysis compares or adjusts by: a function ``h`` of an arm's mean vector
+``μ``. It is either one variable (``h = μ_i``) or a ratio of means (``h = μ_a/μ_b``) of the
+adjacent variable pair ``"<x>@numerator"``, ``"<x>@denominator"`` (the feature is named ``"<x>"``).
+By the delta method (Deng, Knoblich, Lu 2018, §3) a feature's estimator behaves like the mean of
+its per-unit linearisation ``∇h(μ)·z``; for a ratio ``(a - (μ_a/μ_b)·b)/μ_b``. So the features
+of an arm have covariance ``J Σ Jᵀ`` with ``J`` the Jacobian of ``h`` at ``μ``
+(:func:`feature_moments`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
+    "DENOMINATOR_SUFFIX",
+    "NUMERATOR_SUFFIX",
     "ArmMoments",
+    "Feature",
+    "feature_jacobian",
+    "feature_moments",
+    "feature_values",
+    "parse_features",
     "pooled_mean",
     "pooled_total_covariance",
     "pooled_within_covariance",
 ]
+
+
+#: Suffixes of the two variables of a ratio feature ``"<x>"``: numerator first, then denominator.
+NUMERATOR_SUFFIX = "@numerator"
+DENOMINATOR_SUFFIX = "@denominator"
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +50,9 @@ class ArmMoments:
         variant: Arm (variant) name.
         n: Number of units.
         names: Variable names, in order. Index 0 is the outcome (``"@y"``); for ratio metrics
-            indices 0 and 1 are ``"@numerator"`` and ``"@denominator"``; the rest are covariates.
+            indices 0 and 1 are ``"@numerator"`` and ``"@denominator"``; the rest are covariates,
+            a ratio covariate ``"<x>"`` as the adjacent pair ``"<x>@numerator"``,
+            ``"<x>@denominator"`` (see :func:`parse_features`).
         mean: Sample means, shape ``(p,)``.
         cov: Sample covariance matrix with ``ddof=1``, shape ``(p, p)``. For ``n < 2`` the sample
             covariance is undefined; it is stored as zeros, which is exactly this arm's
@@ -168,3 +191,95 @@ def pooled_total_covariance(arms: Sequence[ArmMoments]) -> np.ndarray:
         if arm.n >= 1
     )
     return scatter / (total - 1)
+
+
+class Feature(NamedTuple):
+    """A function of an arm's mean vector: variable ``numerator`` alone (``denominator`` is
+    ``None``), or the ratio of means of variables ``numerator`` and ``denominator`` (indices)."""
+
+    name: str
+    numerator: int
+    denominator: int | None
+
+
+def parse_features(names: Sequence[str]) -> tuple[Feature, ...]:
+    """The features of the variables ``names``, in order.
+
+    ``"<x>@numerator"`` directly followed by ``"<x>@denominator"`` is the ratio feature ``"<x>"``
+    (``x`` may be empty: the outcome of a ratio metric); any other variable is a feature of its
+    own name.
+
+    Raises:
+        ValueError: for a numerator without its denominator right after it, a denominator without
+            its numerator right before it, or two features of the same name.
+    """
+    names = tuple(names)
+    features: list[Feature] = []
+    i = 0
+    while i < len(names):
+        name = names[i]
+        if name.endswith(NUMERATOR_SUFFIX):
+            stem = name[: -len(NUMERATOR_SUFFIX)]
+            if i + 1 >= len(names) or names[i + 1] != stem + DENOMINATOR_SUFFIX:
+                raise ValueError(
+                    f"variable {name!r} must be directly followed by {stem + DENOMINATOR_SUFFIX!r}"
+                    f" (a ratio feature), got variables {names}"
+                )
+            features.append(Feature(stem, i, i + 1))
+            i += 2
+            continue
+        if name.endswith(DENOMINATOR_SUFFIX):
+            stem = name[: -len(DENOMINATOR_SUFFIX)]
+            raise ValueError(
+                f"variable {name!r} must directly follow {stem + NUMERATOR_SUFFIX!r} (a ratio "
+                f"feature), got variables {names}"
+            )
+        features.append(Feature(name, i, None))
+        i += 1
+    feature_names = [feature.name for feature in features]
+    if len(set(feature_names)) != len(feature_names):
+        raise ValueError(f"duplicate feature names {feature_names} from variables {names}")
+    return tuple(features)
+
+
+def feature_values(features: Sequence[Feature], mean: np.ndarray) -> np.ndarray:
+    """``h(μ)``: ``μ_i`` for a variable, ``μ_a/μ_b`` for a ratio (``μ_b`` must be non-zero)."""
+    return np.array(
+        [
+            mean[f.numerator] if f.denominator is None else mean[f.numerator] / mean[f.denominator]
+            for f in features
+        ],
+        dtype=np.float64,
+    )
+
+
+def feature_jacobian(features: Sequence[Feature], mean: np.ndarray) -> np.ndarray:
+    """``J = ∂h/∂μ``, shape ``(len(features), len(mean))``: row ``e_i`` for a variable,
+    ``e_a/μ_b - (μ_a/μ_b²)·e_b`` for a ratio (Deng, Knoblich, Lu 2018, §3)."""
+    jac = np.zeros((len(features), len(mean)))
+    for row, f in enumerate(features):
+        if f.denominator is None:
+            jac[row, f.numerator] = 1.0
+        else:
+            jac[row, f.numerator] = 1.0 / mean[f.denominator]
+            jac[row, f.denominator] = -mean[f.numerator] / mean[f.denominator] ** 2
+    return jac
+
+
+def feature_moments(arm: ArmMoments, features: Sequence[Feature]) -> ArmMoments:
+    """The arm's moments over ``features``: mean ``h(μ)``, covariance ``J Σ Jᵀ`` (J at ``μ``).
+
+    The covariance is that of the per-unit linearisations ``J·zᵢ``, so pooling it over arms is
+    pooling the linearised units of each arm (with arm-specific ``J``). An arm without units
+    keeps zero means.
+    """
+    if arm.n >= 1:
+        mean = feature_values(features, arm.mean)
+        jac = feature_jacobian(features, arm.mean)
+        cov = jac @ arm.cov @ jac.T
+    else:
+        mean = np.zeros(len(features))
+        cov = np.zeros((len(features), len(features)))
+    return ArmMoments(
+        variant=arm.variant, n=arm.n, names=tuple(f.name for f in features), mean=mean, cov=cov
+    )

@@ -418,7 +418,7 @@ def test_zero_control_mean_gives_relative_undefined_with_absolute_figures_presen
 
 def test_unknown_metric_type_raises_value_error_naming_it() -> None:
     arms = [arm("control", 10, 1.0, 1.0), arm("b", 10, 1.0, 1.0)]
-    with pytest.raises(ValueError, match="'ratio'"):
-        analyze_metric(arms, "control", metric_type="ratio")
+    with pytest.raises(ValueError, match="'median'"):
+        analyze_metric(arms, "control", metric_type="median")
     with pytest.raises(ValueError, match="theta_method"):
         analyze_metric(arms, "control", theta_method="pooled")
