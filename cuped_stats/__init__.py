@@ -6,8 +6,10 @@ and sample-ratio-mismatch checks. numpy and scipy only; no dbt, no warehouse, no
 """
 
 from cuped_stats._version import __version__
+from cuped_stats.balance import covariate_balance
 from cuped_stats.cuped import (
     METRIC_TYPES,
+    RELATIVE_CI_METHODS,
     STATUSES,
     THETA_METHODS,
     Comparison,
@@ -25,11 +27,18 @@ from cuped_stats.moments import (
     pooled_within_covariance,
 )
 from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.power import (
+    minimum_detectable_effect,
+    plan_sample_size,
+    sample_size,
+)
+from cuped_stats.sequential import confidence_sequence
 from cuped_stats.srm import SRM_ALPHA, SampleRatioMismatch, sample_ratio_mismatch
-from cuped_stats.tables import health_table, results_table
+from cuped_stats.tables import balance_table, health_table, power_table, results_table
 
 __all__ = [
     "METRIC_TYPES",
+    "RELATIVE_CI_METHODS",
     "SRM_ALPHA",
     "STATUSES",
     "THETA_METHODS",
@@ -41,14 +50,21 @@ __all__ = [
     "ThetaFit",
     "__version__",
     "analyze_metric",
+    "balance_table",
     "benjamini_hochberg",
+    "confidence_sequence",
+    "covariate_balance",
     "fit_theta",
     "health_table",
     "holm",
+    "minimum_detectable_effect",
+    "plan_sample_size",
     "pooled_mean",
     "pooled_total_covariance",
     "pooled_within_covariance",
+    "power_table",
     "results_table",
     "sample_ratio_mismatch",
+    "sample_size",
     "screen_covariates",
 ]

@@ -11,21 +11,32 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from cuped_stats._version import __version__
-from cuped_stats.cuped import METRIC_TYPES, OUTCOME_VARIABLES, THETA_METHODS, analyze_metric
+from cuped_stats.balance import covariate_balance
+from cuped_stats.cuped import (
+    METRIC_TYPES,
+    OUTCOME_VARIABLES,
+    RELATIVE_CI_METHODS,
+    THETA_METHODS,
+    analyze_metric,
+)
 from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.power import days_needed, mde_from_se, plan_sample_size
+from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence
 from cuped_stats.srm import expected_shares, sample_ratio_mismatch
 
 __all__ = [
+    "BALANCE_COLUMNS",
     "HEALTH_COLUMNS",
     "RESULTS_COLUMNS",
     "arms_from_moment_rows",
+    "balance_table",
     "health_table",
     "results_table",
 ]
@@ -53,6 +64,8 @@ RESULTS_COLUMNS: dict[str, type] = {
     "absolute_effect_se": _FLOAT,
     "absolute_ci_lower": _FLOAT,
     "absolute_ci_upper": _FLOAT,
+    "sequential_ci_lower": _FLOAT,
+    "sequential_ci_upper": _FLOAT,
     "degrees_of_freedom": _FLOAT,
     "relative_effect": _FLOAT,
     "relative_ci_lower": _FLOAT,
@@ -72,6 +85,7 @@ RESULTS_COLUMNS: dict[str, type] = {
     "covariates_dropped": _TEXT,
     "alpha": _FLOAT,
     "theta_method": _TEXT,
+    "relative_ci_method": _TEXT,
     "higher_is_better": _BOOL,
     "status": _TEXT,
     "status_reason": _TEXT,
@@ -221,12 +235,34 @@ def _check_plan_row(row: Row) -> dict[str, Any]:
         )
     if not row["control_variant"]:
         raise ValueError(f"{where}: control_variant is empty")
-    return dict(row)
+    plan = dict(row)
+    # Optional column: absent or null means the symmetric delta-method relative CI.
+    if plan.get("relative_ci_method") is None:
+        plan["relative_ci_method"] = "delta"
+    if plan.get("planned_units") is None:
+        plan["planned_units"] = DEFAULT_PLANNED_N
+    elif not float(plan["planned_units"]) >= 2:
+        raise ValueError(
+            f"{where}: planned_units must be at least 2, got {plan['planned_units']!r}"
+        )
+    if plan["relative_ci_method"] not in RELATIVE_CI_METHODS:
+        raise ValueError(
+            f"{where}: unknown relative_ci_method {plan['relative_ci_method']!r}; "
+            f"expected one of {RELATIVE_CI_METHODS}"
+        )
+    return plan
 
 
 def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, Any]:
     experiment_id, segment_name, segment_value, metric_name = key
     cuped, raw = comparison.cuped, comparison.unadjusted
+    sequence = confidence_sequence(
+        cuped.effect,
+        cuped.se,
+        comparison.n_control + comparison.n_variant,
+        alpha=comparison.alpha,
+        planned_n=plan["planned_units"],
+    )
     return {
         "experiment_id": experiment_id,
         "segment_name": segment_name,
@@ -245,6 +281,8 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "absolute_effect_se": cuped.se,
         "absolute_ci_lower": cuped.ci_lower,
         "absolute_ci_upper": cuped.ci_upper,
+        "sequential_ci_lower": sequence.lower,
+        "sequential_ci_upper": sequence.upper,
         "degrees_of_freedom": cuped.degrees_of_freedom,
         "relative_effect": cuped.relative_effect,
         "relative_ci_lower": cuped.relative_ci_lower,
@@ -264,6 +302,7 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "covariates_dropped": json.dumps(dict(comparison.covariates_dropped)),
         "alpha": comparison.alpha,
         "theta_method": comparison.theta_method,
+        "relative_ci_method": comparison.relative_ci_method,
         "higher_is_better": bool(plan["higher_is_better"]),
         "status": comparison.status,
         "status_reason": comparison.status_reason,
@@ -271,17 +310,60 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
     }
 
 
+#: Statuses of a row that stands for an experiment x segment x metric with nothing to compare:
+#: ``no_units`` (no analysed unit at all) and ``single_arm`` (units in one variant only). Such a
+#: row has a null ``variant`` and null statistics, so the experiment is reported, not dropped.
+PLACEHOLDER_STATUSES: tuple[str, ...] = ("no_units", "single_arm")
+
+
+def _placeholder_row(
+    key: tuple[Any, ...], plan: Row, arms: Sequence[ArmMoments], status: str, reason: str
+) -> dict[str, Any]:
+    experiment_id, segment_name, segment_value, metric_name = key
+    control = next((arm for arm in arms if arm.variant == str(plan["control_variant"])), None)
+    row: dict[str, Any] = dict.fromkeys(RESULTS_COLUMNS)
+    row.update(
+        experiment_id=experiment_id,
+        segment_name=segment_name,
+        segment_value=segment_value,
+        metric_name=metric_name,
+        metric_type=plan["metric_type"],
+        control_variant=plan["control_variant"],
+        n_control=0 if control is None else control.n,
+        n_variant=0,
+        theta="{}",
+        covariates="[]",
+        covariates_dropped="{}",
+        alpha=float(plan["alpha"]),
+        theta_method=plan["theta_method"],
+        relative_ci_method=plan["relative_ci_method"],
+        higher_is_better=bool(plan["higher_is_better"]),
+        status=status,
+        status_reason=reason,
+        package_version=__version__,
+    )
+    return row
+
+
 def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
     """One row per experiment x segment x metric x treatment variant (columns: RESULTS_COLUMNS).
 
     Each (experiment, metric) of the plan is analysed in every segment its moments cover, with
-    :func:`cuped_stats.cuped.analyze_metric`. Holm and Benjamini-Hochberg p-values adjust the
-    CUPED p-values within each experiment x segment family (all metrics x treatment variants).
-    Rows are sorted by experiment, segment name, segment value, metric and variant.
+    :func:`cuped_stats.cuped.analyze_metric`. The plan's optional ``relative_ci_method``
+    (``delta`` or ``log``; absent or null: ``delta``) picks the relative CI. Holm and
+    Benjamini-Hochberg p-values adjust the CUPED p-values within each experiment x segment family
+    (all metrics x treatment variants). Rows are sorted by experiment, segment name, segment
+    value, metric and variant.
+
+    A plan row without any moments (no analysed unit) gives one ``no_units`` row; an experiment x
+    segment x metric whose units are all in one variant gives one ``single_arm`` row (null
+    ``variant`` and statistics): experiments are reported, never silently dropped. The plan's
+    optional ``planned_units`` tunes the always-valid confidence sequence
+    (:func:`cuped_stats.sequential.confidence_sequence`; default its ``DEFAULT_PLANNED_N``).
 
     Raises:
-        ValueError: for an invalid or duplicate plan row, a plan row without moments, moments
-            without a plan row, or incomplete moments; the message names experiment and metric.
+        ValueError: for an invalid or duplicate plan row, moments without a plan row, or
+            incomplete moments; the message names experiment and metric.
     """
     plans: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in plan_rows:
@@ -303,15 +385,14 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
             f"experiment {experiment_id!r}, metric {metric_name!r}: moments without an "
             "analysis plan row"
         )
-    covered = {(k[0], k[3]) for k in groups}
-    for experiment_id, metric_name in plans:
-        if (experiment_id, metric_name) not in covered:
-            raise ValueError(
-                f"experiment {experiment_id!r}, metric {metric_name!r}: analysis plan row "
-                "without moments rows"
-            )
-
     rows: list[dict[str, Any]] = []
+    covered = {(k[0], k[3]) for k in groups}
+    for (experiment_id, metric_name), plan in plans.items():
+        if (experiment_id, metric_name) not in covered:
+            key = (experiment_id, "all", "all", metric_name)
+            reason = "the experiment has no analysed unit (see cuped_health for exclusions)"
+            rows.append(_placeholder_row(key, plan, [], "no_units", reason))
+
     for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
         experiment_id, segment_name, segment_value, metric_name = key
         plan = plans[(experiment_id, metric_name)]
@@ -328,14 +409,28 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
                     f"{plan['metric_type']} metric needs {outcome} first and the same variables "
                     f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
                 )
-        comparisons = analyze_metric(
-            arms,
-            str(plan["control_variant"]),
-            metric_type=plan["metric_type"],
-            alpha=float(plan["alpha"]),
-            theta_method=plan["theta_method"],
-        )
+        try:
+            comparisons = analyze_metric(
+                arms,
+                str(plan["control_variant"]),
+                metric_type=plan["metric_type"],
+                alpha=float(plan["alpha"]),
+                theta_method=plan["theta_method"],
+                relative_ci_method=plan["relative_ci_method"],
+            )
+        except ValueError as error:
+            raise ValueError(f"{context}: {error}") from error
+        if not comparisons:
+            variants = ", ".join(sorted(arm.variant for arm in arms))
+            reason = f"only one variant has units ({variants}): there is nothing to compare"
+            rows.append(_placeholder_row(key, plan, arms, "single_arm", reason))
         rows.extend(_result_row(key, plan, comparison) for comparison in comparisons)
+    rows.sort(
+        key=lambda r: tuple(
+            _sort_key(r[c])
+            for c in ("experiment_id", "segment_name", "segment_value", "metric_name", "variant")
+        )
+    )
 
     families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
@@ -399,3 +494,250 @@ def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:
                 }
             )
     return _columns(rows, HEALTH_COLUMNS)
+
+
+#: Column name → dtype of :func:`balance_table`, in output order.
+BALANCE_COLUMNS: dict[str, type] = {
+    "experiment_id": _TEXT,
+    "segment_name": _TEXT,
+    "segment_value": _TEXT,
+    "metric_name": _TEXT,
+    "covariate": _TEXT,
+    "variant": _TEXT,
+    "control_variant": _TEXT,
+    "n_control": _INT,
+    "n_variant": _INT,
+    "control_mean": _FLOAT,
+    "variant_mean": _FLOAT,
+    "standardized_difference": _FLOAT,
+    "balance_chi2": _FLOAT,
+    "balance_df": _INT,
+    "balance_p_value": _FLOAT,
+    "imbalance_flag": _BOOL,
+    "status": _TEXT,
+    "status_reason": _TEXT,
+    "package_version": _TEXT,
+}
+
+
+def balance_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
+    """One row per experiment x segment x metric x covariate x treatment variant (BALANCE_COLUMNS).
+
+    Every covariate variable of the moments (each variable but the outcomes, ratio parts
+    included as they are) is tested for equal means across all arms and compared, treatment vs
+    control, by its standardized difference (:func:`cuped_stats.balance.covariate_balance`). The
+    plan supplies each experiment's control variant. Rows are sorted by experiment, segment name,
+    segment value, metric, then covariate in variable order and variant.
+
+    Raises:
+        ValueError: for moments without a plan row, a plan row without a control variant, or
+            incomplete moments; the message names experiment and metric.
+    """
+    controls: dict[tuple[Any, Any], str] = {}
+    for row in plan_rows:
+        if not row.get("control_variant"):
+            raise ValueError(
+                f"experiment {row.get('experiment_id')!r}, metric {row.get('metric_name')!r}: "
+                "analysis plan row without a control_variant"
+            )
+        controls[(row["experiment_id"], row["metric_name"])] = str(row["control_variant"])
+
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for row in moment_rows:
+        key = (row["experiment_id"], row["segment_name"], row["segment_value"], row["metric_name"])
+        groups[key].append(row)
+
+    rows: list[dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+        experiment_id, segment_name, segment_value, metric_name = key
+        context = (
+            f"experiment {experiment_id!r}, metric {metric_name!r}, "
+            f"segment {segment_name!r}={segment_value!r}"
+        )
+        if (experiment_id, metric_name) not in controls:
+            raise ValueError(f"{context}: moments without an analysis plan row")
+        arms = arms_from_moment_rows(groups[key], context=context)
+        try:
+            balances = covariate_balance(arms, controls[(experiment_id, metric_name)])
+        except ValueError as error:
+            raise ValueError(f"{context}: {error}") from error
+        rows.extend(
+            {
+                "experiment_id": experiment_id,
+                "segment_name": segment_name,
+                "segment_value": segment_value,
+                "metric_name": metric_name,
+                "covariate": balance.covariate,
+                "variant": balance.variant,
+                "control_variant": balance.control_variant,
+                "n_control": balance.n_control,
+                "n_variant": balance.n_variant,
+                "control_mean": balance.control_mean,
+                "variant_mean": balance.variant_mean,
+                "standardized_difference": balance.standardized_difference,
+                "balance_chi2": balance.test.chi2,
+                "balance_df": balance.test.df,
+                "balance_p_value": balance.test.p_value,
+                "imbalance_flag": balance.test.flag,
+                "status": balance.status,
+                "status_reason": balance.status_reason,
+                "package_version": __version__,
+            }
+            for balance in balances
+        )
+    return _columns(rows, BALANCE_COLUMNS)
+
+
+#: Column name → dtype of :func:`power_table`, in output order.
+POWER_COLUMNS: dict[str, type] = {
+    "experiment_id": _TEXT,
+    "metric_name": _TEXT,
+    "metric_type": _TEXT,
+    "variant": _TEXT,
+    "control_variant": _TEXT,
+    "n_control": _INT,
+    "n_variant": _INT,
+    "units_per_day": _FLOAT,
+    "control_mean": _FLOAT,
+    "alpha": _FLOAT,
+    "power": _FLOAT,
+    "mde_absolute": _FLOAT,
+    "mde_relative": _FLOAT,
+    "mde_absolute_unadjusted": _FLOAT,
+    "mde_relative_unadjusted": _FLOAT,
+    "target_relative_mde": _FLOAT,
+    "units_needed": _FLOAT,  # a whole number, or missing
+    "units_needed_unadjusted": _FLOAT,  # a whole number, or missing
+    "days_needed": _FLOAT,  # a whole number, or missing
+    "days_needed_unadjusted": _FLOAT,  # a whole number, or missing
+    "pre_period_variance": _FLOAT,
+    "history_correlation": _FLOAT,
+    "planned_units_for_target": _FLOAT,  # a whole number, or missing
+    "planned_units_for_target_unadjusted": _FLOAT,  # a whole number, or missing
+    "status": _TEXT,
+    "package_version": _TEXT,
+}
+
+
+def _units_for_target(n_total: int, mde: float | None, target: float | None) -> int | None:
+    """Units that shrink ``mde`` to ``target`` at the same allocation: SE ∝ 1/√N, so
+    ``N' = N·(mde/target)²``."""
+    if mde is None or target is None or not target > 0 or n_total < 2:
+        return None
+    return max(4, math.ceil(n_total * (mde / target) ** 2))
+
+
+def _history(moment_rows: Iterable[Row]) -> dict[tuple[Any, Any], tuple[float, float, float]]:
+    """Per (experiment, metric), over the overall segment's arms: the mean and pooled within-arm
+    variance of the metric's pre-period value, and its pooled within-arm correlation with the
+    post-period value."""
+    sums: dict[tuple[Any, Any], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    names = {("@y", "@y"): "yy", ("@y", "pre_period"): "xy", ("pre_period", "pre_period"): "xx"}
+    for row in moment_rows:
+        name = names.get((row["variable_1"], row["variable_2"]))
+        if name is None or row["segment_name"] != "all" or row["n"] < 2:
+            continue
+        key = (row["experiment_id"], row["metric_name"])
+        sums[key][name] += (row["n"] - 1) * row["covariance"]
+        if name == "xx":
+            sums[key]["dof"] += row["n"] - 1
+            sums[key]["n"] += row["n"]
+            sums[key]["x"] += row["n"] * row["mean_1"]
+    history = {}
+    for key, s in sums.items():
+        if s["dof"] > 0 and s["xx"] > 0 and s["yy"] > 0:
+            correlation = s["xy"] / math.sqrt(s["xx"] * s["yy"])
+            history[key] = (s["x"] / s["n"], s["xx"] / s["dof"], correlation)
+    return history
+
+
+def power_table(
+    result_rows: Iterable[Row], moment_rows: Iterable[Row], plan_rows: Iterable[Row]
+) -> dict[str, np.ndarray]:
+    """Minimum detectable effects and sample sizes per experiment x metric x treatment variant
+    (overall segment; columns: POWER_COLUMNS).
+
+    - At the current sample: ``MDE = (z_{1−α/2} + z_{power})·SE`` with the CUPED and with the
+      unadjusted SE of ``cuped_results`` (:func:`cuped_stats.power.mde_from_se`).
+    - For the plan's ``target_relative_mde``: the units (control + variant, same allocation)
+      that bring the MDE down to it, ``N·(MDE/target)²``, and the days at the arrival rate
+      observed so far (``units_per_day`` of the two arms).
+    - For a future experiment on the metric, analysed over a window as long as the pre-period:
+      the units needed with and without CUPED from the metric's pre-period mean and variance and
+      its correlation with its own history (:func:`cuped_stats.power.plan_sample_size`), all
+      measured here before any treatment could act on them (except the correlation).
+
+    Plan rows carry ``power``, ``target_relative_mde`` and ``assignment_days`` (days over which
+    the experiment's units arrived).
+    """
+    plans = {(r["experiment_id"], r["metric_name"]): r for r in plan_rows}
+    history = _history(moment_rows)
+    rows = []
+    for result in result_rows:
+        if result["segment_name"] != "all" or result["variant"] is None:
+            continue
+        key = (result["experiment_id"], result["metric_name"])
+        plan = plans[key]
+        alpha, power = float(result["alpha"]), float(plan["power"])
+        target_relative = plan["target_relative_mde"]
+        control_mean = result["control_mean"]
+        n_total = int(result["n_control"]) + int(result["n_variant"])
+        days = plan["assignment_days"]
+        rate = n_total / days if days else None
+        cuped = mde_from_se(
+            result["absolute_effect_se"], alpha=alpha, power=power, baseline_mean=control_mean
+        )
+        raw = mde_from_se(
+            result["unadjusted_se"], alpha=alpha, power=power, baseline_mean=control_mean
+        )
+        target = None
+        if target_relative is not None and control_mean is not None and control_mean != 0:
+            target = float(target_relative) * abs(float(control_mean))
+        needed = _units_for_target(n_total, cuped.mde, target)
+        needed_raw = _units_for_target(n_total, raw.mde, target)
+        pre_mean, variance, correlation = history.get(key, (None, None, None))
+        planned = planned_raw = None
+        if variance is not None and target_relative is not None and pre_mean:
+            plan_result = plan_sample_size(
+                variance,
+                correlation,
+                relative_mde=float(target_relative),
+                baseline_mean=float(pre_mean),
+                alpha=alpha,
+                power=power,
+            )
+            planned, planned_raw = plan_result.cuped.n_total, plan_result.unadjusted.n_total
+        rows.append(
+            {
+                "experiment_id": result["experiment_id"],
+                "metric_name": result["metric_name"],
+                "metric_type": result["metric_type"],
+                "variant": result["variant"],
+                "control_variant": result["control_variant"],
+                "n_control": int(result["n_control"]),
+                "n_variant": int(result["n_variant"]),
+                "units_per_day": rate,
+                "control_mean": control_mean,
+                "alpha": alpha,
+                "power": power,
+                "mde_absolute": cuped.mde,
+                "mde_relative": cuped.relative_mde,
+                "mde_absolute_unadjusted": raw.mde,
+                "mde_relative_unadjusted": raw.relative_mde,
+                "target_relative_mde": target_relative,
+                "units_needed": needed,
+                "units_needed_unadjusted": needed_raw,
+                "days_needed": days_needed(needed, rate),
+                "days_needed_unadjusted": days_needed(needed_raw, rate),
+                "pre_period_variance": variance,
+                "history_correlation": correlation,
+                "planned_units_for_target": planned,
+                "planned_units_for_target_unadjusted": planned_raw,
+                "status": cuped.status,
+                "package_version": __version__,
+            }
+        )
+    rows.sort(
+        key=lambda r: tuple(_sort_key(r[c]) for c in ("experiment_id", "metric_name", "variant"))
+    )
+    return _columns(rows, POWER_COLUMNS)

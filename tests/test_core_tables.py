@@ -10,6 +10,7 @@ import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
 from cuped_stats import ArmMoments, __version__, analyze_metric, health_table, results_table
+from cuped_stats.sequential import confidence_sequence
 from cuped_stats.tables import HEALTH_COLUMNS, RESULTS_COLUMNS
 
 
@@ -199,14 +200,50 @@ def test_results_table_without_covariance_pair_raises_naming_experiment_and_metr
         results_table(rows, plans)
 
 
-def test_results_table_rejects_unknown_metric_type_and_plan_without_moments(units):
+def test_results_table_rejects_unknown_metric_type_and_moments_without_plan(units):
     rows, plans = build_rows(units)
-    with pytest.raises(ValueError, match=r"'revenue'.*unknown metric_type 'ratio'"):
-        results_table(rows, [plan_row("e1", "revenue", metric_type="ratio"), plans[1]])
-    with pytest.raises(ValueError, match=r"'e1', metric 'orders'.*without moments"):
-        results_table(rows, [*plans, plan_row("e1", "orders")])
+    with pytest.raises(ValueError, match=r"'revenue'.*unknown metric_type 'median'"):
+        results_table(rows, [plan_row("e1", "revenue", metric_type="median"), plans[1]])
     with pytest.raises(ValueError, match=r"'converted'.*without an analysis plan"):
         results_table(rows, plans[:1])
+
+
+def test_plan_without_moments_is_reported_as_an_experiment_without_units(units):
+    rows, plans = build_rows(units)
+    table = results_table(rows, [*plans, plan_row("e2", "orders")])
+    i = list(table["experiment_id"]).index("e2")
+    assert table["status"][i] == "no_units" and table["variant"][i] is None
+    assert table["n_control"][i] == 0 and np.isnan(table["absolute_effect"][i])
+    assert "no analysed unit" in table["status_reason"][i]
+
+
+def test_experiment_with_units_in_one_variant_only_is_reported_not_dropped(units):
+    rows, plans = build_rows(units)
+    control_only = [r for r in rows if r["variant"] == "control"]
+    table = results_table(control_only, plans)
+    assert len(table["status"]) == len(plans)
+    assert set(table["status"]) == {"single_arm"}
+    assert all(v is None for v in table["variant"])
+    assert all(n > 0 for n in table["n_control"])
+    assert np.isnan(table["p_value"]).all() and np.isnan(table["p_value_holm"]).all()
+
+
+def test_sequential_interval_is_the_confidence_sequence_around_the_cuped_effect(units):
+    rows, plans = build_rows(units)
+    table = results_table(rows, [{**plan, "planned_units": 1000} for plan in plans])
+    for i in range(len(table["status"])):
+        n = table["n_control"][i] + table["n_variant"][i]
+        expected = confidence_sequence(
+            table["absolute_effect"][i],
+            table["absolute_effect_se"][i],
+            n,
+            alpha=table["alpha"][i],
+            planned_n=1000,
+        )
+        assert table["sequential_ci_lower"][i] == pytest.approx(expected.lower, rel=1e-12)
+        assert table["sequential_ci_upper"][i] == pytest.approx(expected.upper, rel=1e-12)
+        assert table["sequential_ci_lower"][i] < table["absolute_ci_lower"][i]
+        assert table["absolute_ci_upper"][i] < table["sequential_ci_upper"][i]
 
 
 def test_results_table_of_no_rows_has_every_column_empty() -> None:
