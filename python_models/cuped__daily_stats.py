@@ -6,5 +6,10 @@ def model(dbt, session):
     """CUPED results as of each day of each experiment (see cuped_results_daily)."""
     dbt.config(materialized="table")
     moments = records(dbt.ref("cuped__daily_moments"))
-    plan = records(dbt.ref("cuped__analysis_plan"))
+    experiments = {row["experiment_id"] for row in moments}
+    plan = [
+        row
+        for row in records(dbt.ref("cuped__analysis_plan"))
+        if row["experiment_id"] in experiments
+    ]
     return results_table(moments, plan)

@@ -29,9 +29,9 @@
   {{ return(value) }}
 {% endmacro %}
 
-{% macro cuped__check_integer(value, where, minimum) %}
+{% macro cuped__check_integer(value, where, minimum, unit='') %}
   {%- if value is boolean or value is not integer or value < minimum -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number of days >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
@@ -39,6 +39,13 @@
 {% macro cuped__check_alpha(value) %}
   {%- if value is boolean or value is not number or value <= 0 or value >= 0.5 -%}
     {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between 0 and 0.5 (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {{ return(value | float) }}
+{% endmacro %}
+
+{% macro cuped__check_fraction(value, where) %}
+  {%- if value is boolean or value is not number or value <= 0 or value >= 1 -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number strictly between 0 and 1, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}

@@ -17,7 +17,8 @@
 
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
-                     'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series'] -%}
+                     'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
+                     'power', 'target_relative_mde', 'planned_units'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -36,12 +37,15 @@
     'experiments': cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
     'variant_weights': cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
     'control_variant': cuped__check_string(raw.get('control_variant', 'control'), "`control_variant`"),
-    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', 14), "`pre_period_days`", minimum=1),
+    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', 14), "`pre_period_days`", minimum=1, unit=' of days'),
     'alpha': cuped__check_alpha(raw.get('alpha', 0.05)),
     'theta': cuped__check_choice(raw.get('theta', 'within'), ['within', 'total'], "`theta`"),
     'relative_ci': cuped__check_choice(raw.get('relative_ci', 'delta'), ['delta', 'log'], "`relative_ci`"),
     'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', true), "`pre_period_indicator`"),
     'daily_series': cuped__check_boolean(raw.get('daily_series', false), "`daily_series`"),
+    'power': cuped__check_fraction(raw.get('power', 0.8), "`power`"),
+    'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', 0.05), "`target_relative_mde`"),
+    'planned_units': cuped__check_integer(raw.get('planned_units', 5000), "`planned_units`", minimum=2),
   } -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
@@ -158,7 +162,7 @@
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1) -%}
+    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days') -%}
   {%- endif -%}
 
   {{ return({

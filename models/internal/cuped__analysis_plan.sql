@@ -8,6 +8,17 @@ with experiments as (
 
 ),
 
+arrivals as (
+
+    select
+        experiment_id,
+        {{ dbt.datediff('min(assigned_at)', 'max(assigned_at)', 'day') }} + 1 as assignment_days
+    from {{ ref('cuped__units') }}
+    where exclusion_reason is null
+    group by experiment_id
+
+),
+
 metrics as (
     {% for metric in config['metrics'] %}
     select
@@ -29,6 +40,12 @@ select
     cast({{ config['alpha'] }} as {{ cuped__type_double() }}) as alpha,
     {{ cuped__literal(config['theta']) }} as theta_method,
     {{ cuped__literal(config['relative_ci']) }} as relative_ci_method,
-    metrics.higher_is_better
+    metrics.higher_is_better,
+    {{ config['planned_units'] }} as planned_units,
+    cast({{ config['power'] }} as {{ cuped__type_double() }}) as power,
+    cast({{ config['target_relative_mde'] }} as {{ cuped__type_double() }}) as target_relative_mde,
+    arrivals.assignment_days
 from experiments
 cross join metrics
+left join arrivals
+    on arrivals.experiment_id = experiments.experiment_id

@@ -17,7 +17,7 @@
 {%- set columns = ['experiment_id', 'metric_name', 'metric_label', 'metric_type', 'segment_name', 'segment_value',
                    'variant', 'control_variant', 'n_control', 'n_variant', 'control_mean', 'variant_mean',
                    'control_mean_adjusted', 'variant_mean_adjusted', 'absolute_effect', 'absolute_effect_se',
-                   'absolute_ci_lower', 'absolute_ci_upper', 'degrees_of_freedom', 'relative_effect',
+                   'absolute_ci_lower', 'absolute_ci_upper', 'sequential_ci_lower', 'sequential_ci_upper', 'degrees_of_freedom', 'relative_effect',
                    'relative_ci_lower', 'relative_ci_upper', 'p_value', 'p_value_holm', 'p_value_bh',
                    'unadjusted_absolute_effect', 'unadjusted_se', 'unadjusted_ci_lower', 'unadjusted_ci_upper',
                    'unadjusted_relative_effect', 'unadjusted_p_value', 'variance_reduction', 'theta', 'covariates',

@@ -37,6 +37,8 @@ select
     cast(results.absolute_effect_se as {{ cuped__type_double() }}) as absolute_effect_se,
     cast(results.absolute_ci_lower as {{ cuped__type_double() }}) as absolute_ci_lower,
     cast(results.absolute_ci_upper as {{ cuped__type_double() }}) as absolute_ci_upper,
+    cast(results.sequential_ci_lower as {{ cuped__type_double() }}) as sequential_ci_lower,
+    cast(results.sequential_ci_upper as {{ cuped__type_double() }}) as sequential_ci_upper,
     cast(results.degrees_of_freedom as {{ cuped__type_double() }}) as degrees_of_freedom,
     cast(results.relative_effect as {{ cuped__type_double() }}) as relative_effect,
     cast(results.relative_ci_lower as {{ cuped__type_double() }}) as relative_ci_lower,
