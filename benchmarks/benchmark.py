@@ -1,0 +1,901 @@
+"""Performance benchmark of the cuped dbt package against a hand-written DuckDB floor.
+
+Usage (from the repository root, in the environment where the package and dbt-duckdb are installed):
+
+    python benchmarks/benchmark.py                        # 10M units, 100M events (+ a 1M-unit run)
+    python benchmarks/benchmark.py --units 100000 --events 1000000 --keep
+
+What it does, for the main scale and for a scale `--small-factor` times smaller:
+
+1. generates synthetic data inside a DuckDB file with SQL only (range() + hash expressions):
+   assignments (two experiments × three arms), users (country, predicted_ltv), sessions and orders;
+2. writes a scratch dbt project that installs this package (`packages.yml` `local:`), reads the
+   tables as sources and configures five metrics (a ratio, a capped one), a segment and a unit
+   attribute covariate;
+3. measures, each in its own subprocess, wall time and peak RSS of
+   (a) `dbt build` of the package (after `dbt deps` and a warm-up `dbt parse`, both unmeasured
+       except that the warm-up parse is reported),
+   (b) the floor: one hand-written DuckDB statement computing the same per-experiment × segment ×
+       arm moments from the raw tables,
+   (c) dbt's fixed cost: `dbt run --select <no such model>` on the same project (process start,
+       adapter load, partial-parse manifest load, selection; no model runs),
+   (d) the Python statistics step alone: `cuped_stats.tables.results_table` on the moments read
+       from the built `cuped__moments`;
+4. prints the comparison tables and per-model timings (target/run_results.json);
+5. profiles (`--profile`, on by default, at the smaller scale) the compiled SQL of
+   cuped__unit_values (and of the models that read it) with DuckDB's profiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GNU_TIME = Path("/usr/bin/time")
+NO_SUCH_MODEL = "nonexistent_model_xyz"
+
+# --------------------------------------------------------------------------------------------
+# 1. synthetic data
+# --------------------------------------------------------------------------------------------
+
+# u01(h): a uniform number in [0, 1) from a 64-bit hash. Activity is skewed by drawing the user of
+# event i as floor(units * r^1.5): low user ids are busier, and predicted_ltv follows the same
+# curve with noise, so pre-period values and the attribute both predict post-period values.
+# Event times are spread uniformly over [-14 d, +14 d) around the user's experiment-1 exposure.
+DATA_SQL = """
+create or replace temp macro u01(h) as ((h % 1000000007)::double / 1000000007);
+create or replace temp macro exposure_1(u) as
+    (timestamp '2026-01-05 00:00:00' + to_seconds((hash(u, 't1') % 1209600)::bigint));
+create or replace temp macro event_user(i, salt) as
+    (least({units} - 1, floor({units} * pow(u01(hash(i, salt)), 1.5)))::bigint);
+create or replace temp macro activity(u) as (pow(greatest(u + 0.5, 0.5) / {units}, -1.0 / 3));
+
+create or replace table users as
+select
+    i as user_id,
+    (['US', 'DE', 'FR', 'GB', 'BR'])[1 + (hash(i, 'country') % 5)::int] as country,
+    round(40 * activity(i) * (0.5 + u01(hash(i, 'ltv'))), 2) as predicted_ltv
+from range({units}) as t(i);
+
+create or replace table assignments as
+select
+    'exp_1' as experiment_id,
+    i as user_id,
+    (['control', 'variant_a', 'variant_b'])[1 + (hash(i, 'v1') % 3)::int] as variant,
+    exposure_1(i) as first_exposure_at
+from range({units}) as t(i)
+where hash(i, 'in1') % 100 < 98
+union all
+select
+    'exp_2',
+    i,
+    (['control', 'variant_a', 'variant_b'])[1 + (hash(i, 'v2') % 3)::int],
+    timestamp '2026-01-12 00:00:00' + to_seconds((hash(i, 't2') % 604800)::bigint)
+from range({units}) as t(i)
+where hash(i, 'in2') % 100 < 30;
+
+create or replace table sessions as
+with events as (select i, event_user(i, 'su') as u from range({n_sessions}) as t(i))
+select
+    i as session_id,
+    u as user_id,
+    exposure_1(u) + to_seconds((hash(i, 'st') % 2419200)::bigint - 1209600) as session_started_at,
+    1 + (hash(i, 'pages') % 12)::int as pages_viewed
+from events;
+
+create or replace table orders as
+with events as (select i, event_user(i, 'ou') as u from range({n_orders}) as t(i))
+select
+    i as order_id,
+    u as user_id,
+    exposure_1(u) + to_seconds((hash(i, 'ot') % 2419200)::bigint - 1209600) as ordered_at,
+    round(
+        (15 + 20 * u01(hash(u, 'spend'))) * (-ln(1 - u01(hash(i, 'amount'))))
+        * case when (hash(u, 'v1') % 3) = 1 and (hash(i, 'ot') % 2419200) >= 1209600
+              then 1.03 else 1 end,
+        2) as revenue,
+    case
+        when hash(i, 'status') % 100 < 93 then 'completed'
+        when hash(i, 'status') % 100 < 98 then 'refunded'
+        else 'cancelled'
+    end as status
+from events;
+"""
+
+
+def generate_data(database: Path, units: int, events: int) -> dict:
+    import duckdb
+
+    n_sessions = round(events * 0.6)
+    n_orders = events - n_sessions
+    started = time.perf_counter()
+    with duckdb.connect(str(database)) as con:
+        for statement in DATA_SQL.format(
+            units=units, n_sessions=n_sessions, n_orders=n_orders
+        ).split(";"):
+            if statement.strip():
+                con.execute(statement)
+        counts = {
+            table: con.execute(f"select count(*) from {table}").fetchall()[0][0]
+            for table in ["assignments", "users", "sessions", "orders"]
+        }
+        con.execute("checkpoint")
+    counts["seconds"] = time.perf_counter() - started
+    counts["file_mb"] = database.stat().st_size / 2**20
+    return counts
+
+
+def data_matches(database: Path, units: int, events: int) -> bool:
+    import duckdb
+
+    if not database.exists():
+        return False
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            n_users = con.execute("select count(*) from users").fetchall()[0][0]
+            n_events = con.execute(
+                "select (select count(*) from sessions) + (select count(*) from orders)"
+            ).fetchall()[0][0]
+    except Exception:
+        return False
+    return n_users == units and n_events == events
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the scratch dbt project
+# --------------------------------------------------------------------------------------------
+
+PROJECT_YML = """
+name: cuped_bench
+version: "1.0.0"
+config-version: 2
+profile: cuped_bench
+flags:
+  send_anonymous_usage_stats: false
+vars:
+  cuped:
+    assignments: source:bench.assignments
+    assignment_columns: {unit_id: user_id, assigned_at: first_exposure_at}
+    pre_period_days: 14
+    unit_attributes:
+      relation: source:bench.users
+      unit_column: user_id
+      columns: [predicted_ltv, country]
+    segments: [country]
+    metrics:
+      - name: revenue_per_user
+        source: source:bench.orders
+        unit_column: user_id
+        timestamp_column: ordered_at
+        agg: sum
+        value: revenue
+        filter: "status = 'completed'"
+        covariates: [pre_period, predicted_ltv]
+      - name: revenue_per_user_capped
+        source: source:bench.orders
+        unit_column: user_id
+        timestamp_column: ordered_at
+        agg: sum
+        value: revenue
+        filter: "status = 'completed'"
+        cap: {upper_quantile: 0.99}
+      - name: revenue_per_order
+        type: ratio
+        numerator: revenue_per_user
+        denominator: orders_per_user
+      - name: orders_per_user
+        source: source:bench.orders
+        unit_column: user_id
+        timestamp_column: ordered_at
+        agg: count
+        filter: "status = 'completed'"
+      - name: sessions_per_user
+        source: source:bench.sessions
+        unit_column: user_id
+        timestamp_column: session_started_at
+        agg: count
+"""
+
+SOURCES_YML = """
+version: 2
+sources:
+  - name: bench
+    schema: main
+    tables:
+      - name: assignments
+      - name: users
+      - name: sessions
+      - name: orders
+"""
+
+
+def write_project(project: Path, database: Path) -> None:
+    (project / "models").mkdir(parents=True, exist_ok=True)
+    (project / "dbt_project.yml").write_text(textwrap.dedent(PROJECT_YML).lstrip())
+    (project / "models" / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
+    (project / "packages.yml").write_text(f"packages:\n  - local: {json.dumps(str(REPO))}\n")
+    (project / "profiles.yml").write_text(
+        "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
+        f"      path: {json.dumps(str(database))}\n      threads: 2\n"
+    )
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_command(project: Path, *args: str) -> list[str]:
+    return [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--no-use-colors",
+    ]
+
+
+def dbt_env() -> dict[str, str]:
+    return {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+
+
+# --------------------------------------------------------------------------------------------
+# 3. measurement: wall time and the child's own peak RSS
+# --------------------------------------------------------------------------------------------
+
+# Fallback when GNU time is missing: a fresh Python child runs the command and reports
+# RUSAGE_CHILDREN, whose ru_maxrss is the largest peak RSS among its waited-for descendants,
+# i.e. the measured command's own peak (the fresh child has no other children).
+RUSAGE_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[2:]).returncode\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(rc)\n"
+)
+
+
+def measure(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict | None = None,
+    label: str,
+    allow_failure: bool = False,
+) -> dict:
+    """Run `command` once; wall seconds (from the parent), peak RSS in MiB of the command."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss", delete=False) as handle:
+        report = Path(handle.name)
+    if GNU_TIME.exists():
+        full = [str(GNU_TIME), "-v", "-o", str(report), *command]
+    else:
+        full = [sys.executable, "-c", RUSAGE_WRAPPER, str(report), *command]
+    started = time.perf_counter()
+    completed = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    text = report.read_text()
+    report.unlink(missing_ok=True)
+    if GNU_TIME.exists():
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+        peak_kb = int(found.group(1)) if found else 0
+    else:
+        peak_kb = int(text or 0)
+    output = completed.stdout + completed.stderr
+    if completed.returncode != 0 and not allow_failure:
+        raise SystemExit(f"{label} failed (exit {completed.returncode}):\n{output[-6000:]}")
+    failed = f"  ** exit {completed.returncode} **" if completed.returncode else ""
+    print(f"  {label}: {wall:8.2f} s, peak RSS {peak_kb / 1024:8.0f} MiB{failed}", flush=True)
+    return {
+        "wall": wall,
+        "rss_mb": peak_kb / 1024,
+        "output": output,
+        "returncode": completed.returncode,
+    }
+
+
+def run_quiet(command: list[str], *, cwd: Path, env: dict, label: str) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{(completed.stdout + completed.stderr)[-6000:]}")
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------------------------
+# (b) the floor: one hand-written statement
+# --------------------------------------------------------------------------------------------
+
+# The per-unit variables and, per metric, the variables its analysis needs (outcome(s),
+# covariates, pre-period indicator), in the package's order. The floor computes the mean of each
+# variable and the sample covariance of each pair within a metric, as cuped__arm_moments does.
+FLOOR_METRIC_VARIABLES = {
+    "revenue_per_user": ["revenue_post", "revenue_pre", "predicted_ltv", "orders_had_pre"],
+    "revenue_per_user_capped": ["revenue_capped_post", "revenue_capped_pre", "orders_had_pre"],
+    "revenue_per_order": [
+        "revenue_post",
+        "orders_post",
+        "revenue_pre",
+        "orders_pre",
+        "orders_had_pre",
+    ],
+    "orders_per_user": ["orders_post", "orders_pre", "orders_had_pre"],
+    "sessions_per_user": ["sessions_post", "sessions_pre", "sessions_had_pre"],
+}
+
+
+def floor_sql() -> str:
+    means, pairs = [], []
+    for variables in FLOOR_METRIC_VARIABLES.values():
+        for a in variables:
+            if a not in means:
+                means.append(a)
+        for a, b in itertools.combinations_with_replacement(variables, 2):
+            key = tuple(sorted((a, b)))
+            if key not in pairs:
+                pairs.append(key)
+    aggregates = [f"avg({v}) as mean__{v}" for v in means]
+    aggregates += [
+        f"var_samp({a}) as cov__{a}__{b}" if a == b else f"covar_samp({a}, {b}) as cov__{a}__{b}"
+        for a, b in pairs
+    ]
+    select_list = ",\n    ".join(aggregates)
+    return f"""
+create or replace table floor_moments as
+with assigned as (
+    -- one row per experiment x unit at its first exposure; units in two arms are left out
+    select experiment_id, user_id, min(variant) as variant, min(first_exposure_at) as assigned_at
+    from assignments
+    where experiment_id is not null and user_id is not null
+        and variant is not null and first_exposure_at is not null
+    group by experiment_id, user_id
+    having count(distinct variant) = 1
+),
+order_units as (
+    select
+        a.experiment_id,
+        a.user_id,
+        sum(o.revenue) filter (where o.status = 'completed' and o.ordered_at >= a.assigned_at)
+            as revenue_post,
+        sum(o.revenue) filter (where o.status = 'completed' and o.ordered_at < a.assigned_at)
+            as revenue_pre,
+        count(*) filter (where o.status = 'completed' and o.ordered_at >= a.assigned_at)
+            as orders_post,
+        count(*) filter (where o.status = 'completed' and o.ordered_at < a.assigned_at)
+            as orders_pre,
+        bool_or(o.ordered_at < a.assigned_at) as had_pre
+    from assigned as a
+    inner join orders as o on o.user_id = a.user_id
+    where o.ordered_at >= a.assigned_at - interval 14 day
+    group by a.experiment_id, a.user_id
+),
+session_units as (
+    select
+        a.experiment_id,
+        a.user_id,
+        count(*) filter (where s.session_started_at >= a.assigned_at) as sessions_post,
+        count(*) filter (where s.session_started_at < a.assigned_at) as sessions_pre,
+        bool_or(s.session_started_at < a.assigned_at) as had_pre
+    from assigned as a
+    inner join sessions as s on s.user_id = a.user_id
+    where s.session_started_at >= a.assigned_at - interval 14 day
+    group by a.experiment_id, a.user_id
+),
+unit_values as (
+    select
+        a.experiment_id,
+        a.variant,
+        coalesce(u.country, '(missing)') as country,
+        coalesce(u.predicted_ltv, 0)::double as predicted_ltv,
+        coalesce(o.revenue_post, 0)::double as revenue_post,
+        coalesce(o.revenue_pre, 0)::double as revenue_pre,
+        coalesce(o.orders_post, 0)::double as orders_post,
+        coalesce(o.orders_pre, 0)::double as orders_pre,
+        coalesce(o.had_pre, false)::double as orders_had_pre,
+        coalesce(s.sessions_post, 0)::double as sessions_post,
+        coalesce(s.sessions_pre, 0)::double as sessions_pre,
+        coalesce(s.had_pre, false)::double as sessions_had_pre
+    from assigned as a
+    left join order_units as o on o.experiment_id = a.experiment_id and o.user_id = a.user_id
+    left join session_units as s on s.experiment_id = a.experiment_id and s.user_id = a.user_id
+    left join users as u on u.user_id = a.user_id
+),
+caps as (
+    select
+        experiment_id,
+        quantile_cont(revenue_post, 0.99) as revenue_post_cap,
+        quantile_cont(revenue_pre, 0.99) as revenue_pre_cap
+    from unit_values
+    group by experiment_id
+),
+capped as (
+    select
+        unit_values.*,
+        least(revenue_post, caps.revenue_post_cap) as revenue_capped_post,
+        least(revenue_pre, caps.revenue_pre_cap) as revenue_capped_pre
+    from unit_values
+    inner join caps on caps.experiment_id = unit_values.experiment_id
+)
+select
+    experiment_id,
+    case when grouping(country) = 0 then 'country' else 'all' end as segment_name,
+    case when grouping(country) = 0 then country else 'all' end as segment_value,
+    variant,
+    count(*) as n_units,
+    {select_list}
+from capped
+group by grouping sets ((experiment_id, variant), (experiment_id, variant, country))
+"""
+
+
+FLOOR_CHILD = """
+import duckdb, json, sys, time
+database, sql_file = sys.argv[1], sys.argv[2]
+started = time.perf_counter()
+with duckdb.connect(database) as con:
+    con.execute(open(sql_file).read())
+    rows = con.execute("select count(*) from floor_moments").fetchall()[0][0]
+print(json.dumps({"query_seconds": time.perf_counter() - started, "rows": rows}))
+"""
+
+
+def floor_check(database: Path) -> str:
+    """Compare the floor's moments with the package's cuped__arm_moments (they must agree)."""
+    import duckdb
+
+    columns = {
+        "n_units": "n_units",
+        "mean__revenue_post": "mean__metric_0_post",
+        "mean__revenue_capped_post": "mean__metric_1_post",
+        "mean__sessions_post": "mean__metric_4_post",
+        "cov__revenue_post__revenue_pre": "cov__metric_0_post__metric_0_pre",
+        "cov__orders_had_pre__revenue_post": "cov__metric_0_post__source_0_had_pre_period",
+    }
+    worst = []
+    with duckdb.connect(str(database), read_only=True) as con:
+        counts = con.execute(
+            "select (select count(*) from floor_moments), (select count(*) from cuped__arm_moments)"
+        ).fetchall()[0]
+        for floor_column, package_column in columns.items():
+            value = con.execute(
+                f"""
+                select max(abs(f.{floor_column} - p.{package_column})
+                           / greatest(abs(p.{package_column}), 1e-12)), count(*)
+                from floor_moments as f
+                inner join cuped__arm_moments as p
+                    on p.experiment_id = f.experiment_id and p.variant = f.variant
+                    and p.segment_name = f.segment_name and p.segment_value = f.segment_value
+                """
+            ).fetchall()[0]
+            worst.append(f"{floor_column}: max rel diff {value[0]:.2e} over {value[1]} rows")
+    return f"floor rows {counts[0]}, package arm rows {counts[1]}; " + "; ".join(worst)
+
+
+# --------------------------------------------------------------------------------------------
+# (d) the Python step alone
+# --------------------------------------------------------------------------------------------
+
+PYTHON_STEP_CHILD = """
+import duckdb, json, statistics, sys, time
+from cuped_stats.records import records
+from cuped_stats.tables import results_table
+database, repeats = sys.argv[1], int(sys.argv[2])
+with duckdb.connect(database, read_only=True) as con:
+    started = time.perf_counter()
+    moments = records(con.table("cuped__moments"))
+    plan = records(con.table("cuped__analysis_plan"))
+    read_seconds = time.perf_counter() - started
+times = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    table = results_table(moments, plan)
+    times.append(time.perf_counter() - started)
+n_out = len(next(iter(table.values()))) if table else 0
+print(json.dumps({"read_seconds": read_seconds, "median": statistics.median(times),
+                  "min": min(times),
+                  "moment_rows": len(moments), "plan_rows": len(plan), "result_rows": n_out}))
+"""
+
+
+def python_step(database: Path, repeats: int) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", PYTHON_STEP_CHILD, str(database), str(repeats)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"python step failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# 4. run_results.json
+# --------------------------------------------------------------------------------------------
+
+
+def node_timings(target: Path) -> list[dict]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    rows = []
+    for result in results:
+        phases = {t["name"]: t for t in result.get("timing", [])}
+        rows.append(
+            {
+                "node": result["unique_id"],
+                "status": result["status"],
+                "seconds": result.get("execution_time") or 0.0,
+                "rows": (result.get("adapter_response") or {}).get("rows_affected"),
+                "phases": phases,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# 5. profiling the compiled SQL
+# --------------------------------------------------------------------------------------------
+
+PROFILE_CHILD = """
+import duckdb, json, sys, time
+database, sql_file, json_out, text_out = sys.argv[1:5]
+sql = open(sql_file).read()
+with duckdb.connect(database, read_only=True) as con:
+    started = time.perf_counter()
+    plan = con.execute("explain analyze " + sql).fetchall()
+    seconds = time.perf_counter() - started
+    open(text_out, "w").write("\\n".join(str(row[-1]) for row in plan))
+    con.execute("pragma enable_profiling = 'json'")
+    con.execute(f"pragma profiling_output = '{json_out}'")
+    con.execute(sql).fetchall()
+print(json.dumps({"seconds": seconds}))
+"""
+
+
+def _walk(node: dict, depth: int, out: list) -> None:
+    """Flatten DuckDB's JSON profile (one operator tree) into rows of self time and output rows."""
+    name = node.get("name") or node.get("operator_name") or node.get("operator_type") or "?"
+    timing = node.get("timing", node.get("operator_timing", 0.0)) or 0.0
+    rows = node.get("intermediate_rows", node.get("operator_cardinality", 0)) or 0
+    extra = node.get("extra_info") or {}
+    parts = []
+    for key in ("Table", "Join Type", "Conditions", "Groups", "CTE Name", "Dynamic Filters"):
+        if key in extra:
+            value = extra[key]
+            parts.append(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    if "Aggregates" in extra:
+        aggregates = extra["Aggregates"]
+        count = len(aggregates) if isinstance(aggregates, list) else 1
+        parts.append(f"{count} aggregates")
+    if "rows_scanned" in node:
+        parts.append(f"rows scanned: {node['rows_scanned']:,}")
+    out.append(
+        {
+            "depth": depth,
+            "name": str(name).strip(),
+            "seconds": float(timing),
+            "rows": int(rows),
+            "extra": "; ".join(parts).replace("\n", " ")[:220],
+        }
+    )
+    for child in node.get("children", []):
+        _walk(child, depth + 1, out)
+
+
+def profile_model(database: Path, compiled: Path, work: Path) -> tuple[float, list[dict], Path]:
+    json_out = work / f"profile_{compiled.stem}.json"
+    text_out = work / f"explain_analyze_{compiled.stem}.txt"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROFILE_CHILD,
+            str(database),
+            str(compiled),
+            str(json_out),
+            str(text_out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"profiling {compiled.name} failed:\n{completed.stderr[-4000:]}")
+    seconds = json.loads(completed.stdout.strip().splitlines()[-1])["seconds"]
+    operators: list[dict] = []
+    profile = json.loads(json_out.read_text())
+    roots = profile["operator"] if isinstance(profile.get("operator"), list) else [profile]
+    for root in roots:
+        _walk(root, 0, operators)
+    return seconds, operators, text_out
+
+
+# --------------------------------------------------------------------------------------------
+# one scale
+# --------------------------------------------------------------------------------------------
+
+
+def bench_scale(
+    work: Path, units: int, events: int, args: argparse.Namespace, profile: bool
+) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    project = work / "project"
+    target = project / "target"
+    database = work / "bench.duckdb"
+    env = dbt_env()
+    out: dict = {"units": units, "events": events}
+    print(f"\n=== scale: {units:,} units, {events:,} events ({work.name}) ===", flush=True)
+
+    if args.reuse_data and data_matches(database, units, events):
+        print("  data: reusing the existing DuckDB file", flush=True)
+        out["data"] = None
+    else:
+        if database.exists():
+            database.unlink()
+        out["data"] = generate_data(database, units, events)
+        d = out["data"]
+        print(
+            f"  data: {d['seconds']:.1f} s, {d['file_mb']:.0f} MiB; "
+            f"assignments {d['assignments']:,}, "
+            f"users {d['users']:,}, sessions {d['sessions']:,}, orders {d['orders']:,}",
+            flush=True,
+        )
+    write_project(project, database)
+    run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
+
+    # warm-up: a full parse (writes target/partial_parse.msgpack), then the measured commands
+    # start from the partial-parse cache as every build after the first one does.
+    out["full_parse"] = measure(
+        dbt_command(project, "parse", "--no-partial-parse"),
+        cwd=project,
+        env=env,
+        label="warm-up dbt parse (full parse, not in the ratios)",
+    )
+    out["empty"] = measure(
+        dbt_command(project, "run", "--select", NO_SUCH_MODEL),
+        cwd=project,
+        env=env,
+        label=f"(c) fixed cost: dbt run --select {NO_SUCH_MODEL}",
+    )
+    # A failing node (the package is edited concurrently) is reported, not fatal: the timing of
+    # everything else still stands, and the report names what failed.
+    out["build"] = measure(
+        dbt_command(project, "build"),
+        cwd=project,
+        env=env,
+        label="(a) package: dbt build",
+        allow_failure=True,
+    )
+    out["nodes"] = node_timings(target)
+    out["failed_nodes"] = [
+        n["node"].split(".")[2] for n in out["nodes"] if n["status"] in ("error", "fail", "skipped")
+    ]
+    if out["failed_nodes"]:
+        print(
+            f"  ** package build: {len(out['failed_nodes'])} nodes failed or skipped: "
+            f"{', '.join(out['failed_nodes'])}",
+            flush=True,
+        )
+
+    sql_file = work / "floor.sql"
+    sql_file.write_text(floor_sql())
+    out["floor"] = measure(
+        [sys.executable, "-c", FLOOR_CHILD, str(database), str(sql_file)],
+        cwd=work,
+        label="(b) floor: one hand-written DuckDB statement",
+    )
+    out["floor_query_seconds"] = json.loads(out["floor"]["output"].strip().splitlines()[-1])[
+        "query_seconds"
+    ]
+    try:
+        out["floor_check"] = floor_check(database)
+    except Exception as error:  # the package's column names may have changed
+        out["floor_check"] = f"check not possible: {str(error).splitlines()[0]}"
+    print(f"  floor vs package: {out['floor_check']}", flush=True)
+
+    try:
+        out["python"] = python_step(database, args.python_repeats)
+    except SystemExit as error:
+        out["python"] = None
+        print(f"  ** (d) results_table failed: {str(error)[-1500:]}", flush=True)
+    p = out["python"]
+    if p:
+        print(
+            f"  (d) results_table: median {p['median'] * 1000:.1f} ms "
+            f"over {args.python_repeats} runs "
+            f"({p['moment_rows']} moment rows -> {p['result_rows']} result rows; reading them "
+            f"{p['read_seconds'] * 1000:.1f} ms)",
+            flush=True,
+        )
+
+    out["profiles"] = {}
+    if profile:
+        compiled_dir = target / "compiled" / "cuped" / "models" / "internal"
+        for model in args.profile_models:
+            compiled = compiled_dir / f"{model}.sql"
+            if not compiled.exists():
+                print(f"  ** no compiled SQL for {model}; not profiled", flush=True)
+                continue
+            out["profiles"][model] = profile_model(database, compiled, work)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# reporting
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_mb(value: float) -> str:
+    return f"{value:,.0f} MiB"
+
+
+def table_row(label: str, wall: str, memory: str) -> None:
+    print(f"| {label:<58} | {wall:>9} | {memory:>11} |")
+
+
+def print_report(results: list[dict], top: int) -> None:
+    for r in results:
+        build, empty, floor = r["build"], r["empty"], r["floor"]
+        time_ratio = (build["wall"] - empty["wall"]) / floor["wall"]
+        memory_ratio = (build["rss_mb"] - empty["rss_mb"]) / floor["rss_mb"]
+        print(f"\n## {r['units']:,} units, {r['events']:,} events")
+        print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
+        print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+        rows = [
+            ("(a) package: dbt build (partial parse warm)", build),
+            ("(b) floor: one hand-written DuckDB statement (process)", floor),
+            (f"(c) fixed cost: dbt run --select {NO_SUCH_MODEL}", empty),
+            ("    warm-up full parse: dbt parse --no-partial-parse", r["full_parse"]),
+        ]
+        for label, m in rows:
+            table_row(label, f"{m['wall']:.2f}", fmt_mb(m["rss_mb"]))
+        table_row(
+            "    floor query alone (inside its process)", f"{r['floor_query_seconds']:.2f}", ""
+        )
+        table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
+        table_row(
+            "memory ratio (package peak - empty-run peak) / floor peak", "", f"{memory_ratio:.2f}"
+        )
+        if r["failed_nodes"]:
+            print(
+                f"** the package build had {len(r['failed_nodes'])} failed/skipped nodes "
+                f"(exit {build['returncode']}): {', '.join(r['failed_nodes'])}"
+            )
+        print(f"floor vs package moments: {r['floor_check']}")
+        if r.get("data"):
+            data = r["data"]
+            print(
+                f"data generation: {data['seconds']:.1f} s, DuckDB file {fmt_mb(data['file_mb'])}"
+            )
+
+        print("\nper-model timings of the package build (run_results.json execution_time):")
+        nodes = sorted(r["nodes"], key=lambda n: -n["seconds"])
+        models = [n for n in nodes if n["node"].startswith("model.")]
+        tests = [n for n in nodes if n["node"].startswith("test.")]
+        for n in models:
+            print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+        model_seconds = sum(n["seconds"] for n in models)
+        test_seconds = sum(n["seconds"] for n in tests)
+        slowest = ", ".join(f"{n['node'].split('.')[2]} {n['seconds']:.2f} s" for n in tests[:3])
+        print(
+            f"  models: {model_seconds:.2f} s in {len(models)}; "
+            f"data tests: {test_seconds:.2f} s in {len(tests)} (slowest: {slowest})"
+        )
+
+    print("\n## Python statistics step alone (cuped_stats.tables.results_table on cuped__moments)")
+    header = f"| {'scale':<28} | {'moment rows':>11} | {'median ms':>9} | "
+    print(header + f"{'dbt model cuped__results_stats s':>32} |")
+    print(f"|{'-' * 30}|{'-' * 13}|{'-' * 11}|{'-' * 34}|")
+    for r in sorted(results, key=lambda r: r["units"]):
+        if not r["python"]:
+            print(f"| {r['units']:>14,} units{'':<8} | failed (see above)")
+            continue
+        node = next((n for n in r["nodes"] if n["node"].endswith(".cuped__results_stats")), None)
+        dbt_seconds = f"{node['seconds']:.2f}" if node else "n/a"
+        print(
+            f"| {r['units']:>14,} units{'':<8} | {r['python']['moment_rows']:>11} | "
+            f"{r['python']['median'] * 1000:>9.1f} | {dbt_seconds:>32} |"
+        )
+    ordered = sorted((r for r in results if r["python"]), key=lambda r: r["units"])
+    if len(ordered) >= 2:
+        small, large = ordered[0], ordered[-1]
+        ratio = large["python"]["median"] / small["python"]["median"]
+        print(
+            f"ratio {large['units']:,} / {small['units']:,} units: {ratio:.2f} "
+            f"(units ratio {large['units'] / small['units']:.0f})"
+        )
+
+    for r in results:
+        for model, (seconds, operators, text_out) in (r.get("profiles") or {}).items():
+            print(
+                f"\n## profile of compiled {model} at {r['units']:,} units / "
+                f"{r['events']:,} events: "
+                f"EXPLAIN ANALYZE {seconds:.2f} s (full text plan: {text_out.name} in the workdir)"
+            )
+            total = sum(o["seconds"] for o in operators) or 1.0
+            print("operators by self time (seconds, share, output rows, details):")
+            for o in sorted(operators, key=lambda o: -o["seconds"])[:top]:
+                print(
+                    f"  {o['seconds']:7.2f} s {o['seconds'] / total:6.1%} {o['rows']:>13,}  "
+                    f"{o['name']:<22} {o['extra']}"
+                )
+            scans: dict[str, int] = {}
+            for o in operators:
+                if "SCAN" in o["name"].upper():
+                    found = re.search(r"Table: ([^;]+)", o["extra"])
+                    key = found.group(1).strip() if found else o["name"]
+                    scans[key] = scans.get(key, 0) + 1
+            joins = [o for o in operators if "JOIN" in o["name"].upper()]
+            print(f"scans per table: {scans}")
+            print(f"joins: {len(joins)} ({', '.join(sorted({o['name'] for o in joins}))})")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--units", type=int, default=10_000_000)
+    parser.add_argument("--events", type=int, default=100_000_000)
+    parser.add_argument(
+        "--small-factor",
+        type=int,
+        default=10,
+        help="also run every phase at units/F and events/F (0: only the main scale)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="default: a new temporary directory"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the workdir (always kept when --workdir is given)"
+    )
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="reuse a DuckDB file in the workdir that has the requested row counts",
+    )
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--profile-models",
+        nargs="+",
+        default=["cuped__unit_values", "cuped__arm_moments", "cuped__metric_caps"],
+    )
+    parser.add_argument("--python-repeats", type=int, default=5)
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    temporary = args.workdir is None
+    work = Path(tempfile.mkdtemp(prefix="cuped_bench_")) if temporary else args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    meter = "GNU time -v" if GNU_TIME.exists() else "getrusage(RUSAGE_CHILDREN)"
+    print(f"workdir: {work}\nmeasuring with: {meter}", flush=True)
+    scales = [(args.units, args.events)]
+    if args.small_factor and args.small_factor > 1:
+        scales.insert(0, (args.units // args.small_factor, args.events // args.small_factor))
+    results = []
+    try:
+        for index, (units, events) in enumerate(scales):
+            profile = args.profile and index == 0  # the smaller scale is the "moderate" one
+            results.append(bench_scale(work / f"scale_{units}", units, events, args, profile))
+        print_report(results, args.top)
+    finally:
+        if temporary and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nbenchmark script wall time: {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
