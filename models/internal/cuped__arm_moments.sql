@@ -3,41 +3,37 @@
   of every per-unit variable any metric's analysis needs (avg, var_samp, covar_samp: numerically
   stable, and in every major warehouse). Capped metrics are winsorized here, at their
   experiment's thresholds (cuped__metric_caps). The overall row has segment_name =
-  segment_value = 'all'; each configured segment adds one row per value.
+  segment_value = 'all'; each configured segment adds one row per value (grouping sets: one pass).
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = cuped__moment_columns(config) -%}
-{%- set capped = cuped__capped_metrics(config) -%}
-{%- set groupings = [{'name': 'all', 'column': none}] -%}
-{%- for segment in config['segments'] -%}
-  {%- do groupings.append({'name': segment, 'column': 'segment_' ~ loop.index0}) -%}
-{%- endfor -%}
 
-with unit_values as (
+with capped_unit_values as (
 
-    select * from {{ ref('cuped__unit_values') }}
+{{ cuped__capped_unit_values(config) }}
 
 ),
-
-capped_unit_values as (
-
-    select unit_values.*{% for i in capped %}{% for period in ['post', 'pre'] %}, caps.metric_{{ i }}_{{ period }}_lower, caps.metric_{{ i }}_{{ period }}_upper{% endfor %}{% endfor %}
-    from unit_values
-    left join {{ ref('cuped__experiment_caps') }} as caps
-        on caps.experiment_id = unit_values.experiment_id
-
-),
-{% for grouping in groupings %}
-{{ 'overall' if grouping['column'] is none else 'segment_' ~ (loop.index0 - 1) }}_moments as (
+arm_moments as (
 
     select
         experiment_id,
-        {{ cuped__literal(grouping['name']) }} as segment_name,
-        {% if grouping['column'] is none -%}
-        'all'
-        {%- else -%}
-        {{ grouping['column'] }}
-        {%- endif %} as segment_value,
+        {%- if config['segments'] | length == 0 %}
+        'all' as segment_name,
+        'all' as segment_value,
+        {%- else %}
+        case
+            {%- for segment in config['segments'] %}
+            when grouping(segment_{{ loop.index0 }}) = 0 then {{ cuped__literal(segment) }}
+            {%- endfor %}
+            else 'all'
+        end as segment_name,
+        case
+            {%- for segment in config['segments'] %}
+            when grouping(segment_{{ loop.index0 }}) = 0 then segment_{{ loop.index0 }}
+            {%- endfor %}
+            else 'all'
+        end as segment_value,
+        {%- endif %}
         variant,
         count(*) as n_units,
         {%- for variable in moments['means'] %}
@@ -51,11 +47,17 @@ capped_unit_values as (
         {%- endif %} as {{ cuped__covariance_column(pair[0], pair[1]) }}{{ ',' if not loop.last }}
         {%- endfor %}
     from capped_unit_values
-    group by experiment_id, variant{% if grouping['column'] is not none %}, {{ grouping['column'] }}{% endif %}
+    {%- if config['segments'] | length == 0 %}
+    group by experiment_id, variant
+    {%- else %}
+    group by grouping sets (
+        (experiment_id, variant)
+        {%- for segment in config['segments'] %},
+        (experiment_id, variant, segment_{{ loop.index0 }})
+        {%- endfor %}
+    )
+    {%- endif %}
 
-){{ ',' if not loop.last }}
-{% endfor %}
-{% for grouping in groupings %}
-select * from {{ 'overall' if grouping['column'] is none else 'segment_' ~ (loop.index0 - 1) }}_moments
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
+)
+
+select * from arm_moments

@@ -1,4 +1,8 @@
-{#- One row per row of the user's assignments relation, in the package's column names, with what makes it unusable. -#}
+{#-
+  One row per row of the user's assignments relation, in the package's column names, with what
+  makes it unusable. A view: copying every assignment row into a table would cost a full write.
+-#}
+{{ config(materialized='view') }}
 {%- set config = cuped__config() -%}
 {%- set columns = config['assignment_columns'] -%}
 {%- set assignments = cuped__relation(config['assignments']) -%}

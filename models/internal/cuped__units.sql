@@ -17,7 +17,7 @@ units as (
         experiment_id,
         unit_id,
         min(variant) as first_variant,
-        count(distinct variant) as n_variants,
+        max(variant) as last_variant,
         min(assigned_at) as assigned_at,
         count(*) as n_assignment_rows
     from valid_rows
@@ -35,13 +35,12 @@ experiments as (
 select
     units.experiment_id,
     units.unit_id,
-    case when units.n_variants = 1 then units.first_variant end as variant,
-    units.n_variants,
+    case when units.first_variant = units.last_variant then units.first_variant end as variant,
     units.assigned_at,
     experiments.analysis_end_at,
     units.n_assignment_rows,
     case
-        when units.n_variants > 1 then 'multiple_variants'
+        when units.first_variant <> units.last_variant then 'multiple_variants'
         when experiments.analysis_end_at is not null and units.assigned_at > experiments.analysis_end_at
             then 'assigned_after_analysis_end'
     end as exclusion_reason

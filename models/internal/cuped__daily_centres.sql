@@ -1,0 +1,21 @@
+{#-
+  One row per experiment: the centring constant of each analysis variable for the daily series
+  (its mean over the experiment's final, winsorized unit values). Ephemeral.
+-#}
+{{ config(materialized='ephemeral') }}
+{%- set config = cuped__config() -%}
+{%- set moments = cuped__moment_columns(config) -%}
+
+with capped_unit_values as (
+
+{{ cuped__capped_unit_values(config) }}
+
+)
+
+select
+    experiment_id,
+    {%- for variable in moments['means'] %}
+    avg({{ variable['sql'] }}) as centre__{{ variable['key'] }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from capped_unit_values
+group by experiment_id

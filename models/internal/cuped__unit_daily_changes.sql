@@ -1,0 +1,123 @@
+{#-
+  One row per experiment × analysed unit × day its values change: what the unit adds that day to
+  its arm's running sums (the count on its first day, then the change of each centred value z and
+  of each product z_a·z_b). See cuped__daily_moments for the method. Empty unless `daily_series: true`.
+-#}
+
+{%- set config = cuped__config() -%}
+{%- set moments = cuped__moment_columns(config) -%}
+{%- set capped = cuped__capped_metrics(config) -%}
+{%- set post_columns = [] -%}
+{%- for metric in config['metrics'] -%}
+  {%- if metric['type'] != 'ratio' -%}{%- do post_columns.append('metric_' ~ loop.index0 ~ '_post') -%}{%- endif -%}
+{%- endfor -%}
+{%- set double = cuped__type_double() -%}
+{%- if not config['daily_series'] %}
+{#- daily_series is off: no rows, and no pass over the unit values -#}
+select
+    cast(null as {{ dbt.type_string() }}) as experiment_id,
+    cast(null as {{ dbt.type_string() }}) as variant,
+    cast(null as date) as day,
+    0 as d_n
+where 1 = 0
+{%- else %}
+
+with capped_unit_values as (
+
+{{ cuped__capped_unit_values(config) }}
+
+),
+
+centres as (
+
+    select * from {{ ref('cuped__daily_centres') }}
+
+),
+
+{#- a unit's state at the end of each day it changes: cumulative outcomes, fixed covariates -#}
+daily_state as (
+
+    select
+        daily.experiment_id,
+        daily.unit_id,
+        daily.day,
+        capped_unit_values.variant
+        {%- for column in post_columns %},
+        daily.{{ column }}
+        {%- endfor %}
+        {%- for column in post_columns %},
+        capped_unit_values.{{ column[:-5] }}_pre
+        {%- endfor %}
+        {%- for scan in cuped__source_scans(config) %},
+        capped_unit_values.source_{{ scan['index'] }}_had_pre_period
+        {%- endfor %}
+        {%- if config['unit_attributes'] %}
+        {%- for column in config['unit_attributes']['columns'] if column in cuped__covariate_attributes(config) %},
+        capped_unit_values.attribute_{{ config['unit_attributes']['columns'].index(column) }}
+        {%- endfor %}
+        {%- endif %}
+        {%- for i in capped %}{% for period in ['post', 'pre'] %},
+        capped_unit_values.metric_{{ i }}_{{ period }}_lower,
+        capped_unit_values.metric_{{ i }}_{{ period }}_upper
+        {%- endfor %}{% endfor %}
+    from {{ ref('cuped__unit_daily_values') }} as daily
+    inner join capped_unit_values
+        on capped_unit_values.experiment_id = daily.experiment_id
+        and capped_unit_values.unit_id = daily.unit_id
+
+),
+
+centred as (
+
+    select
+        daily_state.experiment_id,
+        daily_state.unit_id,
+        daily_state.variant,
+        daily_state.day,
+        {%- for variable in moments['means'] %}
+        ({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }} as z__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from daily_state
+    inner join centres
+        on centres.experiment_id = daily_state.experiment_id
+
+),
+
+products as (
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        day,
+        {%- for variable in moments['means'] %}
+        z__{{ variable['key'] }} as s__{{ variable['key'] }},
+        {%- endfor %}
+        {%- for pair in moments['pairs'] %}
+        z__{{ pair[0]['key'] }} * z__{{ pair[1]['key'] }} as s__{{ cuped__covariance_column(pair[0], pair[1]) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from centred
+
+),
+
+{#- what each unit adds to its arm's running sums on each day it changes -#}
+changes as (
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        day,
+        case when lag(day) over (partition by experiment_id, unit_id order by day) is null then 1 else 0 end as d_n
+        {%- set sums = [] %}
+        {%- for variable in moments['means'] %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
+        {%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
+        {%- for column in sums %},
+        {{ column }} - coalesce(lag({{ column }}) over (partition by experiment_id, unit_id order by day), 0) as d_{{ column }}
+        {%- endfor %}
+    from products
+
+)
+
+select * from changes
+{%- endif %}
