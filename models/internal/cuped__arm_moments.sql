@@ -36,6 +36,8 @@ arm_moments as (
         {%- endif %}
         variant,
         count(*) as n_units,
+        sum(had_pre_period) as n_units_with_pre_period,
+        sum(missing_attributes) as n_units_missing_attributes,
         {%- for variable in moments['means'] %}
         avg({{ variable['sql'] }}) as mean__{{ variable['key'] }},
         {%- endfor %}

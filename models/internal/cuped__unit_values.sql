@@ -47,7 +47,7 @@ per_unit as (
         {{ cuped__unit_aggregate(metric, i, cuped__post_window(metric)) }} as metric_{{ i }}_post,
         {{ cuped__unit_aggregate(metric, i, 'events.event_at < units.assigned_at') }} as metric_{{ i }}_pre,
         {%- endfor %}
-        max(case when events.source_index = {{ scan['index'] }} and events.event_at < units.assigned_at then 1 else 0 end)
+        {{ cuped__aggregate_where('flag', '1', 'events.source_index = ' ~ scan['index'] ~ ' and events.event_at < units.assigned_at') }}
             as source_{{ scan['index'] }}_had_pre_period{{ ',' if not loop.last }}
         {%- endfor %}
     from units
@@ -103,12 +103,20 @@ unit_values as (
         {%- for column in attributes['columns'] %}
         {%- if column in covariate_attributes %}
         coalesce(unit_attributes.attribute_{{ loop.index0 }}, 0) as attribute_{{ loop.index0 }},
-        case when unit_attributes.attribute_{{ loop.index0 }} is null then 1 else 0 end as attribute_{{ loop.index0 }}_missing,
         {%- endif %}
         {%- endfor %}
         {%- for segment in config['segments'] %}
         coalesce(unit_attributes.segment_{{ loop.index0 }}, '(missing)') as segment_{{ loop.index0 }},
         {%- endfor %}
+        {%- endif %}
+        {%- if covariate_attributes | length > 0 %}
+        case when
+            {%- for column in attributes['columns'] if column in covariate_attributes %}
+            {% if not loop.first %}or {% endif %}unit_attributes.attribute_{{ attributes['columns'].index(column) }} is null
+            {%- endfor %}
+        then 1 else 0 end as missing_attributes,
+        {%- else %}
+        0 as missing_attributes,
         {%- endif %}
         case when
             {%- for scan in scans %}

@@ -3,12 +3,6 @@
   units against the expected traffic share (sample-ratio mismatch), pre-period coverage, missing
   unit attributes, and, on the overall rows, every unit or assignment row left out and why.
 -#}
-{%- set config = cuped__config() -%}
-{%- set covariate_attributes = cuped__covariate_attributes(config) -%}
-{%- set groupings = [{'name': 'all', 'column': none}] -%}
-{%- for segment in config['segments'] -%}
-  {%- do groupings.append({'name': segment, 'column': 'segment_' ~ loop.index0}) -%}
-{%- endfor -%}
 
 with srm as (
 
@@ -23,37 +17,16 @@ experiments as (
 
 ),
 
-unit_values as (
-
-    select * from {{ ref('cuped__unit_values') }}
-
-),
-
 coverage as (
-    {% for grouping in groupings %}
+
     select
         experiment_id,
-        {{ cuped__literal(grouping['name']) }} as segment_name,
-        {% if grouping['column'] is none -%}
-        'all'
-        {%- else -%}
-        {{ grouping['column'] }}
-        {%- endif %} as segment_value,
+        segment_name,
+        segment_value,
         variant,
-        sum(had_pre_period) as n_units_with_pre_period,
-        {%- if covariate_attributes | length > 0 %}
-        sum(case when
-            {%- for column in config['unit_attributes']['columns'] if column in covariate_attributes %}
-            {% if not loop.first %}or {% endif %}attribute_{{ config['unit_attributes']['columns'].index(column) }}_missing = 1
-            {%- endfor %}
-        then 1 else 0 end) as n_units_missing_attributes
-        {%- else %}
-        0 as n_units_missing_attributes
-        {%- endif %}
-    from unit_values
-    group by experiment_id, variant{% if grouping['column'] is not none %}, {{ grouping['column'] }}{% endif %}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+        n_units_with_pre_period,
+        n_units_missing_attributes
+    from {{ ref('cuped__arm_moments') }}
 
 ),
 
