@@ -20,6 +20,7 @@ from cuped_stats.balance import (
     standardized_difference,
 )
 from cuped_stats.tables import BALANCE_COLUMNS, balance_table
+from tests.helpers import moment_rows
 
 
 def _arm_stats(samples: list[np.ndarray]) -> tuple[list[int], list[float], list[float]]:
@@ -35,40 +36,6 @@ def _skewed_arms(sizes: list[int], shifts: list[float], seed: int) -> list[np.nd
     return [
         rng.lognormal(0.0, 0.8 + 0.2 * g, size=n) + shift
         for g, (n, shift) in enumerate(zip(sizes, shifts, strict=True))
-    ]
-
-
-def moment_rows(
-    experiment: str,
-    metric: str,
-    variant: str,
-    columns: dict[str, np.ndarray],
-    segment: tuple[str, str] = ("all", "all"),
-) -> list[dict]:
-    """cuped__moments rows of one arm, computed with plain numpy (ddof=1)."""
-    names = list(columns)
-    data = np.column_stack([columns[name] for name in names])
-    n = len(data)
-    mean = data.mean(axis=0)
-    cov = np.cov(data, rowvar=False, ddof=1).reshape(len(names), len(names)) if n > 1 else None
-    return [
-        {
-            "experiment_id": experiment,
-            "segment_name": segment[0],
-            "segment_value": segment[1],
-            "metric_name": metric,
-            "variant": variant,
-            "variable_1": names[i],
-            "variable_2": names[j],
-            "index_1": i,
-            "index_2": j,
-            "n": n,
-            "mean_1": float(mean[i]),
-            "mean_2": float(mean[j]),
-            "covariance": None if cov is None else float(cov[i, j]),
-        }
-        for i in range(len(names))
-        for j in range(i, len(names))
     ]
 
 

@@ -12,6 +12,7 @@ from statsmodels.stats.multitest import multipletests
 from cuped_stats import ArmMoments, __version__, analyze_metric, health_table, results_table
 from cuped_stats.sequential import confidence_sequence
 from cuped_stats.tables import HEALTH_COLUMNS, RESULTS_COLUMNS
+from tests.helpers import moment_rows as numpy_moment_rows
 
 
 def moment_rows(
@@ -22,30 +23,7 @@ def moment_rows(
     segment: tuple[str, str] = ("overall", "all"),
 ) -> list[dict]:
     """cuped__moments rows of one arm, computed with plain numpy (ddof=1)."""
-    names = list(columns)
-    data = np.column_stack([columns[name] for name in names])
-    n = len(data)
-    mean = data.mean(axis=0)
-    cov = np.cov(data, rowvar=False, ddof=1).reshape(len(names), len(names)) if n > 1 else None
-    return [
-        {
-            "experiment_id": experiment,
-            "segment_name": segment[0],
-            "segment_value": segment[1],
-            "metric_name": metric,
-            "variant": variant,
-            "variable_1": names[i],
-            "variable_2": names[j],
-            "index_1": i,
-            "index_2": j,
-            "n": n,
-            "mean_1": float(mean[i]),
-            "mean_2": float(mean[j]),
-            "covariance": None if cov is None else float(cov[i, j]),
-        }
-        for i in range(len(names))
-        for j in range(i, len(names))
-    ]
+    return numpy_moment_rows(experiment, metric, variant, columns, segment)
 
 
 def plan_row(experiment: str, metric: str, **overrides) -> dict:
