@@ -3,11 +3,8 @@
   read from it the value expression (`value_<i>`) and whether the row passes its filter
   (`passes_<i>`), both evaluated in the source's own scope, so user expressions can never clash
   with the package's column names. Checks first that the configured columns exist.
-
-  With `all_scans`, the rows also carry `source_index` and the value/passes columns of every
-  other source's metrics (null and 0), so the sources can be stacked with `union all`.
 -#}
-{% macro cuped__scan_events(scan, all_scans=none) %}
+{% macro cuped__scan_events(scan) %}
   {%- set relation = cuped__relation(scan['source']) -%}
   {%- set checks = [] -%}
   {%- for entry in scan['metrics'] -%}
@@ -16,18 +13,10 @@
   {%- endfor -%}
   {{- cuped__check_columns(relation, checks) -}}
     select
-        {%- if all_scans is not none %}
-        {{ scan['index'] }} as source_index,
-        {%- endif %}
         {{ cuped__column(scan['unit_column']) }} as unit_id,
         cast({{ cuped__column(scan['timestamp_column']) }} as {{ dbt.type_timestamp() }}) as event_at
-        {%- for other in (all_scans or [scan]) %}
-        {%- for entry in other['metrics'] %}
-        {%- set metric = entry['metric'] %}
-        {%- if other['index'] != scan['index'] %},
-        null as value_{{ entry['index'] }},
-        0 as passes_{{ entry['index'] }}
-        {%- else %},
+        {%- for entry in scan['metrics'] %}
+        {%- set metric = entry['metric'] %},
         {% if metric['value'] is not none -%}
         {{ metric['value'] }}
         {%- else -%}
@@ -38,8 +27,6 @@
         {%- else -%}
         1
         {%- endif %} as passes_{{ entry['index'] }}
-        {%- endif %}
-        {%- endfor %}
         {%- endfor %}
     from {{ relation }}
 {%- endmacro %}

@@ -2,12 +2,14 @@
   One row per experiment × analysed unit: every metric's post-period and pre-period value, whether
   the unit had pre-period activity in each event source, and its unit attributes.
 
-  Each event source is scanned once for all of its metrics and both windows, and the sources are
-  stacked so units are joined to events once and grouped once: events are joined to units over
-  [assigned_at − pre_period_days, analysis end], then split into the pre-period window
+  Each event source is scanned once for all of its metrics and both windows: events are joined to
+  units over [assigned_at − pre_period_days, analysis end] and grouped per unit, then split into
+  the pre-period window
   [assigned_at − pre_period_days, assigned_at) and the post window [assigned_at, analysis end] (or
   [assigned_at, assigned_at + window_days) for metrics with `window_days`). Units without events
-  keep value 0: they are analysed, not dropped.
+  keep value 0: they are analysed, not dropped. (Stacking the sources into one join and one group
+  by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
+  aggregate state for every unit, instead of one source's at a time.)
 -#}
 {%- set config = cuped__config() -%}
 {%- set scans = cuped__source_scans(config) -%}
@@ -22,43 +24,35 @@ with units as (
     where exclusion_reason is null
 
 ),
+{% for scan in scans %}
+{%- set k = scan['index'] %}
+source_{{ k }}_events as (
 
-{#- every source's rows stacked, so units are joined to events once and grouped once -#}
-events as (
-{%- for scan in scans %}
-
-{{ cuped__scan_events(scan, all_scans=scans) }}
-{% if not loop.last %}
-    union all
-{% endif %}
-{%- endfor %}
+{{ cuped__scan_events(scan) }}
 
 ),
 
-per_unit as (
+source_{{ k }}_per_unit as (
 
     select
         units.experiment_id,
         units.unit_id,
-        {%- for scan in scans %}
         {%- for entry in scan['metrics'] %}
         {%- set i = entry['index'] %}
         {%- set metric = entry['metric'] %}
         {{ cuped__unit_aggregate(metric, i, cuped__post_window(metric)) }} as metric_{{ i }}_post,
         {{ cuped__unit_aggregate(metric, i, 'events.event_at < units.assigned_at') }} as metric_{{ i }}_pre,
         {%- endfor %}
-        {{ cuped__aggregate_where('flag', '1', 'events.source_index = ' ~ scan['index'] ~ ' and events.event_at < units.assigned_at') }}
-            as source_{{ scan['index'] }}_had_pre_period{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{ cuped__aggregate_where('flag', '1', 'events.event_at < units.assigned_at') }} as had_pre_period
     from units
-    left join events
+    inner join source_{{ k }}_events as events
         on events.unit_id = units.unit_id
-        and events.event_at >= {{ cuped__add_days('units.assigned_at', -config['pre_period_days']) }}
+    where events.event_at >= {{ cuped__add_days('units.assigned_at', -config['pre_period_days']) }}
         and (units.analysis_end_at is null or events.event_at <= units.analysis_end_at)
     group by units.experiment_id, units.unit_id
 
 ),
-
+{% endfor %}
 {%- if attributes %}
 {%- set attributes_relation = cuped__relation(attributes['relation']) %}
 {%- set checks = [[attributes['unit_column'], "`unit_attributes.unit_column`"]] %}
@@ -94,10 +88,10 @@ unit_values as (
         {%- for scan in scans %}
         {%- set k = scan['index'] %}
         {%- for entry in scan['metrics'] %}
-        cast(coalesce(per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
-        cast(coalesce(per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
         {%- endfor %}
-        cast(per_unit.source_{{ k }}_had_pre_period as {{ double }}) as source_{{ k }}_had_pre_period,
+        cast(coalesce(source_{{ k }}_per_unit.had_pre_period, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
         {%- endfor %}
         {%- if attributes %}
         {%- for column in attributes['columns'] %}
@@ -120,13 +114,15 @@ unit_values as (
         {%- endif %}
         case when
             {%- for scan in scans %}
-            {% if not loop.first %}or {% endif %}per_unit.source_{{ scan['index'] }}_had_pre_period = 1
+            {% if not loop.first %}or {% endif %}coalesce(source_{{ scan['index'] }}_per_unit.had_pre_period, 0) = 1
             {%- endfor %}
         then 1 else 0 end as had_pre_period
     from units
-    inner join per_unit
-        on per_unit.experiment_id = units.experiment_id
-        and per_unit.unit_id = units.unit_id
+    {%- for scan in scans %}
+    left join source_{{ scan['index'] }}_per_unit
+        on source_{{ scan['index'] }}_per_unit.experiment_id = units.experiment_id
+        and source_{{ scan['index'] }}_per_unit.unit_id = units.unit_id
+    {%- endfor %}
     {%- if attributes %}
     left join unit_attributes
         on unit_attributes.unit_id = units.unit_id
