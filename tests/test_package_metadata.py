@@ -1,0 +1,17 @@
+"""One version for the whole package: the dbt project, the Python distribution and the core."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+import cuped_stats
+from tests.dbt_runner import REPO
+
+
+def test_dbt_project_distribution_and_core_share_one_version() -> None:
+    dbt_version = yaml.safe_load((REPO / "dbt_project.yml").read_text())["version"]
+    pyproject = (REPO / "pyproject.toml").read_text()
+    distribution = re.search(r'(?m)^version = "([^"]+)"$', pyproject).group(1)
+    assert dbt_version == distribution == cuped_stats.__version__
