@@ -428,6 +428,8 @@ def _estimate(
         log_ratio = float(np.log(m_t / m_c))
         with np.errstate(over="ignore"):
             lower, upper = np.expm1(log_ratio - half), np.expm1(log_ratio + half)
+        # expm1(log(r)) and r - 1 round differently; keep the estimate inside its own interval
+        lower, upper = min(lower, rel), max(upper, rel)
     if np.isfinite(upper):
         values.update(relative_ci_lower=float(lower), relative_ci_upper=float(upper))
     else:

@@ -14,3 +14,23 @@
   {%- endfor -%}
   {{ return('') }}
 {% endmacro %}
+
+{#-
+  At run time, check that columns used as covariates hold numbers (a covariate is cast to a
+  float), so a text column stops the build with the key to fix instead of a cast error.
+  `checks` is a list of [column, where] pairs.
+-#}
+{% macro cuped__check_numeric_columns(relation, checks) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set types = {} -%}
+  {%- for column in adapter.get_columns_in_relation(relation) -%}
+    {%- do types.update({column.name | lower: column.data_type | lower}) -%}
+  {%- endfor -%}
+  {%- for check in checks -%}
+    {%- set data_type = types.get(check[0] | lower, '') -%}
+    {%- if modules.re.search('char|text|string|uuid|blob|binary|json|date|time|interval|struct|list|map|\\[', data_type) -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ ": column '" ~ check[0] ~ "' of " ~ relation ~ " is " ~ data_type ~ "; a covariate must be numeric (use it in `segments` instead, or encode it as numbers).") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return('') }}
+{% endmacro %}

@@ -14,6 +14,12 @@
   {%- if raw is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: the `cuped` var must be a mapping of settings, got: " ~ raw) }}
   {%- endif -%}
+  {%- if project_name != 'cuped' and raw.get('assignments') == 'demo_assignments' -%}
+    {{ exceptions.raise_compiler_error(
+      "cuped: the `cuped` var is not set in your project, so the package's own demo configuration "
+      ~ "is in effect (its demo seeds are not built in your project). Add `vars: {cuped: {assignments: ..., "
+      ~ "metrics: [...]}}` to your dbt_project.yml (see the README's configuration reference).") }}
+  {%- endif -%}
 
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',

@@ -1,7 +1,10 @@
 {#-
   One row per experiment × segment × variant: analysed units and the expected traffic weight, for
-  the sample-ratio-mismatch test. A variant listed in `variant_weights`, or seen only on excluded
-  units, appears with n_units = 0: an arm that lost its traffic is a mismatch, not a missing row.
+  the sample-ratio-mismatch test. Every variant of the experiment appears in every segment, with
+  n_units = 0 where it has none (listed in `variant_weights`, seen only on excluded units, or
+  absent from a segment): an arm that lost its traffic is a mismatch, not a missing row. A
+  variant with units but no weight in an experiment that has weights gets weight 0 (unplanned
+  traffic, flagged).
 -#}
 {%- set config = cuped__config() -%}
 
@@ -13,13 +16,17 @@ with observed as (
 ),
 
 {% if config['variant_weights'] -%}
+{%- set weights_relation = cuped__relation(config['variant_weights']) -%}
+{%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
+{{- cuped__check_columns(weights_relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -}}
+{{- cuped__check_unique_rows(weights_relation, ['experiment_id', 'variant'], where) -}}
 weights as (
 
     select
         cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
         cast(variant as {{ dbt.type_string() }}) as variant,
         cast(weight as {{ cuped__type_double() }}) as weight
-    from {{ cuped__relation(config['variant_weights']) }}
+    from {{ weights_relation }}
 
 ),
 {%- else -%}
@@ -58,13 +65,24 @@ expected as (
 
 ),
 
+{#- every variant of the experiment in every segment: an arm with no unit in a segment is an
+    arm the segment lost, which the SRM test must see -#}
 arms as (
 
     select experiment_id, segment_name, segment_value, variant from observed
     union
     select experiment_id, segment_name, segment_value, variant from expected
     union
-    select experiment_id, 'all' as segment_name, 'all' as segment_value, variant from assigned_variants
+    select segments.experiment_id, segments.segment_name, segments.segment_value, assigned_variants.variant
+    from segments
+    inner join assigned_variants
+        on assigned_variants.experiment_id = segments.experiment_id
+
+),
+
+weighted_experiments as (
+
+    select distinct experiment_id from weights
 
 )
 
@@ -74,7 +92,10 @@ select
     arms.segment_value,
     arms.variant,
     coalesce(observed.n_units, 0) as n_units,
-    expected.weight as expected_weight
+    {#- a variant missing from the weights of an experiment that has weights was not planned: 0 #}
+    case
+        when weighted_experiments.experiment_id is not null then coalesce(expected.weight, 0)
+    end as expected_weight
 from arms
 left join observed
     on observed.experiment_id = arms.experiment_id
@@ -86,3 +107,5 @@ left join expected
     and expected.segment_name = arms.segment_name
     and expected.segment_value = arms.segment_value
     and expected.variant = arms.variant
+left join weighted_experiments
+    on weighted_experiments.experiment_id = arms.experiment_id

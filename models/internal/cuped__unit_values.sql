@@ -60,6 +60,14 @@ source_{{ k }}_per_unit as (
   {%- do checks.append([column, "`unit_attributes.columns`"]) %}
 {%- endfor %}
 {{- cuped__check_columns(attributes_relation, checks) }}
+{%- set numeric_checks = [] %}
+{%- for metric in config['metrics'] %}
+  {%- for covariate in metric['covariates'] if covariate['kind'] == 'attribute' %}
+    {%- do numeric_checks.append([covariate['column'], "metric '" ~ metric['name'] ~ "': covariate '" ~ covariate['name'] ~ "'"]) %}
+  {%- endfor %}
+{%- endfor %}
+{{- cuped__check_numeric_columns(attributes_relation, numeric_checks) }}
+{{- cuped__check_unique_rows(attributes_relation, [attributes['unit_column']], "the `unit_attributes` relation " ~ attributes['relation']) }}
 unit_attributes as (
 
     select

@@ -1,0 +1,179 @@
+"""Health and input checks at the edges: an arm missing from a segment, weights that do not list
+every variant, malformed weights and unit attributes. Each is a mismatch to flag or a mistake to
+name, never a silent pass or a warehouse error."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.dbt_runner import REPO, DbtRun, run_dbt
+
+CONFIG = {
+    "assignments": "exposures",
+    "variant_weights": "weights",
+    "unit_attributes": {
+        "relation": "attrs",
+        "unit_column": "unit_id",
+        "columns": ["platform", "ltv"],
+    },
+    "segments": ["platform"],
+    "metrics": [
+        {
+            "name": "spend",
+            "source": "events",
+            "timestamp_column": "event_at",
+            "value": "amount",
+            "covariates": ["pre_period", "ltv"],
+        }
+    ],
+}
+
+
+def _write(root: Path, weights: str, attrs: str) -> None:
+    rng = np.random.default_rng(11)
+    (root / "seeds").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    exposures, events = ["experiment_id,unit_id,variant,assigned_at"], ["unit_id,event_at,amount"]
+    for unit in range(300):
+        # seg_gap: control has no android unit; weights_gap: variant c is not in the weights
+        experiment = "seg_gap" if unit < 200 else "weights_gap"
+        variant = (
+            ("control", "treatment")[unit % 2] if unit < 200 else ("control", "b", "c")[unit % 3]
+        )
+        exposures.append(f"{experiment},{unit},{variant},2026-03-15 12:00:00")
+        for day in (3, 20):
+            events.append(f"{unit},2026-03-{day:02d} 09:00:00,{rng.gamma(2.0, 5.0):.2f}")
+    (root / "seeds" / "exposures.csv").write_text("\n".join(exposures) + "\n")
+    (root / "seeds" / "events.csv").write_text("\n".join(events) + "\n")
+    (root / "seeds" / "weights.csv").write_text(textwrap.dedent(weights))
+    (root / "seeds" / "attrs.csv").write_text(textwrap.dedent(attrs))
+
+
+def _attrs() -> str:
+    rows = ["unit_id,platform,ltv"]
+    for unit in range(300):
+        platform = "android" if unit < 200 and unit % 2 == 1 and unit < 100 else "web"
+        rows.append(f"{unit},{platform},{unit % 7}")
+    return "\n".join(rows) + "\n"
+
+
+WEIGHTS = """\
+experiment_id,variant,weight
+seg_gap,control,1
+seg_gap,treatment,1
+weights_gap,control,1
+weights_gap,b,1
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root, work = tmp_path_factory.mktemp("edges"), tmp_path_factory.mktemp("edges_work")
+    _write(root, WEIGHTS, _attrs())
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    return root, work
+
+
+@pytest.fixture(scope="module")
+def built(project) -> DbtRun:
+    root, work = project
+    return run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG})
+
+
+def _health(run: DbtRun) -> dict:
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        rows = con.sql("select * from cuped_health").df()
+    return {
+        (r.experiment_id, r.segment_name, r.segment_value, r.variant): r for r in rows.itertuples()
+    }
+
+
+def test_an_arm_with_no_unit_in_a_segment_is_a_flagged_mismatch(built: DbtRun) -> None:
+    assert "ERROR=0" in built.output, built.output[-3000:]
+    health = _health(built)
+    control = health[("seg_gap", "platform", "android", "control")]
+    treatment = health[("seg_gap", "platform", "android", "treatment")]
+    assert control.n_units == 0 and treatment.n_units == 50
+    expected = stats.chisquare([0, 50], [25, 25])
+    assert treatment.srm_chi2 == pytest.approx(expected.statistic)
+    assert treatment.srm_p_value == pytest.approx(expected.pvalue)
+    assert treatment.srm_flag and control.srm_flag
+    assert "WARN=1" in built.output  # the shipped no_sample_ratio_mismatch test warns
+
+
+def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) -> None:
+    health = _health(built)
+    c = health[("weights_gap", "all", "all", "c")]
+    assert c.expected_share == 0 and c.n_units == sum(u % 3 == 2 for u in range(200, 300))
+    assert c.srm_flag and c.srm_status == "unexpected_units"
+
+
+@pytest.mark.parametrize(
+    ("weights", "attrs", "config_change", "message"),
+    [
+        (
+            WEIGHTS.replace("weight\n", "share\n"),
+            None,
+            None,
+            "cuped: the `variant_weights` relation weights: column 'weight' does not exist",
+        ),
+        (
+            WEIGHTS + "seg_gap,control,2\n",
+            None,
+            None,
+            "cuped: the `variant_weights` relation weights has more than one row for the same "
+            "experiment_id, variant, e.g. (seg_gap, control) x2",
+        ),
+        (
+            WEIGHTS,
+            "unit_id,platform,ltv\n1,web,2\n1,ios,3\n",
+            None,
+            "cuped: the `unit_attributes` relation attrs has more than one row for the same "
+            "unit_id, e.g. (1) x2",
+        ),
+        (
+            WEIGHTS,
+            None,
+            ["pre_period", "platform"],
+            "cuped: metric 'spend': covariate 'platform': column 'platform' of",
+        ),
+    ],
+    ids=["weights column missing", "duplicate weights", "duplicate attributes", "text covariate"],
+)
+def test_malformed_weights_and_attributes_stop_the_build_naming_the_relation(
+    tmp_path, weights, attrs, config_change, message
+) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write(root, weights, attrs or _attrs())
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    config = copy.deepcopy(CONFIG)
+    if config_change is not None:
+        config["metrics"][0]["covariates"] = config_change
+    run = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output
+
+
+def test_a_project_without_the_cuped_var_is_told_to_set_it(project) -> None:
+    root, work = project
+    run = run_dbt(["parse"], project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    assert "cuped: the `cuped` var is not set in your project" in run.output
