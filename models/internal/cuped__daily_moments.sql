@@ -12,11 +12,6 @@
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = cuped__moment_columns(config) -%}
-{%- set post_columns = [] -%}
-{%- for metric in config['metrics'] -%}
-  {%- if metric['type'] != 'ratio' -%}{%- do post_columns.append('metric_' ~ loop.index0 ~ '_post') -%}{%- endif -%}
-{%- endfor -%}
-{%- set double = cuped__type_double() -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: the same columns, no rows, and no pass over the unit values -#}
 select * from {{ ref('cuped__moments') }} where 1 = 0

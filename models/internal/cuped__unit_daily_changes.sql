@@ -11,7 +11,6 @@
 {%- for metric in config['metrics'] -%}
   {%- if metric['type'] != 'ratio' -%}{%- do post_columns.append('metric_' ~ loop.index0 ~ '_post') -%}{%- endif -%}
 {%- endfor -%}
-{%- set double = cuped__type_double() -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: no rows, and no pass over the unit values -#}
 select
