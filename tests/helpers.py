@@ -37,3 +37,19 @@ def moment_rows(
         for i in range(len(names))
         for j in range(i, len(names))
     ]
+
+
+def assert_matches_tea_tasting(estimate, expected, rtol: float) -> None:
+    """A cuped_stats Estimate equals tea-tasting's result for the same comparison: adjusted means,
+    effect, SE (effect / statistic), CI, p-value and relative effect."""
+    np.testing.assert_allclose(estimate.control_mean, expected.control, rtol=rtol)
+    np.testing.assert_allclose(estimate.variant_mean, expected.treatment, rtol=rtol)
+    np.testing.assert_allclose(estimate.effect, expected.effect_size, rtol=rtol)
+    np.testing.assert_allclose(estimate.se, expected.effect_size / expected.statistic, rtol=rtol)
+    np.testing.assert_allclose(
+        [estimate.ci_lower, estimate.ci_upper],
+        [expected.effect_size_ci_lower, expected.effect_size_ci_upper],
+        rtol=rtol,
+    )
+    np.testing.assert_allclose(estimate.p_value, expected.pvalue, rtol=rtol)
+    np.testing.assert_allclose(estimate.relative_effect, expected.rel_effect_size, rtol=rtol)

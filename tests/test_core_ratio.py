@@ -17,6 +17,7 @@ import scipy.stats
 import tea_tasting as tt
 
 from cuped_stats import ArmMoments, analyze_metric
+from tests.helpers import assert_matches_tea_tasting
 
 RTOL = 1e-9
 RATIO_NAMES = ("@numerator", "@denominator", "pre_period@numerator", "pre_period@denominator")
@@ -156,19 +157,7 @@ def test_ratio_metric_with_total_theta_matches_tea_tasting_ratio_of_means(
     (result,) = analyze_metric(arms, "control", metric_type="ratio", theta_method="total")
 
     assert result.covariates == (("pre_period",) if with_covariate else ())
-    np.testing.assert_allclose(result.cuped.control_mean, expected.control, rtol=RTOL)
-    np.testing.assert_allclose(result.cuped.variant_mean, expected.treatment, rtol=RTOL)
-    np.testing.assert_allclose(result.cuped.effect, expected.effect_size, rtol=RTOL)
-    np.testing.assert_allclose(
-        result.cuped.se, expected.effect_size / expected.statistic, rtol=RTOL
-    )
-    np.testing.assert_allclose(
-        [result.cuped.ci_lower, result.cuped.ci_upper],
-        [expected.effect_size_ci_lower, expected.effect_size_ci_upper],
-        rtol=RTOL,
-    )
-    np.testing.assert_allclose(result.cuped.p_value, expected.pvalue, rtol=RTOL)
-    np.testing.assert_allclose(result.cuped.relative_effect, expected.rel_effect_size, rtol=RTOL)
+    assert_matches_tea_tasting(result.cuped, expected, rtol=RTOL)
 
 
 def test_mean_metric_with_ratio_covariate_matches_unit_level_and_tea_tasting(three_arms) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+import yaml
 from scipy import stats
 
 from tests.dbt_runner import REPO, DbtRun
@@ -141,6 +142,13 @@ def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
     assert (outputs["results"]["status"] == "ok").all()
     numeric = outputs["results"].select_dtypes("number")
     assert np.isfinite(numeric.to_numpy()).all(), "a statistic is NaN, infinite or null"
+    # labels come from the configuration (the name when a metric has none)
+
+    metrics = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]["metrics"]
+    labels = {m["name"]: m.get("label", m["name"]) for m in metrics}
+    assert (
+        outputs["results"]["metric_label"] == outputs["results"]["metric_name"].map(labels)
+    ).all()
     # the unversioned name is a view over the latest version
     pd.testing.assert_frame_equal(outputs["results"], outputs["results_v1"])
 
