@@ -490,13 +490,13 @@ def floor_check(database: Path) -> str:
 
 PYTHON_STEP_CHILD = """
 import duckdb, json, statistics, sys, time
-from cuped_stats.records import records
+from cuped_stats.io import read_rows
 from cuped_stats.tables import results_table
 database, repeats = sys.argv[1], int(sys.argv[2])
 with duckdb.connect(database, read_only=True) as con:
     started = time.perf_counter()
-    moments = records(con.table("cuped__moments"))
-    plan = records(con.table("cuped__analysis_plan"))
+    moments = read_rows(con.table("cuped__moments"))
+    plan = read_rows(con.table("cuped__analysis_plan"))
     read_seconds = time.perf_counter() - started
 times = []
 for _ in range(repeats):
@@ -796,13 +796,13 @@ def print_report(results: list[dict], top: int) -> None:
 
     print("\n## Python statistics step alone (cuped_stats.tables.results_table on cuped__moments)")
     header = f"| {'scale':<28} | {'moment rows':>11} | {'median ms':>9} | "
-    print(header + f"{'dbt model cuped__results_stats s':>32} |")
+    print(header + f"{'dbt model cuped__statistics s':>32} |")
     print(f"|{'-' * 30}|{'-' * 13}|{'-' * 11}|{'-' * 34}|")
     for r in sorted(results, key=lambda r: r["units"]):
         if not r["python"]:
             print(f"| {r['units']:>14,} units{'':<8} | failed (see above)")
             continue
-        node = next((n for n in r["nodes"] if n["node"].endswith(".cuped__results_stats")), None)
+        node = next((n for n in r["nodes"] if n["node"].endswith(".cuped__statistics")), None)
         dbt_seconds = f"{node['seconds']:.2f}" if node else "n/a"
         print(
             f"| {r['units']:>14,} units{'':<8} | {r['python']['moment_rows']:>11} | "

@@ -8,6 +8,7 @@ missing number (DuckDB reads it as NULL), int64 counts, bool flags and object ar
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections import defaultdict
@@ -32,18 +33,28 @@ from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence
 from cuped_stats.srm import expected_shares, sample_ratio_mismatch
 
 __all__ = [
+    "ALPHA_BOUNDS",
     "BALANCE_COLUMNS",
     "HEALTH_COLUMNS",
+    "POWER_COLUMNS",
     "RESULTS_COLUMNS",
+    "STATISTICS_COLUMNS",
+    "STATISTICS_KINDS",
     "arms_from_moment_rows",
+    "balance_rows",
     "balance_table",
+    "health_rows",
     "health_table",
+    "power_rows",
+    "power_table",
+    "results_rows",
     "results_table",
+    "statistics_rows",
 ]
 
 Row = Mapping[str, Any]
 
-_TEXT, _FLOAT, _INT, _BOOL = object, np.float64, np.int64, np.bool_
+_TEXT, _FLOAT, _INT, _BOOL, _DATE = object, np.float64, np.int64, np.bool_, dt.date
 
 #: Column name → dtype of :func:`results_table`, in output order.
 RESULTS_COLUMNS: dict[str, type] = {
@@ -79,6 +90,8 @@ RESULTS_COLUMNS: dict[str, type] = {
     "unadjusted_ci_lower": _FLOAT,
     "unadjusted_ci_upper": _FLOAT,
     "unadjusted_relative_effect": _FLOAT,
+    "unadjusted_relative_ci_lower": _FLOAT,
+    "unadjusted_relative_ci_upper": _FLOAT,
     "unadjusted_p_value": _FLOAT,
     "variance_reduction": _FLOAT,
     "theta": _TEXT,
@@ -108,6 +121,9 @@ HEALTH_COLUMNS: dict[str, type] = {
     "srm_status": _TEXT,
 }
 
+#: The open interval of significance levels the tables accept (as the `cuped` var's `alpha`).
+ALPHA_BOUNDS: tuple[float, float] = (0.0, 0.5)
+
 _PLAN_KEYS = (
     "experiment_id",
     "metric_name",
@@ -122,13 +138,15 @@ _PLAN_KEYS = (
 def _columns(rows: list[dict[str, Any]], spec: Mapping[str, type]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, dtype in spec.items():
-        values = [row[name] for row in rows]
+        values = [row.get(name) for row in rows]
         if dtype is _FLOAT:
             out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         elif dtype is _TEXT:
             column = np.empty(len(values), dtype=object)
             column[:] = [None if v is None else str(v) for v in values]
             out[name] = column
+        elif any(v is None for v in values):
+            raise ValueError(f"column {name!r} ({dtype.__name__}) has a missing value")
         else:
             out[name] = np.array(values, dtype=dtype)
     return out
@@ -228,8 +246,9 @@ def _check_plan_row(row: Row) -> dict[str, Any]:
             f"expected one of {THETA_METHODS}"
         )
     alpha = row["alpha"]
-    if alpha is None or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"{where}: alpha must be in (0, 1), got {alpha!r}")
+    low, high = ALPHA_BOUNDS
+    if alpha is None or not low < float(alpha) < high:
+        raise ValueError(f"{where}: alpha must be in ({low}, {high}), got {alpha!r}")
     if not isinstance(row["higher_is_better"], (bool, np.bool_)):
         raise ValueError(
             f"{where}: higher_is_better must be a bool, got {row['higher_is_better']!r}"
@@ -255,7 +274,7 @@ def _check_plan_row(row: Row) -> dict[str, Any]:
 
 
 def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, Any]:
-    experiment_id, segment_name, segment_value, metric_name = key
+    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
     cuped, raw = comparison.cuped, comparison.unadjusted
     sequence = confidence_sequence(
         cuped.effect,
@@ -266,6 +285,7 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
     )
     return {
         "experiment_id": experiment_id,
+        "as_of_date": as_of_date,
         "segment_name": segment_name,
         "segment_value": segment_value,
         "metric_name": metric_name,
@@ -297,6 +317,8 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "unadjusted_ci_lower": raw.ci_lower,
         "unadjusted_ci_upper": raw.ci_upper,
         "unadjusted_relative_effect": raw.relative_effect,
+        "unadjusted_relative_ci_lower": raw.relative_ci_lower,
+        "unadjusted_relative_ci_upper": raw.relative_ci_upper,
         "unadjusted_p_value": raw.p_value,
         "variance_reduction": comparison.variance_reduction,
         "theta": json.dumps(dict(zip(comparison.covariates, comparison.theta, strict=True))),
@@ -321,11 +343,12 @@ PLACEHOLDER_STATUSES: tuple[str, ...] = ("no_units", "single_arm")
 def _placeholder_row(
     key: tuple[Any, ...], plan: Row, arms: Sequence[ArmMoments], status: str, reason: str
 ) -> dict[str, Any]:
-    experiment_id, segment_name, segment_value, metric_name = key
+    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
     control = next((arm for arm in arms if arm.variant == str(plan["control_variant"])), None)
     row: dict[str, Any] = dict.fromkeys(RESULTS_COLUMNS)
     row.update(
         experiment_id=experiment_id,
+        as_of_date=as_of_date,
         segment_name=segment_name,
         segment_value=segment_value,
         metric_name=metric_name,
@@ -349,7 +372,14 @@ def _placeholder_row(
 
 
 def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
-    """One row per experiment x segment x metric x treatment variant (columns: RESULTS_COLUMNS).
+    """:func:`results_rows` as columns (RESULTS_COLUMNS)."""
+    return _columns(results_rows(moment_rows, plan_rows), RESULTS_COLUMNS)
+
+
+def results_rows(
+    moment_rows: Iterable[Row], plan_rows: Iterable[Row], *, daily: bool = False
+) -> list[dict[str, Any]]:
+    """One row per experiment x segment x metric x treatment variant (keys: RESULTS_COLUMNS).
 
     Each (experiment, metric) of the plan is analysed in every segment its moments cover, with
     :func:`cuped_stats.cuped.analyze_metric`. The plan's optional ``relative_ci_method``
@@ -363,6 +393,11 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
     ``variant`` and statistics): experiments are reported, never silently dropped. The plan's
     optional ``planned_units`` tunes the always-valid confidence sequence
     (:func:`cuped_stats.sequential.confidence_sequence`; default its ``DEFAULT_PLANNED_N``).
+
+    With ``daily=True`` the moments are those of the daily series: each row carries the day it
+    is as of (``as_of_date``), every day is analysed as its own table (its own multiple-testing
+    families), rows carry ``as_of_date`` too, and a plan row without moments gives no row (the
+    experiment has not started on any day).
 
     Raises:
         ValueError: for an invalid or duplicate plan row, moments without a plan row, or
@@ -378,7 +413,13 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
 
     groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in moment_rows:
-        key = (row["experiment_id"], row["segment_name"], row["segment_value"], row["metric_name"])
+        key = (
+            row["experiment_id"],
+            row["segment_name"],
+            row["segment_value"],
+            row["metric_name"],
+            row.get("as_of_date") if daily else None,
+        )
         groups[key].append(row)
 
     unplanned = sorted({(k[0], k[3]) for k in groups} - set(plans), key=repr)
@@ -391,53 +432,19 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
     rows: list[dict[str, Any]] = []
     covered = {(k[0], k[3]) for k in groups}
     for (experiment_id, metric_name), plan in plans.items():
-        if (experiment_id, metric_name) not in covered:
-            key = (experiment_id, "all", "all", metric_name)
+        if not daily and (experiment_id, metric_name) not in covered:
+            key = (experiment_id, "all", "all", metric_name, None)
             reason = "the experiment has no analysed unit (see cuped_health for exclusions)"
             rows.append(_placeholder_row(key, plan, [], "no_units", reason))
 
     for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
-        experiment_id, segment_name, segment_value, metric_name = key
-        plan = plans[(experiment_id, metric_name)]
-        context = (
-            f"experiment {experiment_id!r}, metric {metric_name!r}, "
-            f"segment {segment_name!r}={segment_value!r}"
-        )
-        arms = arms_from_moment_rows(groups[key], context=context)
-        outcome = OUTCOME_VARIABLES[plan["metric_type"]]
-        for arm in arms:
-            if arm.names[: len(outcome)] != outcome or arm.names != arms[0].names:
-                raise ValueError(
-                    f"{context}: variant {arm.variant!r} has variables {arm.names}; a "
-                    f"{plan['metric_type']} metric needs {outcome} first and the same variables "
-                    f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
-                )
-        try:
-            comparisons = analyze_metric(
-                arms,
-                str(plan["control_variant"]),
-                metric_type=plan["metric_type"],
-                alpha=float(plan["alpha"]),
-                theta_method=plan["theta_method"],
-                relative_ci_method=plan["relative_ci_method"],
-            )
-        except ValueError as error:
-            raise ValueError(f"{context}: {error}") from error
-        if not comparisons:
-            variants = ", ".join(sorted(arm.variant for arm in arms))
-            reason = f"only one variant has units ({variants}): there is nothing to compare"
-            rows.append(_placeholder_row(key, plan, arms, "single_arm", reason))
-        rows.extend(_result_row(key, plan, comparison) for comparison in comparisons)
-    rows.sort(
-        key=lambda r: tuple(
-            _sort_key(r[c])
-            for c in ("experiment_id", "segment_name", "segment_value", "metric_name", "variant")
-        )
-    )
+        rows.extend(_analyse_group(key, plans[(key[0], key[3])], groups[key]))
+    order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
+    rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
 
     families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        families[(row["experiment_id"], row["segment_name"], row["segment_value"])].append(i)
+        families[tuple(row[c] for c in order[:-1])].append(i)
     for members in families.values():
         p_values = [rows[i]["p_value"] for i in members]
         for i, p_holm, p_bh in zip(
@@ -445,11 +452,54 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
         ):
             rows[i]["p_value_holm"] = p_holm
             rows[i]["p_value_bh"] = p_bh
-    return _columns(rows, RESULTS_COLUMNS)
+    return rows
+
+
+def _analyse_group(
+    key: tuple[Any, ...], plan: dict[str, Any], moment_rows: list[Row]
+) -> list[dict[str, Any]]:
+    """The result rows of one experiment x segment x metric (x day): one per treatment
+    variant, or one ``single_arm`` placeholder."""
+    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
+    context = (
+        f"experiment {experiment_id!r}, metric {metric_name!r}, "
+        f"segment {segment_name!r}={segment_value!r}"
+        + ("" if as_of_date is None else f", as of {as_of_date}")
+    )
+    arms = arms_from_moment_rows(moment_rows, context=context)
+    outcome = OUTCOME_VARIABLES[plan["metric_type"]]
+    for arm in arms:
+        if arm.names[: len(outcome)] != outcome or arm.names != arms[0].names:
+            raise ValueError(
+                f"{context}: variant {arm.variant!r} has variables {arm.names}; a "
+                f"{plan['metric_type']} metric needs {outcome} first and the same variables "
+                f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
+            )
+    try:
+        comparisons = analyze_metric(
+            arms,
+            str(plan["control_variant"]),
+            metric_type=plan["metric_type"],
+            alpha=float(plan["alpha"]),
+            theta_method=plan["theta_method"],
+            relative_ci_method=plan["relative_ci_method"],
+        )
+    except ValueError as error:
+        raise ValueError(f"{context}: {error}") from error
+    if not comparisons:
+        variants = ", ".join(sorted(arm.variant for arm in arms))
+        reason = f"only one variant has units ({variants}): there is nothing to compare"
+        return [_placeholder_row(key, plan, arms, "single_arm", reason)]
+    return [_result_row(key, plan, comparison) for comparison in comparisons]
 
 
 def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:
-    """One row per experiment x segment x variant with its SRM test (columns: HEALTH_COLUMNS).
+    """:func:`health_rows` as columns (HEALTH_COLUMNS)."""
+    return _columns(health_rows(count_rows), HEALTH_COLUMNS)
+
+
+def health_rows(count_rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """One row per experiment x segment x variant with its SRM test (keys: HEALTH_COLUMNS).
 
     The SRM statistics of an experiment x segment (:func:`cuped_stats.srm.sample_ratio_mismatch`)
     repeat on each of its variant rows. ``expected_weight`` ``None`` on every variant of an
@@ -496,7 +546,7 @@ def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:
                     "srm_status": srm.status,
                 }
             )
-    return _columns(rows, HEALTH_COLUMNS)
+    return rows
 
 
 #: Column name → dtype of :func:`balance_table`, in output order.
@@ -524,7 +574,13 @@ BALANCE_COLUMNS: dict[str, type] = {
 
 
 def balance_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
-    """One row per experiment x segment x metric x covariate x treatment variant (BALANCE_COLUMNS).
+    """:func:`balance_rows` as columns (BALANCE_COLUMNS)."""
+    return _columns(balance_rows(moment_rows, plan_rows), BALANCE_COLUMNS)
+
+
+def balance_rows(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """One row per experiment x segment x metric x covariate x treatment variant (keys:
+    BALANCE_COLUMNS).
 
     Every covariate variable of the moments (each variable but the outcomes, ratio parts
     included as they are) is tested for equal means across all arms and compared, treatment vs
@@ -588,7 +644,7 @@ def balance_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
             }
             for balance in balances
         )
-    return _columns(rows, BALANCE_COLUMNS)
+    return rows
 
 
 #: Column name → dtype of :func:`power_table`, in output order.
@@ -657,8 +713,15 @@ def _history(moment_rows: Iterable[Row]) -> dict[tuple[Any, Any], tuple[float, f
 def power_table(
     result_rows: Iterable[Row], moment_rows: Iterable[Row], plan_rows: Iterable[Row]
 ) -> dict[str, np.ndarray]:
+    """:func:`power_rows` as columns (POWER_COLUMNS)."""
+    return _columns(power_rows(result_rows, moment_rows, plan_rows), POWER_COLUMNS)
+
+
+def power_rows(
+    result_rows: Iterable[Row], moment_rows: Iterable[Row], plan_rows: Iterable[Row]
+) -> list[dict[str, Any]]:
     """Minimum detectable effects and sample sizes per experiment x metric x treatment variant
-    (overall segment; columns: POWER_COLUMNS).
+    (overall segment; keys: POWER_COLUMNS).
 
     - At the current sample: ``MDE = (z_{1−α/2} + z_{power})·SE`` with the CUPED and with the
       unadjusted SE of ``cuped_results`` (:func:`cuped_stats.power.mde_from_se`).
@@ -743,4 +806,61 @@ def power_table(
     rows.sort(
         key=lambda r: tuple(_sort_key(r[c]) for c in ("experiment_id", "metric_name", "variant"))
     )
-    return _columns(rows, POWER_COLUMNS)
+    return rows
+
+
+#: The kinds of rows of :func:`statistics_table`, each split into its own public table by dbt.
+STATISTICS_KINDS: dict[str, dict[str, type]] = {
+    "results": RESULTS_COLUMNS,
+    "results_daily": {**RESULTS_COLUMNS, "as_of_date": _DATE},
+    "health": HEALTH_COLUMNS,
+    "balance": BALANCE_COLUMNS,
+    "power": POWER_COLUMNS,
+}
+
+
+def _union_columns(kinds: Mapping[str, Mapping[str, type]]) -> dict[str, type]:
+    union: dict[str, type] = {"table_name": _TEXT}
+    for kind, spec in kinds.items():
+        for name, dtype in spec.items():
+            if union.setdefault(name, dtype) is not dtype:
+                raise TypeError(f"column {name!r} of {kind!r} is {dtype}, elsewhere {union[name]}")
+    return union
+
+
+#: Column name → dtype of :func:`statistics_table`: ``table_name``, then every column of every
+#: kind (a name means the same and has the same type in every kind that has it).
+STATISTICS_COLUMNS: dict[str, type] = _union_columns(STATISTICS_KINDS)
+
+
+def statistics_rows(
+    *,
+    moment_rows: Iterable[Row],
+    plan_rows: Iterable[Row],
+    count_rows: Iterable[Row],
+    daily_moment_rows: Iterable[Row] = (),
+) -> list[dict[str, Any]]:
+    """Every statistic of the package as rows of one table (keys: STATISTICS_COLUMNS), so that
+    one Python step serves every public table: ``table_name`` says which (a key of
+    STATISTICS_KINDS); a row has only its kind's columns (the others are null).
+
+    - ``results``: :func:`results_rows` of the moments and the analysis plan;
+    - ``results_daily``: the same for the moments as of each day (``as_of_date``);
+    - ``health``: :func:`health_rows` of the arm counts;
+    - ``balance``: :func:`balance_rows`;
+    - ``power``: :func:`power_rows` of the results.
+    """
+    moments, plans = list(moment_rows), list(plan_rows)
+    results = results_rows(moments, plans)
+    kinds = {
+        "results": results,
+        "results_daily": results_rows(daily_moment_rows, plans, daily=True),
+        "health": health_rows(count_rows),
+        "balance": balance_rows(moments, plans),
+        "power": power_rows(results, moments, plans),
+    }
+    return [
+        {"table_name": kind, **{name: row[name] for name in STATISTICS_KINDS[kind]}}
+        for kind, kind_rows in kinds.items()
+        for row in kind_rows
+    ]

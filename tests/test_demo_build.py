@@ -116,6 +116,7 @@ def outputs(demo_build: DbtRun) -> dict[str, pd.DataFrame]:
         tables = {
             "results": con.sql("select * from cuped_results").df(),
             "results_v1": con.sql("select * from cuped_results_v1").df(),
+            "results_v2": con.sql("select * from cuped_results_v2").df(),
             "health": con.sql("select * from cuped_health").df(),
             "caps": con.sql("select * from cuped_caps").df(),
             "daily": con.sql("select * from cuped_results_daily").df(),
@@ -149,8 +150,16 @@ def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
     assert (
         outputs["results"]["metric_label"] == outputs["results"]["metric_name"].map(labels)
     ).all()
-    # the unversioned name is a view over the latest version
-    pd.testing.assert_frame_equal(outputs["results"], outputs["results_v1"])
+    # the unversioned name is a view over the latest version; version 1 is version 2 without the
+    # columns version 2 added
+    pd.testing.assert_frame_equal(outputs["results"], outputs["results_v2"])
+    v1 = outputs["results_v1"]
+    assert set(outputs["results_v2"].columns) - set(v1.columns) == {
+        "unadjusted_relative_ci_lower",
+        "unadjusted_relative_ci_upper",
+    }
+    same = [c for c in v1.columns if c != "computed_at"]  # each version is built at its own time
+    pd.testing.assert_frame_equal(v1[same], outputs["results_v2"][same])
 
 
 @pytest.mark.parametrize("metric", sorted(METRICS))

@@ -36,9 +36,9 @@
   {{ return(value) }}
 {% endmacro %}
 
-{% macro cuped__check_alpha(value) %}
-  {%- if value is boolean or value is not number or value <= 0 or value >= 0.5 -%}
-    {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between 0 and 0.5 (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+{% macro cuped__check_alpha(value, bounds) %}
+  {%- if value is boolean or value is not number or not (value > bounds[0] and value < bounds[1]) -%}
+    {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}

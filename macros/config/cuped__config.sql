@@ -37,21 +37,24 @@
     {%- do columns.update({key: cuped__check_identifier(assignment_columns.get(key, key), "`assignment_columns." ~ key ~ "`")}) -%}
   {%- endfor -%}
 
+  {%- set settings = cuped__settings() -%}
+  {%- set choices = settings['choices'] -%}
+  {%- set defaults = settings['defaults'] -%}
   {%- set config = {
     'assignments': cuped__check_relation_name(raw.get('assignments'), "`assignments`", required=true),
     'assignment_columns': columns,
     'experiments': cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
     'variant_weights': cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
-    'control_variant': cuped__check_string(raw.get('control_variant', 'control'), "`control_variant`"),
-    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', 14), "`pre_period_days`", minimum=1, unit=' of days'),
-    'alpha': cuped__check_alpha(raw.get('alpha', 0.05)),
-    'theta': cuped__check_choice(raw.get('theta', 'within'), ['within', 'total'], "`theta`"),
-    'relative_ci': cuped__check_choice(raw.get('relative_ci', 'delta'), ['delta', 'log'], "`relative_ci`"),
-    'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', true), "`pre_period_indicator`"),
-    'daily_series': cuped__check_boolean(raw.get('daily_series', false), "`daily_series`"),
-    'power': cuped__check_fraction(raw.get('power', 0.8), "`power`"),
-    'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', 0.05), "`target_relative_mde`"),
-    'planned_units': cuped__check_integer(raw.get('planned_units', 5000), "`planned_units`", minimum=2),
+    'control_variant': cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
+    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days'),
+    'alpha': cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
+    'theta': cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
+    'relative_ci': cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
+    'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', defaults['pre_period_indicator']), "`pre_period_indicator`"),
+    'daily_series': cuped__check_boolean(raw.get('daily_series', defaults['daily_series']), "`daily_series`"),
+    'power': cuped__check_fraction(raw.get('power', defaults['power']), "`power`"),
+    'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
+    'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
   } -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
@@ -112,7 +115,7 @@
     {%- do metrics.append(cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config)) -%}
   {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
-  {{ return(config) }}
+  {{ return(cuped__layout(config)) }}
 {% endmacro %}
 
 
@@ -124,7 +127,7 @@
                      'agg', 'value', 'filter', 'window_days', 'cap', 'covariates', 'higher_is_better',
                      'numerator', 'denominator'] -%}
   {%- do cuped__check_keys(metric, allowed, where) -%}
-  {%- set metric_type = cuped__check_choice(metric.get('type', 'mean'), ['mean', 'proportion', 'ratio'], where ~ ": `type`") -%}
+  {%- set metric_type = cuped__check_choice(metric.get('type', cuped__settings()['defaults']['metric_type']), cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
     {{ return(cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config)) }}
   {%- endif -%}
@@ -151,7 +154,7 @@
     {%- set agg = 'any' -%}
     {%- set value = none -%}
   {%- else -%}
-    {%- set agg = cuped__check_choice(metric.get('agg', 'sum'), ['sum', 'count', 'count_distinct', 'max'], where ~ ": `agg`") -%}
+    {%- set agg = cuped__check_choice(metric.get('agg', cuped__settings()['defaults']['agg']), cuped__settings()['choices']['agg'], where ~ ": `agg`") -%}
     {%- set value = metric.get('value') -%}
     {%- if value is not none -%}
       {%- set value = cuped__check_expression(value, where ~ ": `value`") -%}

@@ -3,7 +3,7 @@
   (`metric_<i>_<period>_lower`, `_upper`), which the variables' winsorizing expressions use.
 -#}
 {% macro cuped__capped_unit_values(config) %}
-  {%- set capped = cuped__capped_metrics(config) -%}
+  {%- set capped = config['capped'] -%}
     select
         unit_values.*
         {%- for i in capped %}{% for period in ['post', 'pre'] %},

@@ -1,5 +1,5 @@
 {#-
-  The per-unit variables of the analysis.
+  The per-unit variables of the analysis, laid out once per configuration.
 
   cuped__unit_values holds, per experiment × unit, each (non-ratio) metric i's post-period value
   `metric_<i>_post` and pre-period value `metric_<i>_pre`, each event-source scan k's
@@ -8,53 +8,78 @@
 
   A variable is {'name': what the statistics core calls it, 'key': an identifier naming its
   moments, 'sql': its expression over cuped__unit_values joined with the experiment's caps}.
--#}
 
-{#- The scans of event sources: one per (relation, unit column, timestamp column), each holding the metrics read from it. -#}
-{% macro cuped__source_scans(config) %}
+  cuped__layout(config) adds to the validated configuration everything the models derive from
+  it, computed once (linear in the number of metrics), so no model recomputes it per metric:
+    config['metric_indices']  name → position in config['metrics']
+    config['scans']           the event-source scans: one per (relation, unit column, timestamp
+                              column), each {'index', 'source', 'unit_column', 'timestamp_column',
+                              'metrics': [{'index', 'metric'}]}
+    metric['scan_index']      the scan a (non-ratio) metric is read from
+    metric['variables']       the ordered variables of the metric's analysis
+    config['moments']         {'means': [variable], 'pairs': [[variable_a, variable_b]]}, every
+                              moment any metric needs, once
+    config['capped']          indices of the metrics with a `cap`
+    config['covariate_attributes']  unit-attribute columns used as covariates
+-#}
+{% macro cuped__layout(config) %}
+  {%- set metrics = config['metrics'] -%}
+  {%- set indices = {} -%}
+  {%- for metric in metrics -%}{%- do indices.update({metric['name']: loop.index0}) -%}{%- endfor -%}
+  {%- do config.update({'metric_indices': indices}) -%}
+
   {%- set scans = [] -%}
-  {%- set keys = [] -%}
-  {%- for metric in config['metrics'] if metric['type'] != 'ratio' -%}
-    {%- set key = metric['source'] ~ '|' ~ metric['unit_column'] ~ '|' ~ metric['timestamp_column'] -%}
-    {%- if key not in keys -%}
-      {%- do keys.append(key) -%}
-      {%- do scans.append({'index': keys | length - 1, 'source': metric['source'], 'unit_column': metric['unit_column'],
-                           'timestamp_column': metric['timestamp_column'], 'metrics': []}) -%}
-    {%- endif -%}
-  {%- endfor -%}
-  {%- for metric in config['metrics'] -%}
+  {%- set scan_of = {} -%}
+  {%- set capped = [] -%}
+  {%- set covariate_attributes = [] -%}
+  {%- for metric in metrics -%}
     {%- if metric['type'] != 'ratio' -%}
       {%- set key = metric['source'] ~ '|' ~ metric['unit_column'] ~ '|' ~ metric['timestamp_column'] -%}
-      {%- do scans[keys.index(key)]['metrics'].append({'index': loop.index0, 'metric': metric}) -%}
+      {%- if key not in scan_of -%}
+        {%- do scan_of.update({key: scans | length}) -%}
+        {%- do scans.append({'index': scans | length, 'source': metric['source'], 'unit_column': metric['unit_column'],
+                             'timestamp_column': metric['timestamp_column'], 'metrics': []}) -%}
+      {%- endif -%}
+      {%- do scans[scan_of[key]]['metrics'].append({'index': loop.index0, 'metric': metric}) -%}
+      {%- do metric.update({'scan_index': scan_of[key]}) -%}
     {%- endif -%}
-  {%- endfor -%}
-  {{ return(scans) }}
-{% endmacro %}
-
-{% macro cuped__metric_index(config, name) %}
-  {%- for metric in config['metrics'] -%}
-    {%- if metric['name'] == name -%}{{ return(loop.index0) }}{%- endif -%}
-  {%- endfor -%}
-  {{ exceptions.raise_compiler_error("cuped: internal error: no metric named '" ~ name ~ "'") }}
-{% endmacro %}
-
-{#- The scan index of the source a (non-ratio) metric is read from. -#}
-{% macro cuped__metric_scan_index(config, metric_index) %}
-  {%- for scan in cuped__source_scans(config) -%}
-    {%- for entry in scan['metrics'] -%}
-      {%- if entry['index'] == metric_index -%}{{ return(scan['index']) }}{%- endif -%}
+    {%- if metric['cap'] is not none -%}{%- do capped.append(loop.index0) -%}{%- endif -%}
+    {%- for covariate in metric['covariates'] -%}
+      {%- if covariate['kind'] == 'attribute' and covariate['column'] not in covariate_attributes -%}
+        {%- do covariate_attributes.append(covariate['column']) -%}
+      {%- endif -%}
     {%- endfor -%}
   {%- endfor -%}
-  {{ exceptions.raise_compiler_error("cuped: internal error: metric #" ~ metric_index ~ " has no source scan") }}
+  {%- do config.update({'scans': scans, 'capped': capped, 'covariate_attributes': covariate_attributes}) -%}
+
+  {%- set means = [] -%}
+  {%- set pairs = [] -%}
+  {%- set seen = {} -%}
+  {%- for metric in metrics -%}
+    {%- set variables = cuped__metric_variables(config, loop.index0) -%}
+    {%- do metric.update({'variables': variables}) -%}
+    {%- for a in variables -%}
+      {%- if ('mean ' ~ a['key']) not in seen -%}
+        {%- do seen.update({'mean ' ~ a['key']: true}) -%}
+        {%- do means.append(a) -%}
+      {%- endif -%}
+      {%- for b in variables[loop.index0:] -%}
+        {%- set name = cuped__covariance_column(a, b) -%}
+        {%- if name not in seen -%}
+          {%- do seen.update({name: true}) -%}
+          {%- do pairs.append([a, b]) -%}
+        {%- endif -%}
+      {%- endfor -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- do config.update({'moments': {'means': means, 'pairs': pairs}}) -%}
+  {{ return(config) }}
 {% endmacro %}
 
-{#- Metrics with a `cap`, as their indices. -#}
-{% macro cuped__capped_metrics(config) %}
-  {%- set capped = [] -%}
-  {%- for metric in config['metrics'] -%}
-    {%- if metric['cap'] is not none -%}{%- do capped.append(loop.index0) -%}{%- endif -%}
-  {%- endfor -%}
-  {{ return(capped) }}
+{#- The column holding cov(a, b), the same for (a, b) and (b, a). -#}
+{% macro cuped__covariance_column(a, b) %}
+  {%- set keys = [a['key'], b['key']] | sort -%}
+  {{ return('cov__' ~ keys[0] ~ '__' ~ keys[1]) }}
 {% endmacro %}
 
 {#- Metric i's per-unit value in a period ('post' or 'pre'), winsorized at its experiment's thresholds when it has a cap. -#}
@@ -74,8 +99,8 @@
   {%- set metric = config['metrics'][metric_index] -%}
   {%- if metric['type'] == 'ratio' -%}
     {{ return([
-      cuped__value_variable(config, name ~ '@numerator', cuped__metric_index(config, metric['numerator']), 'pre'),
-      cuped__value_variable(config, name ~ '@denominator', cuped__metric_index(config, metric['denominator']), 'pre'),
+      cuped__value_variable(config, name ~ '@numerator', config['metric_indices'][metric['numerator']], 'pre'),
+      cuped__value_variable(config, name ~ '@denominator', config['metric_indices'][metric['denominator']], 'pre'),
     ]) }}
   {%- endif -%}
   {{ return([cuped__value_variable(config, name, metric_index, 'pre')]) }}
@@ -85,10 +110,10 @@
 {% macro cuped__indicator_variable(config, metric_index) %}
   {%- set metric = config['metrics'][metric_index] -%}
   {%- if metric['type'] == 'ratio' -%}
-    {%- set scans = [cuped__metric_scan_index(config, cuped__metric_index(config, metric['numerator'])),
-                     cuped__metric_scan_index(config, cuped__metric_index(config, metric['denominator']))] | unique | list -%}
+    {%- set scans = [config['metrics'][config['metric_indices'][metric['numerator']]]['scan_index'],
+                     config['metrics'][config['metric_indices'][metric['denominator']]]['scan_index']] | unique | list -%}
   {%- else -%}
-    {%- set scans = [cuped__metric_scan_index(config, metric_index)] -%}
+    {%- set scans = [metric['scan_index']] -%}
   {%- endif -%}
   {%- if scans | length == 1 -%}
     {%- set column = 'source_' ~ scans[0] ~ '_had_pre_period' -%}
@@ -103,14 +128,16 @@
 {#-
   The ordered variables of one metric's analysis: outcome(s) first ('@y', or '@numerator' and
   '@denominator' for a ratio), then the covariates in configured order (a ratio covariate as a
-  '<name>@numerator', '<name>@denominator' pair), then the pre-period indicator.
+  '<name>@numerator', '<name>@denominator' pair), then the pre-period indicator. Called by
+  cuped__layout once per metric; models read metric['variables'].
 -#}
 {% macro cuped__metric_variables(config, metric_index) %}
   {%- set metric = config['metrics'][metric_index] -%}
+  {%- set indices = config['metric_indices'] -%}
   {%- if metric['type'] == 'ratio' -%}
     {%- set variables = [
-      cuped__value_variable(config, '@numerator', cuped__metric_index(config, metric['numerator']), 'post'),
-      cuped__value_variable(config, '@denominator', cuped__metric_index(config, metric['denominator']), 'post'),
+      cuped__value_variable(config, '@numerator', indices[metric['numerator']], 'post'),
+      cuped__value_variable(config, '@denominator', indices[metric['denominator']], 'post'),
     ] -%}
   {%- else -%}
     {%- set variables = [cuped__value_variable(config, '@y', metric_index, 'post')] -%}
@@ -119,7 +146,7 @@
     {%- if covariate['kind'] == 'pre_period' -%}
       {%- set found = cuped__pre_period_variables(config, 'pre_period', metric_index) -%}
     {%- elif covariate['kind'] == 'metric' -%}
-      {%- set found = cuped__pre_period_variables(config, covariate['name'], cuped__metric_index(config, covariate['metric'])) -%}
+      {%- set found = cuped__pre_period_variables(config, covariate['name'], indices[covariate['metric']]) -%}
     {%- else -%}
       {%- set column = 'attribute_' ~ config['unit_attributes']['columns'].index(covariate['column']) -%}
       {%- set found = [{'name': covariate['name'], 'key': column, 'sql': column}] -%}
@@ -130,17 +157,4 @@
     {%- do variables.append(cuped__indicator_variable(config, metric_index)) -%}
   {%- endif -%}
   {{ return(variables) }}
-{% endmacro %}
-
-{#- Attribute columns used as covariates (cast to a number) by any metric. -#}
-{% macro cuped__covariate_attributes(config) %}
-  {%- set used = [] -%}
-  {%- for metric in config['metrics'] -%}
-    {%- for covariate in metric['covariates'] -%}
-      {%- if covariate['kind'] == 'attribute' and covariate['column'] not in used -%}
-        {%- do used.append(covariate['column']) -%}
-      {%- endif -%}
-    {%- endfor -%}
-  {%- endfor -%}
-  {{ return(used) }}
 {% endmacro %}

@@ -6,7 +6,7 @@
   segment_value = 'all'; each configured segment adds one row per value (grouping sets: one pass).
 -#}
 {%- set config = cuped__config() -%}
-{%- set moments = cuped__moment_columns(config) -%}
+{%- set moments = config['moments'] -%}
 
 with capped_unit_values as (
 

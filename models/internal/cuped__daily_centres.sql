@@ -4,7 +4,7 @@
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set config = cuped__config() -%}
-{%- set moments = cuped__moment_columns(config) -%}
+{%- set moments = config['moments'] -%}
 
 with capped_unit_values as (
 

@@ -5,7 +5,7 @@
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set config = cuped__config() -%}
-{%- set capped = cuped__capped_metrics(config) -%}
+{%- set capped = config['capped'] -%}
 {%- if capped | length > 0 %}
 select
     experiment_id,

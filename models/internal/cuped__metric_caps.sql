@@ -5,7 +5,7 @@
   value and its pre-period covariate; absolute thresholds are the configured numbers.
 -#}
 {%- set config = cuped__config() -%}
-{%- set capped = cuped__capped_metrics(config) -%}
+{%- set capped = config['capped'] -%}
 {%- set double = cuped__type_double() -%}
 
 with unit_values as (

@@ -6,11 +6,4 @@
   '<name>@numerator', '<name>@denominator').
 -#}
 {%- set config = cuped__config() -%}
-
-with arm_moments as (
-
-    select * from {{ ref('cuped__arm_moments') }}
-
-)
-
-{{ cuped__unpivot_moments(config, 'arm_moments') }}
+{{ cuped__long_moments(config, ref('cuped__arm_moments'), ['experiment_id', 'segment_name', 'segment_value', 'variant']) }}

@@ -5,8 +5,8 @@
 -#}
 
 {%- set config = cuped__config() -%}
-{%- set moments = cuped__moment_columns(config) -%}
-{%- set capped = cuped__capped_metrics(config) -%}
+{%- set moments = config['moments'] -%}
+{%- set capped = config['capped'] -%}
 {%- set post_columns = [] -%}
 {%- for metric in config['metrics'] -%}
   {%- if metric['type'] != 'ratio' -%}{%- do post_columns.append('metric_' ~ loop.index0 ~ '_post') -%}{%- endif -%}
@@ -47,11 +47,11 @@ daily_state as (
         {%- for column in post_columns %},
         capped_unit_values.{{ column[:-5] }}_pre
         {%- endfor %}
-        {%- for scan in cuped__source_scans(config) %},
+        {%- for scan in config['scans'] %},
         capped_unit_values.source_{{ scan['index'] }}_had_pre_period
         {%- endfor %}
         {%- if config['unit_attributes'] %}
-        {%- for column in config['unit_attributes']['columns'] if column in cuped__covariate_attributes(config) %},
+        {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes'] %},
         capped_unit_values.attribute_{{ config['unit_attributes']['columns'].index(column) }}
         {%- endfor %}
         {%- endif %}

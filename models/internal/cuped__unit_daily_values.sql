@@ -6,7 +6,7 @@
   series costs one pass, not one recomputation per day. Empty unless `daily_series: true`.
 -#}
 {%- set config = cuped__config() -%}
-{%- set scans = cuped__source_scans(config) -%}
+{%- set scans = config['scans'] -%}
 {%- set double = cuped__type_double() -%}
 {%- set metrics = [] -%}
 {%- for scan in scans -%}{%- for entry in scan['metrics'] -%}{%- do metrics.append(entry) -%}{%- endfor -%}{%- endfor -%}

@@ -12,9 +12,9 @@
   aggregate state for every unit, instead of one source's at a time.)
 -#}
 {%- set config = cuped__config() -%}
-{%- set scans = cuped__source_scans(config) -%}
+{%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
-{%- set covariate_attributes = cuped__covariate_attributes(config) -%}
+{%- set covariate_attributes = config['covariate_attributes'] -%}
 {%- set double = cuped__type_double() -%}
 
 with units as (

@@ -6,7 +6,8 @@
 
 with srm as (
 
-    select * from {{ ref('cuped__health_stats') }}
+    select * from {{ ref('cuped__statistics') }}
+    where table_name = 'health'
 
 ),
 
@@ -135,29 +136,4 @@ health as (
 
 )
 
-select
-    cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
-    cast(segment_name as {{ dbt.type_string() }}) as segment_name,
-    cast(segment_value as {{ dbt.type_string() }}) as segment_value,
-    cast(variant as {{ dbt.type_string() }}) as variant,
-    cast(is_control as {{ dbt.type_boolean() }}) as is_control,
-    cast(n_units as {{ dbt.type_bigint() }}) as n_units,
-    cast(observed_share as {{ cuped__type_double() }}) as observed_share,
-    cast(expected_share as {{ cuped__type_double() }}) as expected_share,
-    cast(srm_chi2 as {{ cuped__type_double() }}) as srm_chi2,
-    cast(srm_df as {{ dbt.type_bigint() }}) as srm_df,
-    cast(srm_p_value as {{ cuped__type_double() }}) as srm_p_value,
-    cast(srm_flag as {{ dbt.type_boolean() }}) as srm_flag,
-    cast(srm_status as {{ dbt.type_string() }}) as srm_status,
-    cast(n_units_with_pre_period as {{ dbt.type_bigint() }}) as n_units_with_pre_period,
-    cast(pre_period_coverage as {{ cuped__type_double() }}) as pre_period_coverage,
-    cast(n_units_missing_attributes as {{ dbt.type_bigint() }}) as n_units_missing_attributes,
-    cast(n_units_excluded_multiple_variants as {{ dbt.type_bigint() }}) as n_units_excluded_multiple_variants,
-    cast(n_units_excluded_after_analysis_end as {{ dbt.type_bigint() }}) as n_units_excluded_after_analysis_end,
-    cast(n_duplicate_assignment_rows as {{ dbt.type_bigint() }}) as n_duplicate_assignment_rows,
-    cast(n_invalid_assignment_rows as {{ dbt.type_bigint() }}) as n_invalid_assignment_rows,
-    cast(n_rows_null_unit_id as {{ dbt.type_bigint() }}) as n_rows_null_unit_id,
-    cast(n_rows_null_variant as {{ dbt.type_bigint() }}) as n_rows_null_variant,
-    cast(n_rows_null_assigned_at as {{ dbt.type_bigint() }}) as n_rows_null_assigned_at,
-    cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as computed_at
-from health
+{{ cuped__select_contract('health', {'computed_at': dbt.current_timestamp()}) }}

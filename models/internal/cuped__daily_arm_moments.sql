@@ -1,0 +1,128 @@
+{#-
+  One row per experiment × variant × day of the experiment: the arm's unit count, means and
+  covariances as of the end of that day (overall only): on day d an arm holds the units assigned
+  by d, with their metrics accumulated through d. The wide form of cuped__daily_moments.
+
+  One pass: each unit contributes, on each day its values change, the change of its centred
+  values z = v − c and of their products z_a·z_b (the first row of a unit contributes them whole);
+  running sums over days give Σz and Σz_a·z_b per arm and day, hence means and covariances. The
+  centring constant c (each variable's mean over the experiment's final unit values) keeps the
+  sums small, so the covariance is numerically as sound as covar_samp's. Covariates (pre-period
+  values, attributes) are fixed at assignment; outcomes use the final winsorization thresholds.
+-#}
+{%- set config = cuped__config() -%}
+{%- set moments = config['moments'] -%}
+{%- if not config['daily_series'] %}
+{#- daily_series is off: the same columns, no rows, and no pass over the unit values -#}
+select
+    experiment_id,
+    'all' as segment_name,
+    'all' as segment_value,
+    cast(null as date) as as_of_date,
+    variant,
+    n_units
+    {%- for variable in moments['means'] %},
+    mean__{{ variable['key'] }}
+    {%- endfor %}
+    {%- for pair in moments['pairs'] %},
+    {{ cuped__covariance_column(pair[0], pair[1]) }}
+    {%- endfor %}
+from {{ ref('cuped__arm_moments') }}
+where 1 = 0
+{%- else %}
+
+with centres as (
+
+    select * from {{ ref('cuped__daily_centres') }}
+
+),
+
+changes as (
+
+    select * from {{ ref('cuped__unit_daily_changes') }}
+
+),
+
+{%- set sums = [] %}
+{%- for variable in moments['means'] %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
+{%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
+
+daily_sums as (
+
+    select
+        experiment_id,
+        variant,
+        day,
+        sum(d_n) as d_n
+        {%- for column in sums %},
+        sum(d_{{ column }}) as d_{{ column }}
+        {%- endfor %}
+    from changes
+    group by experiment_id, variant, day
+
+),
+
+days as (
+
+    select distinct experiment_id, day from daily_sums
+
+),
+
+arms as (
+
+    select distinct experiment_id, variant from daily_sums
+
+),
+
+running_sums as (
+
+    select
+        days.experiment_id,
+        arms.variant,
+        days.day,
+        sum(coalesce(daily_sums.d_n, 0)) over (
+            partition by days.experiment_id, arms.variant order by days.day
+            rows between unbounded preceding and current row) as n_units
+        {%- for column in sums %},
+        sum(coalesce(daily_sums.d_{{ column }}, 0)) over (
+            partition by days.experiment_id, arms.variant order by days.day
+            rows between unbounded preceding and current row) as {{ column }}
+        {%- endfor %}
+    from days
+    inner join arms
+        on arms.experiment_id = days.experiment_id
+    left join daily_sums
+        on daily_sums.experiment_id = days.experiment_id
+        and daily_sums.variant = arms.variant
+        and daily_sums.day = days.day
+
+),
+
+daily_arm_moments as (
+
+    select
+        running_sums.experiment_id,
+        'all' as segment_name,
+        'all' as segment_value,
+        running_sums.day as as_of_date,
+        running_sums.variant,
+        cast(running_sums.n_units as {{ dbt.type_bigint() }}) as n_units,
+        {%- for variable in moments['means'] %}
+        centres.centre__{{ variable['key'] }} + s__{{ variable['key'] }} / running_sums.n_units as mean__{{ variable['key'] }},
+        {%- endfor %}
+        {%- for pair in moments['pairs'] %}
+        {%- set name = cuped__covariance_column(pair[0], pair[1]) %}
+        case when running_sums.n_units > 1 then
+            (s__{{ name }} - s__{{ pair[0]['key'] }} * s__{{ pair[1]['key'] }} / running_sums.n_units)
+            / (running_sums.n_units - 1)
+        end as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from running_sums
+    inner join centres
+        on centres.experiment_id = running_sums.experiment_id
+    where running_sums.n_units > 0
+
+)
+
+select * from daily_arm_moments
+{%- endif %}
