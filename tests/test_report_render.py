@@ -219,9 +219,10 @@ def test_decisions_lead_each_experiment() -> None:
         "ship: m improved +25.0% (p = 0.01)",
         "fixed-horizon tests at alpha 0.05",
     ]
-    assert "1 primary metrics · 1 primaries improved" in card.text()
+    assert "primary metrics: 1 · primaries improved: 1" in card.text()
     assert "cuped_decisions has no row for this experiment" in two.text()
     assert page.find("tr", data_experiment="one").find("span", data_variant="B").text() == "Ship"
+    assert page.find("tr", data_experiment="two").text().count("no decision row") == 1
     with pytest.raises(ValueError, match=r"experiment 'one', variant 'B'.*'launch'"):
         build_report(PublicTables(results, ()), [{**decisions[0], "decision": "launch"}])
     with pytest.raises(ValueError, match="two rows for experiment 'one', variant 'B'"):
@@ -335,13 +336,30 @@ def test_cli_reports_a_missing_database(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_reports_missing_tables_and_names_the_schema(tmp_path: Path, capsys) -> None:
-    database = tmp_path / "empty.duckdb"
-    duckdb.connect(str(database)).close()
-    args = ["--database", str(database), "--output", str(tmp_path / "r.html"), "--schema", "x"]
-    assert main(args) == 2
+def test_cli_finds_the_schema_the_tables_are_in(tmp_path: Path, capsys) -> None:
+    """Tables built under a custom `+schema` (dbt-duckdb: main_cuped): the message names the
+    schema to pass; with --schema the report is written."""
+    database = tmp_path / "custom.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            "create schema main_cuped; "
+            "create table main_cuped.cuped_results (experiment_id varchar); "
+            "create table main_cuped.cuped_health (experiment_id varchar)"
+        )
+    output = tmp_path / "r.html"
+    assert main(["--database", str(database), "--output", str(output)]) == 2
     err = capsys.readouterr().err
-    assert "schema 'x'" in err and "cuped_results" in err and "--schema" in err
+    assert "schema 'main'" in err and "has no cuped_results, cuped_health" in err
+    assert "they are in schema 'main_cuped': pass --schema main_cuped" in err
+    assert not output.exists()
+    assert (
+        main(["--database", str(database), "--output", str(output), "--schema", "main_cuped"]) == 0
+    )
+    assert "No experiments" in output.read_text(encoding="utf-8")
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    assert main(["--database", str(empty), "--output", str(output)]) == 2
+    assert "run `dbt build` first, or pass --schema" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("module", ["duckdb", "jinja2"])

@@ -72,6 +72,19 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _missing_message(
+    database: str | Path, schema: str, missing: list[str], schemas: Mapping[str, set[str]]
+) -> str:
+    found = sorted(name for name, tables in schemas.items() if set(REQUIRED_TABLES) <= tables)
+    where = (
+        f"they are in schema {', '.join(repr(s) for s in found)}: pass --schema {found[0]}"
+        if found
+        else "run `dbt build` first, or pass --schema (the schema dbt built the cuped tables in; "
+        "with a custom `+schema` dbt names it <target schema>_<custom schema>)"
+    )
+    return f"schema {schema!r} of {database} has no {', '.join(missing)}: {where}"
+
+
 def load_tables(database: str | Path, schema: str = "main") -> PublicTables:
     """The public tables of ``schema`` in the DuckDB file ``database`` (opened read-only).
 
@@ -82,19 +95,15 @@ def load_tables(database: str | Path, schema: str = "main") -> PublicTables:
     duckdb = import_dependency("duckdb")
     con = duckdb.connect(str(database), read_only=True)
     try:
-        present = {
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?",
-                [schema],
-            ).fetchall()
-        }
+        schemas: dict[str, set[str]] = {}
+        for table_schema, table_name in con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall():
+            schemas.setdefault(table_schema, set()).add(table_name)
+        present = schemas.get(schema, set())
         missing = [t for t in REQUIRED_TABLES if t not in present]
         if missing:
-            raise LookupError(
-                f"schema {schema!r} of {database} has no {', '.join(missing)}: run `dbt build` "
-                "first, or pass --schema (the schema dbt built the cuped tables in)"
-            )
+            raise LookupError(_missing_message(database, schema, missing, schemas))
         rows: dict[str, tuple[Row, ...]] = {}
         for table in REQUIRED_TABLES + OPTIONAL_TABLES:
             if table in present:
