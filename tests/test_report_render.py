@@ -176,6 +176,22 @@ def test_verdicts_and_counts_use_the_adjusted_p_value_shown_beside_them() -> Non
     assert [overview.field(v) for v in ("better", "worse", "inconclusive")] == ["1", "1", "1"]
 
 
+def test_metrics_are_ordered_by_role_when_results_have_one() -> None:
+    """With a `metric_role` column: primaries first, then guardrails, then secondaries, the role
+    printed under the metric name in the table and the forest plot."""
+    rows = tuple(
+        result("exp", name, metric_role=role)
+        for name, role in (("a", "secondary"), ("b", "guardrail"), ("c", "primary"))
+    )
+    section = sections(parse(render_report(PublicTables(rows, ()))))["exp"]
+    order = [tr.attrs["data-metric"] for tr in section.find_all("tr", data_metric=True)]
+    assert order == ["c", "b", "a"]
+    row = section.find("tr", data_metric="b")
+    assert row.find_all("span", class_="sub")[0].text() == "b · guardrail"
+    subs = [t.text() for t in section.find_all("text", class_="sub")]
+    assert subs == ["c · primary", "b · guardrail", "a · secondary"]
+
+
 @pytest.mark.parametrize(
     ("counts", "shown"),
     [

@@ -112,10 +112,6 @@ class Interval:
     lower: float | None
     upper: float | None
 
-    @property
-    def complete(self) -> bool:
-        return None not in (self.estimate, self.lower, self.upper)
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -269,7 +265,6 @@ class ExperimentView:
     comparisons: tuple[Comparison, ...]
     segments: tuple[Comparison, ...]
     series: tuple[Series, ...]
-    has_roles: bool
 
     @property
     def level_pct(self) -> str:
@@ -672,7 +667,6 @@ def experiment_view(
         comparisons=tuple(overall),
         segments=tuple(segments),
         series=_series(tables.daily),
-        has_roles=any(c.metric_role is not None for c in results),
     )
 
 
