@@ -76,9 +76,11 @@ look.
 4. ``keep_running``: the planned units are not reached (more data may still decide it).
 5. ``inconclusive``: otherwise.
 
-A metric whose comparison has no statistics (status other than ``ok``, ``relative_undefined`` for
-absolute tests) is ``undetermined``: it cannot improve, worsen or be non-inferior, so an
-undetermined guardrail blocks shipping. It does not count in its Holm family.
+A metric without an effect, SE or df (status ``missing_control``, ``insufficient_sample``,
+``zero_denominator`` or ``zero_variance``; also, for a relative margin, without a relative effect
+or a positive control mean) is ``undetermined``: it cannot improve, worsen or be non-inferior, so
+an undetermined guardrail blocks shipping. It does not count in its Holm family (it cannot be
+rejected).
 
 ``reasons`` is text for a person: clauses separated by ``"; "``, the deciding clause first
 (``"ship: conversion improved +3.1% (one-sided p = 0.004, Holm 0.008)"``), then what else the

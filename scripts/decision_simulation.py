@@ -322,7 +322,7 @@ def main(replications: int = 4_000) -> None:
         f"{peeking_reps:,} experiments: share ever recommended ship"
     )
     print(f"  auto (sequential, fixed-horizon on the last day) {peeking.auto:.4f}")
-    print(f"     of which on the last day                       {peeking.auto_last_day:.4f}")
+    print(f"  auto, ship recommended on the last day           {peeking.auto_last_day:.4f}")
     print(f"  sequential every day                             {peeking.sequential:.4f}")
     print(f"  fixed-horizon every day (peeking)                {peeking.naive_fixed:.4f}")
     print(f"\n{time.perf_counter() - started:.0f} s")

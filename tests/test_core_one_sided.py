@@ -408,3 +408,40 @@ def test_relative_margin_of_everything_is_rejected_when_higher_is_better() -> No
         non_inferiority_test(estimate, Margin(1.0), higher_is_better=True, alpha=ALPHA)
     with pytest.raises(ValueError, match=r"\(0, 0.5\)"):
         superiority_test(estimate, higher_is_better=True, alpha=0.5)
+
+
+@pytest.mark.parametrize("relative_ci_method", ["delta", "log"])
+def test_sequential_relative_margin_widens_the_delta_method_bound_by_the_multiplier(
+    relative_ci_method: str,
+) -> None:
+    rng = np.random.default_rng(4)
+    arms = [
+        ArmMoments.from_units(v, dict(zip(("@y", "pre"), _units(rng, 900), strict=True)))
+        for v in ("control", "b")
+    ]
+    (comparison,) = analyze_metric(arms, "control", relative_ci_method=relative_ci_method)
+    est = comparison.cuped
+    look = SequentialLook.tuned(1800, 4000, ALPHA)
+    m = float(sequential_multiplier(1800, mixture_rho(4000, ALPHA), ALPHA))
+    se = relative_standard_error(est, ci_alpha=ALPHA, relative_ci_method=relative_ci_method)
+    result = non_inferiority_test(
+        est,
+        Margin(0.05),
+        higher_is_better=False,
+        alpha=ALPHA,
+        relative_ci_method=relative_ci_method,
+        sequential=look,
+    )
+    if relative_ci_method == "delta":
+        eta, boundary = est.relative_effect, 0.05
+        expected_bound = est.relative_effect + m * se
+    else:
+        eta, boundary = math.log1p(est.relative_effect), math.log1p(0.05)
+        expected_bound = math.expm1(math.log1p(est.relative_effect) + m * se)
+    z = (boundary - eta) / se
+    assert result.method == "sequential" and z > 0
+    np.testing.assert_allclose(result.bound, expected_bound, rtol=1e-12)
+    np.testing.assert_allclose(
+        result.p_value, always_valid_p_value(z, 1800, mixture_rho(4000, ALPHA)), rtol=1e-12
+    )
+    assert result.significant == (result.bound < 0.05)
