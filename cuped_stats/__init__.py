@@ -1,8 +1,9 @@
 """cuped_stats: the statistics core of the cuped dbt package.
 
 Moments in, results out: per-arm moments (count, means, covariance matrix) of the per-unit
-variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values
-and sample-ratio-mismatch checks. numpy and scipy only; no dbt, no warehouse, no pandas.
+variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values,
+sample-ratio-mismatch checks, one-sided and non-inferiority tests, and a ship / roll-back decision
+per experiment. numpy and scipy only; no dbt, no warehouse, no pandas.
 """
 
 from cuped_stats._version import __version__
@@ -20,6 +21,16 @@ from cuped_stats.cuped import (
     fit_theta,
     screen_covariates,
 )
+from cuped_stats.decisions import (
+    DECISIONS,
+    ROLES,
+    Decision,
+    ExperimentContext,
+    MetricResult,
+    MetricVerdict,
+    decide,
+    role_family_p_values,
+)
 from cuped_stats.moments import (
     ArmMoments,
     pooled_mean,
@@ -27,6 +38,14 @@ from cuped_stats.moments import (
     pooled_within_covariance,
 )
 from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.one_sided import (
+    Margin,
+    OneSidedTest,
+    SequentialLook,
+    deterioration_test,
+    non_inferiority_test,
+    superiority_test,
+)
 from cuped_stats.power import (
     minimum_detectable_effect,
     plan_sample_size,
@@ -37,16 +56,25 @@ from cuped_stats.srm import SRM_ALPHA, SampleRatioMismatch, sample_ratio_mismatc
 from cuped_stats.tables import balance_table, health_table, power_table, results_table
 
 __all__ = [
+    "DECISIONS",
     "METRIC_TYPES",
     "RELATIVE_CI_METHODS",
+    "ROLES",
     "SRM_ALPHA",
     "STATUSES",
     "THETA_METHODS",
     "ArmMoments",
     "Comparison",
     "CovariateScreen",
+    "Decision",
     "Estimate",
+    "ExperimentContext",
+    "Margin",
+    "MetricResult",
+    "MetricVerdict",
+    "OneSidedTest",
     "SampleRatioMismatch",
+    "SequentialLook",
     "ThetaFit",
     "__version__",
     "analyze_metric",
@@ -54,17 +82,22 @@ __all__ = [
     "benjamini_hochberg",
     "confidence_sequence",
     "covariate_balance",
+    "decide",
+    "deterioration_test",
     "fit_theta",
     "health_table",
     "holm",
     "minimum_detectable_effect",
+    "non_inferiority_test",
     "plan_sample_size",
     "pooled_mean",
     "pooled_total_covariance",
     "pooled_within_covariance",
     "power_table",
     "results_table",
+    "role_family_p_values",
     "sample_ratio_mismatch",
     "sample_size",
     "screen_covariates",
+    "superiority_test",
 ]

@@ -73,6 +73,7 @@ __all__ = [
     "SEQUENTIAL_METHOD",
     "SEQUENTIAL_STATUSES",
     "ConfidenceSequence",
+    "always_valid_p_value",
     "confidence_sequence",
     "mixture_rho",
     "sequential_multiplier",
@@ -213,3 +214,30 @@ def confidence_sequence(
             lower=estimate - half, upper=estimate + half, half_width=half, status="ok", **base
         )
     return ConfidenceSequence(lower=None, upper=None, half_width=None, status=status, **base)
+
+
+def always_valid_p_value(z: float, n_total: float, rho: float) -> float:
+    """Always-valid two-sided p-value of the point null at standardized distance ``z``.
+
+    ``p = min(1, √(1 + u) · exp(−z²·u / (2(1 + u))))`` with ``u = n_total·ρ²`` and
+    ``z = (estimate − null value)/SE``: the reciprocal of Robbins' normal-mixture martingale
+    ``M = (1 + u)^(-1/2) exp(z²u/(2(1 + u)))`` (module docstring), i.e. the smallest alpha' at
+    which the confidence sequence with the same ρ, ``estimate ± SE·m(u)`` with
+    ``m(u)² = (1 + 1/u)(log(1 + u) − 2 log alpha')``, excludes the null value:
+    ``p < alpha ⇔ z² > m(u)²``. By Ville's inequality ``P(∃ n: p_n ≤ a) ≤ a`` for every ``a``
+    (asymptotically, as for the CS), so ``p`` is a valid p-value at any data-dependent stopping
+    time and may be fed to Holm's procedure at that time (Johari, Koomen, Pekelis, Walsh 2022,
+    "Always valid inference", Operations Research 70(3); Howard, Ramdas, McAuliffe, Sekhon 2021).
+    ρ must be fixed in advance (e.g. :func:`mixture_rho` of the planned sample at the configured
+    alpha), not tuned to the level of the p-value.
+
+    Raises:
+        ValueError: ``n_total`` not positive, ``rho`` not positive, or ``z`` not finite.
+    """
+    if not (math.isfinite(z) and math.isfinite(n_total) and n_total > 0):
+        raise ValueError(f"need a finite z and a positive n_total, got z={z!r}, n={n_total!r}")
+    if not (math.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be a positive number, got {rho!r}")
+    u = n_total * rho**2
+    log_p = 0.5 * math.log1p(u) - z * z * u / (2.0 * (1.0 + u))
+    return float(min(1.0, math.exp(min(log_p, 0.0))))

@@ -17,6 +17,7 @@ class DbtRun:
     returncode: int
     output: str
     database: Path
+    project_dir: Path
 
     def check(self) -> DbtRun:
         assert self.returncode == 0, f"dbt failed:\n{self.output[-6000:]}"
@@ -34,6 +35,7 @@ def run_dbt(
     project_dir: Path,
     work_dir: Path,
     variables: dict | None = None,
+    env: dict[str, str] | None = None,
 ) -> DbtRun:
     """`dbt <args>` in `project_dir`, writing target, logs and the DuckDB file under `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -57,8 +59,9 @@ def run_dbt(
         **os.environ,
         "CUPED_DUCKDB_PATH": str(database),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **(env or {}),
     }
     completed = subprocess.run(
         command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=600, check=False
     )
-    return DbtRun(completed.returncode, completed.stdout + completed.stderr, database)
+    return DbtRun(completed.returncode, completed.stdout + completed.stderr, database, project_dir)

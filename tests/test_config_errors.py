@@ -80,3 +80,26 @@ def test_configuration_mistake_stops_parse_with_a_message_that_names_it(case, tm
     for fragment in fragments:
         assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
     assert "Traceback" not in run.output
+
+
+def test_a_misspelt_column_in_a_metric_expression_names_the_metric_and_key(tmp_path) -> None:
+    # The warehouse finds the column missing; the failing line carries the metric and key.
+    change = lambda c: _metric(c, "revenue_per_user").update(value="revenu")  # noqa: E731
+    run = run_dbt(
+        ["build", "--select", "+cuped__unit_values"],
+        project_dir=REPO,
+        work_dir=tmp_path,
+        variables=_with(change),
+    )
+    assert run.returncode != 0
+    assert 'Referenced column "revenu" not found' in run.output
+    assert "revenu /* cuped: metric 'revenue_per_user': `value` */" in run.output
+
+
+def test_a_misspelt_relation_is_named_with_the_package_model_that_reads_it(tmp_path) -> None:
+    # dbt resolves ref() after rendering every model and stops with its own message: it names
+    # the missing relation and the package model; the README's Troubleshooting maps it to the key.
+    change = lambda c: _metric(c, "sessions_per_user").update(source="demo_sesions")  # noqa: E731
+    run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
+    assert run.returncode != 0
+    assert "cuped__unit_values.sql) depends on a node named 'demo_sesions'" in run.output

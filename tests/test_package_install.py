@@ -80,6 +80,10 @@ def _write_project(root: Path) -> None:
                 f"{account},2026-03-{day:02d} 09:00:00,{spend * rng.lognormal(0, 0.3):.2f}"
             )
     exposures.append("pricing,0,new_flow,2026-03-15 13:00:00")  # one unit in both arms
+    # an experiment whose arms are named ctrl/new: its control is not the configured `baseline`
+    for account in range(1000, 1040):
+        arm = "ctrl" if account % 2 == 0 else "new"
+        exposures.append(f"onboarding,{account},{arm},2026-03-15 12:00:00")
     (root / "seeds" / "exposures.csv").write_text("\n".join(exposures) + "\n")
     (root / "seeds" / "raw_events.csv").write_text("\n".join(events) + "\n")
 
@@ -99,7 +103,7 @@ def test_installed_package_builds_results_for_the_projects_own_config(installed:
     with duckdb.connect(str(installed.database), read_only=True) as con:
         rows = con.sql(
             "select metric_name, variant, control_variant, n_control, n_variant, status "
-            "from cuped_results order by metric_name"
+            "from cuped_results where experiment_id = 'pricing' order by metric_name"
         ).fetchall()
     assert rows == [
         ("Spend (USD)", "new_flow", "baseline", 199, 200, "ok"),
@@ -115,6 +119,26 @@ def test_installed_package_builds_none_of_the_demo(installed: DbtRun) -> None:
         }
     assert not {t for t in tables if t.startswith("demo_")}, tables
     assert {"cuped_results_v1", "cuped_results", "cuped_health", "exposures"} <= tables
+
+
+def test_a_forgotten_control_variant_warns_naming_the_variants_found(installed: DbtRun) -> None:
+    output = " ".join(installed.output.split())
+    assert (
+        "cuped: experiment 'onboarding' has no analysed unit in its control variant 'baseline', "
+        "so every result is `missing_control`; its variants are ctrl (20 units), new (20 units)"
+    ) in output
+    assert "[WARNING]" not in output, "the package warns about something else"
+
+
+def test_the_package_adds_no_parse_warning_to_the_installing_project(installed: DbtRun) -> None:
+    assert "PackageNodeDependsOnRootProjectNode" not in installed.output
+    parse = run_dbt(
+        ["--warn-error", "parse", "--no-partial-parse"],
+        project_dir=installed.project_dir,
+        work_dir=installed.database.parent / "parse",
+    )
+    assert parse.returncode == 0, parse.output[-3000:]
+    assert "[WARNING]" not in parse.output
 
 
 def test_shipped_one_variant_per_unit_test_flags_the_double_assignment(installed: DbtRun) -> None:

@@ -14,4 +14,15 @@ def test_dbt_project_distribution_and_core_share_one_version() -> None:
     dbt_version = yaml.safe_load((REPO / "dbt_project.yml").read_text())["version"]
     pyproject = (REPO / "pyproject.toml").read_text()
     distribution = re.search(r'(?m)^version = "([^"]+)"$', pyproject).group(1)
-    assert dbt_version == distribution == cuped_stats.__version__
+    models = yaml.safe_load((REPO / "python_models" / "_python_models.yml").read_text())["models"]
+    checked = next(m for m in models if m["name"] == "cuped__python_environment")
+    expected_by_dbt = checked["config"]["meta"]["cuped_version"]
+    assert dbt_version == distribution == cuped_stats.__version__ == expected_by_dbt
+
+
+def test_the_license_file_is_the_one_pyproject_declares() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert re.search(r'(?m)^license = "Apache-2.0"$', pyproject)
+    assert re.search(r'(?m)^license-files = \["LICENSE"\]$', pyproject)
+    text = (REPO / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License\n                           Version 2.0")

@@ -96,16 +96,16 @@
   {{ return(value) }}
 {% endmacro %}
 
-{#- A relation: a model or seed name (resolved with ref) or `source:<source>.<table>`. -#}
+{#- A relation: a model or seed name of the root project, `<package>.<name>`, or `source:<source>.<table>`. -#}
 {% macro cuped__check_relation_name(value, where, required=false) %}
   {%- if value is none -%}
     {%- if required -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " is required: a model or seed name, or `source:<source_name>.<table_name>`.") }}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " is required: a model or seed name, `<package>.<model>`, or `source:<source_name>.<table_name>`.") }}
     {%- endif -%}
     {{ return(none) }}
   {%- endif -%}
-  {%- if value is not string or not modules.re.match('^(source:[A-Za-z0-9_]+\\.[A-Za-z0-9_]+|[A-Za-z0-9_]+)$', value) -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a model or seed name, or `source:<source_name>.<table_name>`, got: " ~ value) }}
+  {%- if value is not string or not modules.re.match('^(source:[A-Za-z0-9_]+\\.[A-Za-z0-9_]+|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)?)$', value) -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a model or seed name, `<package>.<model>`, or `source:<source_name>.<table_name>`, got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}

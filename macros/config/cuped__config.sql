@@ -3,8 +3,26 @@
 
   All configuration is read here and only here. A wrong key, type or reference stops compilation
   with a message that names the metric, the key and what is allowed.
+
+  Every model calls it, so one parse (and one run) would validate and lay out the configuration
+  once per model; the result is kept in dbt's `graph` context, a dict that every node of one
+  invocation shares, under a key that holds the var it was built from. The configuration is
+  read-only once built: no model changes it.
 -#}
 {% macro cuped__config() %}
+  {%- set key = (var('cuped', none) | string) ~ '|' ~ project_name ~ '|' ~ execute -%}
+  {%- set cached = graph.get('__cuped_config__') -%}
+  {%- if cached is mapping and cached.get('key') == key -%}
+    {{ return(cached['config']) }}
+  {%- endif -%}
+  {%- set config = cuped__build_config() -%}
+  {%- do graph.update({'__cuped_config__': {'key': key, 'config': config}}) -%}
+  {{ return(config) }}
+{% endmacro %}
+
+
+{#- The configuration itself, built from the `cuped` var (see cuped__config). -#}
+{% macro cuped__build_config() %}
   {%- set raw = var('cuped', none) -%}
   {%- if raw is none -%}
     {{ exceptions.raise_compiler_error(

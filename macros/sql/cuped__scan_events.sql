@@ -2,7 +2,9 @@
   The rows of one event source as the package reads them: unit, event time, and for each metric
   read from it the value expression (`value_<i>`) and whether the row passes its filter
   (`passes_<i>`), both evaluated in the source's own scope, so user expressions can never clash
-  with the package's column names. Checks first that the configured columns exist.
+  with the package's column names. Checks first that the configured columns exist. Each user
+  expression is followed, on its line, by a comment naming its metric and key, so a warehouse
+  error in it (a misspelt column) shows which metric to fix.
 -#}
 {% macro cuped__scan_events(scan) %}
   {%- set relation = cuped__relation(scan['source']) -%}
@@ -18,12 +20,12 @@
         {%- for entry in scan['metrics'] %}
         {%- set metric = entry['metric'] %},
         {% if metric['value'] is not none -%}
-        {{ metric['value'] }}
+        {{ metric['value'] }} {{ cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
         {%- else -%}
         1
         {%- endif %} as value_{{ entry['index'] }},
         {% if metric['filter'] is not none -%}
-        case when ({{ metric['filter'] }}) then 1 else 0 end
+        case when ({{ metric['filter'] }}) then 1 else 0 end {{ cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
         {%- else -%}
         1
         {%- endif %} as passes_{{ entry['index'] }}

@@ -3,6 +3,7 @@
   makes it unusable. A view: copying every assignment row into a table would cost a full write.
 -#}
 {{ config(materialized='view') }}
+/* depends on the statistics core check: {{ ref('cuped__python_environment') }} */
 {%- set config = cuped__config() -%}
 {%- set columns = config['assignment_columns'] -%}
 {%- set assignments = cuped__relation(config['assignments']) -%}

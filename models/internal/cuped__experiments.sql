@@ -1,5 +1,6 @@
 {#- One row per experiment found in the assignments: its control variant and optional analysis end. -#}
 {%- set config = cuped__config() -%}
+/* depends on the statistics core check: {{ ref('cuped__python_environment') }} */
 {%- set columns = config['assignment_columns'] -%}
 
 with assigned_experiments as (

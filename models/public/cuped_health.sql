@@ -4,6 +4,8 @@
   unit attributes, and, on the overall rows, every unit or assignment row left out and why.
 -#}
 
+{{ config(post_hook="{{ cuped__warn_missing_controls() }}") }}
+
 with srm as (
 
     select * from {{ ref('cuped__statistics') }}
