@@ -1,12 +1,20 @@
 """cuped_stats: the statistics core of the cuped dbt package.
 
 Moments in, results out: per-arm moments (count, means, covariance matrix) of the per-unit
-variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values
-and sample-ratio-mismatch checks. numpy and scipy only; no dbt, no warehouse, no pandas.
+variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values,
+sample-ratio-mismatch checks and a Bayesian read-out of the relative effects. numpy and scipy
+only; no dbt, no warehouse, no pandas.
 """
 
 from cuped_stats._version import __version__
 from cuped_stats.balance import covariate_balance
+from cuped_stats.bayes import (
+    BayesReadout,
+    NormalPrior,
+    bayes_readout,
+    empirical_bayes_prior,
+    fixed_prior,
+)
 from cuped_stats.cuped import (
     METRIC_TYPES,
     RELATIVE_CI_METHODS,
@@ -43,18 +51,23 @@ __all__ = [
     "STATUSES",
     "THETA_METHODS",
     "ArmMoments",
+    "BayesReadout",
     "Comparison",
     "CovariateScreen",
     "Estimate",
+    "NormalPrior",
     "SampleRatioMismatch",
     "ThetaFit",
     "__version__",
     "analyze_metric",
     "balance_table",
+    "bayes_readout",
     "benjamini_hochberg",
     "confidence_sequence",
     "covariate_balance",
+    "empirical_bayes_prior",
     "fit_theta",
+    "fixed_prior",
     "health_table",
     "holm",
     "minimum_detectable_effect",

@@ -358,6 +358,15 @@ def _fit_features(
     )
 
 
+class _EffectVariance(NamedTuple):
+    """``Var(m_t - m_c)``, its degrees of freedom (``None`` when the variance is 0), and the
+    correction ``extra`` to the θ-known covariance of ``(m_t, m_c)``."""
+
+    variance: float
+    degrees_of_freedom: float | None
+    extra: np.ndarray
+
+
 class _Settings(NamedTuple):
     """The options every estimate of one :func:`analyze_metric` call shares."""
 
@@ -444,6 +453,34 @@ def _estimated_theta_terms(
         next(i for i, arm in enumerate(pool) if arm is control),
         total=theta_method == "total",
     )
+
+
+def _effect_variance(
+    control: ArmMoments,
+    treatment: ArmMoments,
+    pool: Sequence[ArmMoments],
+    features: Sequence[Feature],
+    b: np.ndarray,
+    settings: _Settings,
+) -> _EffectVariance | None:
+    """The variance of ``Δ`` with θ estimated (``small_sample_correction``), else the Welch one
+    ``v_t/n_t + v_c/n_c`` with df over ``n_g - 1``; ``None`` when an arm's variance cannot be
+    estimated (:attr:`~cuped_stats.small_sample.EstimatedThetaCovariance.estimable`)."""
+    var_c = _arm_terms(control, features, b, 0.0, 0.0).variance / control.n
+    var_t = _arm_terms(treatment, features, b, 0.0, 0.0).variance / treatment.n
+    if settings.small_sample_correction:
+        corrected = _estimated_theta_terms(
+            control, treatment, pool, features, b, settings.theta_method
+        )
+        if not corrected.estimable:
+            return None
+        extra = corrected.covariance - np.diag([var_t, var_c])
+        return _EffectVariance(corrected.variance, corrected.degrees_of_freedom, extra)
+    variance = var_c + var_t
+    df = None
+    if variance > 0.0:
+        df = variance**2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
+    return _EffectVariance(variance, df, np.zeros((2, 2)))
 
 
 def _means_covariance(
@@ -534,8 +571,6 @@ def _estimate(
     arm_t = _arm_terms(treatment, features, b, shift, shift_scale)
     m_c, m_t = arm_c.mean, arm_t.mean
     effect = m_t - m_c
-    n_c, n_t = control.n, treatment.n
-    var_c, var_t = arm_c.variance / n_c, arm_t.variance / n_t
     reasons: list[tuple[str, str]] = []
     values: dict[str, float | None] = {"control_mean": m_c, "variant_mean": m_t, "effect": effect}
     relative_defined = not abs(m_c) <= _ZERO_RTOL * arm_c.mean_scale
@@ -544,27 +579,17 @@ def _estimate(
     else:
         reasons.append(("relative_undefined", f"{label} control mean is 0"))
 
-    extra = np.zeros((2, 2))
-    if settings.small_sample_correction:
-        corrected = _estimated_theta_terms(
-            control, treatment, pool, features, b, settings.theta_method
-        )
-        if not corrected.estimable:
-            reasons.append(
-                (
-                    "insufficient_sample",
-                    f"{label} standard error is undefined: an arm's units are fitted exactly by "
-                    f"the {len(theta_arr)} covariates (no residual degrees of freedom)",
-                )
+    effect_variance = _effect_variance(control, treatment, pool, features, b, settings)
+    if effect_variance is None:
+        reasons.append(
+            (
+                "insufficient_sample",
+                f"{label} standard error is undefined: an arm's units are fitted exactly by "
+                f"the {len(theta_arr)} covariates (no residual degrees of freedom)",
             )
-            return _Computed(Estimate(**values), None, tuple(reasons))
-        variance, df = corrected.variance, corrected.degrees_of_freedom
-        extra = corrected.covariance - np.diag([var_t, var_c])
-    else:
-        variance = var_c + var_t
-        df = None
-        if variance > 0.0:
-            df = variance**2 / (var_c**2 / (n_c - 1) + var_t**2 / (n_t - 1))
+        )
+        return _Computed(Estimate(**values), None, tuple(reasons))
+    variance, df, extra = effect_variance
     se = float(np.sqrt(variance))
     if se == 0.0 or df is None:
         reasons.append(("zero_variance", f"{label} standard error is 0"))
