@@ -456,19 +456,20 @@ def _estimated_theta_terms(
 
 
 def _effect_variance(
-    control: ArmMoments,
-    treatment: ArmMoments,
+    arms: tuple[ArmMoments, ArmMoments, _ArmTerms, _ArmTerms],
     pool: Sequence[ArmMoments],
     features: Sequence[Feature],
     b: np.ndarray,
     settings: _Settings,
 ) -> _EffectVariance | None:
-    """The variance of ``Δ`` with θ estimated (``small_sample_correction``), else the Welch one
-    ``v_t/n_t + v_c/n_c`` with df over ``n_g - 1``; ``None`` when an arm's variance cannot be
-    estimated (:attr:`~cuped_stats.small_sample.EstimatedThetaCovariance.estimable`)."""
-    var_c = _arm_terms(control, features, b, 0.0, 0.0).variance / control.n
-    var_t = _arm_terms(treatment, features, b, 0.0, 0.0).variance / treatment.n
-    if settings.small_sample_correction:
+    """The variance of ``Δ`` with θ estimated (``small_sample_correction`` and covariates), else
+    the Welch one ``v_t/n_t + v_c/n_c`` with df over ``n_g - 1`` (without covariates the two are
+    the same); ``None`` when an arm's variance cannot be estimated
+    (:attr:`~cuped_stats.small_sample.EstimatedThetaCovariance.estimable`). ``arms`` is
+    ``(control, treatment)`` and their :func:`_arm_terms`."""
+    control, treatment, terms_c, terms_t = arms
+    var_c, var_t = terms_c.variance / control.n, terms_t.variance / treatment.n
+    if settings.small_sample_correction and len(features) > 1:
         corrected = _estimated_theta_terms(
             control, treatment, pool, features, b, settings.theta_method
         )
@@ -579,7 +580,9 @@ def _estimate(
     else:
         reasons.append(("relative_undefined", f"{label} control mean is 0"))
 
-    effect_variance = _effect_variance(control, treatment, pool, features, b, settings)
+    effect_variance = _effect_variance(
+        (control, treatment, arm_c, arm_t), pool, features, b, settings
+    )
     if effect_variance is None:
         reasons.append(
             (
