@@ -2,12 +2,20 @@
 
 Moments in, results out: per-arm moments (count, means, covariance matrix) of the per-unit
 variables become CUPED-adjusted treatment-vs-control effects, multiple-testing adjusted p-values,
-sample-ratio-mismatch checks, one-sided and non-inferiority tests, and a ship / roll-back decision
-per experiment. numpy and scipy only; no dbt, no warehouse, no pandas.
+sample-ratio-mismatch checks, one-sided and non-inferiority tests, a ship / roll-back decision
+per experiment and a Bayesian read-out of the relative effects. numpy and scipy only; no dbt, no
+warehouse, no pandas.
 """
 
 from cuped_stats._version import __version__
 from cuped_stats.balance import covariate_balance
+from cuped_stats.bayes import (
+    BayesReadout,
+    NormalPrior,
+    bayes_readout,
+    empirical_bayes_prior,
+    fixed_prior,
+)
 from cuped_stats.cuped import (
     METRIC_TYPES,
     RELATIVE_CI_METHODS,
@@ -64,6 +72,7 @@ __all__ = [
     "STATUSES",
     "THETA_METHODS",
     "ArmMoments",
+    "BayesReadout",
     "Comparison",
     "CovariateScreen",
     "Decision",
@@ -72,6 +81,7 @@ __all__ = [
     "Margin",
     "MetricResult",
     "MetricVerdict",
+    "NormalPrior",
     "OneSidedTest",
     "SampleRatioMismatch",
     "SequentialLook",
@@ -79,12 +89,15 @@ __all__ = [
     "__version__",
     "analyze_metric",
     "balance_table",
+    "bayes_readout",
     "benjamini_hochberg",
     "confidence_sequence",
     "covariate_balance",
     "decide",
     "deterioration_test",
+    "empirical_bayes_prior",
     "fit_theta",
+    "fixed_prior",
     "health_table",
     "holm",
     "minimum_detectable_effect",

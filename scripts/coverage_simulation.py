@@ -3,14 +3,17 @@
 Run ``python scripts/coverage_simulation.py [--reps 10000] [--seed 2026]`` from the repository
 root (or anywhere, with ``cuped_stats`` installed); it prints one table row per scenario and
 sample size: the share of replications whose interval covers the true effect, for the CUPED and
-the unadjusted estimate, absolute and relative (``delta`` and ``log`` relative CIs). No asserts:
-``tests/test_coverage.py`` runs the same simulation with 2,000 replications and checks the band.
+the unadjusted estimate, absolute and relative (``delta``, ``log`` and ``fieller`` relative CIs).
+No asserts: ``tests/test_coverage.py`` runs the same simulation with 2,000 replications and checks
+the band. A second table, ``revenue_heavy`` (the revenue scenario with σ = 1.5: skewness 33), shows
+where relative intervals stop being trustworthy: only Fieller's keeps the absolute CI's coverage.
 
 Scenarios (control vs one treatment with a real effect, so relative coverage means something):
 
 * ``revenue`` (mean): lognormal revenue ``y = (1+δ)·exp(μ + σ(ρ z₀ + √(1-ρ²) z₁))`` with its
-  lognormal pre-period value ``x = exp(μ + σ z₀)`` as covariate. Truth: control mean
-  ``exp(μ + σ²/2)``, relative effect ``δ``.
+  lognormal pre-period value ``x = exp(μ + σ z₀)`` as covariate, σ = 1. Truth: control mean
+  ``exp(μ + σ²/2)``, relative effect ``δ``. ``revenue_heavy``: the same with σ = 1.5, at 100,
+  1,000 and 10,000 units per arm.
 * ``conversion`` (proportion): pre-period conversion ``x ~ Bernoulli(π)`` as covariate and
   ``y | x ~ Bernoulli((1+δ)·p_x)``. Truth: ``p = π p₁ + (1-π) p₀`` (times ``1+δ``).
 * ``revenue_per_session`` (ratio): sessions ``b = ⌊exp(μ_s + σ_s(ρ_s z + √(1-ρ_s²) e))⌋`` (a
@@ -40,6 +43,7 @@ import numpy as np
 from cuped_stats import ArmMoments, analyze_metric
 
 SIZES: tuple[int, ...] = (200, 2_000, 20_000)
+HEAVY_SIZES: tuple[int, ...] = (100, 1_000, 10_000)
 LEVEL = 0.95
 ARMS = ("control", "treatment")
 #: Replications generated at once (memory ~ CHUNK x 20,000 units x variables x 4 bytes).
@@ -105,13 +109,19 @@ def _correlated(rng: np.random.Generator, rho: float, z: np.ndarray) -> np.ndarr
 
 # --- revenue: lognormal mean metric with a lognormal pre-period covariate ---------------------
 REV_MU, REV_SIGMA, REV_RHO, REV_LIFT = 3.0, 1.0, 0.7, 0.05
+HEAVY_SIGMA = 1.5
 
 
-def _revenue_units(rng: np.random.Generator, arm: int, shape: tuple[int, int]) -> list[np.ndarray]:
-    z0 = rng.standard_normal(shape, dtype=np.float32)
-    x = np.exp(REV_MU + REV_SIGMA * z0)
-    y = np.exp(REV_MU + REV_SIGMA * _correlated(rng, REV_RHO, z0)) * np.float32(1 + arm * REV_LIFT)
-    return [y, x]
+def _lognormal_revenue(
+    sigma: float,
+) -> Callable[[np.random.Generator, int, tuple[int, int]], list[np.ndarray]]:
+    def units(rng: np.random.Generator, arm: int, shape: tuple[int, int]) -> list[np.ndarray]:
+        z0 = rng.standard_normal(shape, dtype=np.float32)
+        x = np.exp(REV_MU + sigma * z0)
+        y = np.exp(REV_MU + sigma * _correlated(rng, REV_RHO, z0)) * np.float32(1 + arm * REV_LIFT)
+        return [y, x]
+
+    return units
 
 
 # --- conversion: proportion with a binary pre-period conversion covariate ---------------------
@@ -163,7 +173,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         names=("@y", "pre_period"),
         control_value=float(np.exp(REV_MU + REV_SIGMA**2 / 2)),
         relative_effect=REV_LIFT,
-        sums=_nested_unit_sums(_revenue_units),
+        sums=_nested_unit_sums(_lognormal_revenue(REV_SIGMA)),
     ),
     Scenario(
         name="conversion",
@@ -183,12 +193,28 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+#: Heavier-tailed revenue, printed in a second table (relative delta/log CIs under-cover there).
+HEAVY_SCENARIO = Scenario(
+    name="revenue_heavy",
+    metric_type="mean",
+    names=("@y", "pre_period"),
+    control_value=float(np.exp(REV_MU + HEAVY_SIGMA**2 / 2)),
+    relative_effect=REV_LIFT,
+    sums=_nested_unit_sums(_lognormal_revenue(HEAVY_SIGMA)),
+)
+
+#: Relative CI method of each relative figure; "relative" is the delta CI.
+RELATIVE_FIGURES: dict[str, str] = {
+    "relative": "delta",
+    "relative_log": "log",
+    "relative_fieller": "fieller",
+}
 #: (estimate, figure) of each coverage column: estimate "cuped"/"unadjusted", figure
-#: "absolute", "relative" (delta CI) or "relative_log".
+#: "absolute" or one of RELATIVE_FIGURES.
 COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (estimate, figure)
     for estimate in ("cuped", "unadjusted")
-    for figure in ("absolute", "relative", "relative_log")
+    for figure in ("absolute", *RELATIVE_FIGURES)
 )
 
 
@@ -230,8 +256,10 @@ def simulate(
     log_sizes: tuple[int, ...] = SIZES,
 ) -> list[Coverage]:
     """Coverage of ``scenario`` over ``reps`` replications at each size (``log_sizes``: where the
-    ``log`` relative CI is evaluated too; it costs one more analysis per replication)."""
-    rng = np.random.default_rng([seed, SCENARIOS.index(scenario), *sizes])
+    ``log`` and ``fieller`` relative CIs are evaluated too; each costs one more analysis per
+    replication)."""
+    index = SCENARIOS.index(scenario) if scenario in SCENARIOS else len(SCENARIOS)
+    rng = np.random.default_rng([seed, index, *sizes])
     truth = {"absolute": scenario.absolute_effect, "relative": scenario.relative_effect}
     hits = {size: dict.fromkeys(COLUMNS, 0) for size in sizes}
     reduction = dict.fromkeys(sizes, 0.0)
@@ -241,8 +269,9 @@ def simulate(
         chunk = min(CHUNK, reps - done)
         for size, (s1, s2) in scenario.sums(rng, chunk, sizes).items():
             for arms in _arm_moments(scenario, size, s1, s2):
-                methods = ("delta", "log") if size in log_sizes else ("delta",)
-                for method in methods:
+                figures = list(RELATIVE_FIGURES) if size in log_sizes else ["relative"]
+                for figure in figures:
+                    method = RELATIVE_FIGURES[figure]
                     (result,) = analyze_metric(
                         arms,
                         "control",
@@ -257,9 +286,6 @@ def simulate(
                             hits[size][(estimate_name, "absolute")] += _covers(
                                 est.ci_lower, est.ci_upper, truth["absolute"]
                             )
-                            figure = "relative"
-                        else:
-                            figure = "relative_log"
                         hits[size][(estimate_name, figure)] += _covers(
                             est.relative_ci_lower, est.relative_ci_upper, truth["relative"]
                         )
@@ -274,7 +300,7 @@ def simulate(
             coverage={
                 column: (
                     hits[size][column] / reps
-                    if column[1] != "relative_log" or size in log_sizes
+                    if column[1] in ("absolute", "relative") or size in log_sizes
                     else float("nan")
                 )
                 for column in COLUMNS
@@ -290,9 +316,11 @@ _LABELS = {
     ("cuped", "absolute"): "CUPED abs",
     ("cuped", "relative"): "CUPED rel",
     ("cuped", "relative_log"): "CUPED rel (log)",
+    ("cuped", "relative_fieller"): "CUPED rel (Fieller)",
     ("unadjusted", "absolute"): "unadj. abs",
     ("unadjusted", "relative"): "unadj. rel",
     ("unadjusted", "relative_log"): "unadj. rel (log)",
+    ("unadjusted", "relative_fieller"): "unadj. rel (Fieller)",
 }
 
 
@@ -309,18 +337,21 @@ def main() -> None:
         "(log); var. red. = mean CUPED variance reduction.\n"
     )
     header = ["scenario", "n/arm", *(_LABELS[c] for c in COLUMNS), "var. red."]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
     total_start = time.perf_counter()
-    for scenario in SCENARIOS:
-        for row in simulate(scenario, args.reps, seed=args.seed):
-            cells = [f"{row.coverage[c]:.1%}" for c in COLUMNS]
-            note = f" ({row.not_ok} not ok)" if row.not_ok else ""
-            print(
-                f"| {row.scenario} | {row.n_per_arm:,} | "
-                + " | ".join(cells)
-                + f" | {row.variance_reduction:.1%}{note} |"
-            )
+    for scenarios, sizes in ((SCENARIOS, SIZES), ((HEAVY_SCENARIO,), HEAVY_SIZES)):
+        print("\n| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for scenario in scenarios:
+            rows = simulate(scenario, args.reps, seed=args.seed, sizes=sizes, log_sizes=sizes)
+            for row in rows:
+                cells = [f"{row.coverage[c]:.1%}" for c in COLUMNS]
+                note = f" ({row.not_ok} not ok)" if row.not_ok else ""
+                print(
+                    f"| {row.scenario} | {row.n_per_arm:,} | "
+                    + " | ".join(cells)
+                    + f" | {row.variance_reduction:.1%}{note} |",
+                    flush=True,
+                )
     print(f"\nruntime {time.perf_counter() - total_start:.0f} s")
 
 

@@ -12,8 +12,11 @@ has a pre-period covariate ``x`` and an outcome ``y``, both lognormal with log-s
 "significant" result is a false positive. At the end of every day the CUPED estimate and its SE
 are computed from all units so far, exactly as :func:`cuped_stats.analyze_metric` computes them
 (``theta: within``, one covariate): pooled within-arm θ, adjusted means
-``ȳ_g − θ(x̄_g − x̄)``, per-unit residual variance ``s²_y − 2θ s_xy + θ² s²_x``, Welch df. A look
-is significant when 0 is outside the interval:
+``ȳ_g − θ(x̄_g − x̄)``, per-unit residual variance ``v_g = s²_y − 2θ s_xy + θ² s²_x``, and θ's
+estimation accounted for (:mod:`cuped_stats.small_sample` with one covariate: ``W_g = (n_g − 1)
+s²_x,g``, ``W = W_c + W_t``, residual df ``ν_g = n_g − 1 − W_g/W``, ``σ̂²_g = (n_g − 1) v_g/ν_g``,
+``Var = Σ_g σ̂²_g (1/n_g + d² W_g/W²)`` with ``d = x̄_t − x̄_c``, Satterthwaite df over ``ν_g``). A
+look is significant when 0 is outside the interval:
 
 - fixed-horizon: the Welch t CI at level 1 − alpha (what ``cuped_results`` reports);
 - sequential: :func:`cuped_stats.sequential.confidence_sequence`, tuned for the planned final
@@ -83,6 +86,23 @@ def _welch(
     return se, df
 
 
+def _estimated_theta(
+    arms: dict[str, dict[str, np.ndarray]], residual_var: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """SE and df of the CUPED effect with one covariate and θ estimated (module docstring)."""
+    scatter = {g: (a["n"] - 1) * a["sxx"] for g, a in arms.items()}
+    total = scatter["c"] + scatter["t"]
+    d = arms["t"]["mx"] - arms["c"]["mx"]
+    terms, nus = [], []
+    for g, a in arms.items():
+        nu = a["n"] - 1 - scatter[g] / total
+        sigma2 = (a["n"] - 1) * residual_var[g] / nu
+        terms.append(sigma2 * (1 / a["n"] + d * d * scatter[g] / total**2))
+        nus.append(nu)
+    variance = terms[0] + terms[1]
+    return np.sqrt(variance), variance**2 / (terms[0] ** 2 / nus[0] + terms[1] ** 2 / nus[1])
+
+
 def draw_units(
     rng: np.random.Generator, replications: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,7 +156,7 @@ def cumulative_looks(x: np.ndarray, y: np.ndarray, treated: np.ndarray) -> LookS
     residual_var = {
         g: a["syy"] - 2 * theta * a["sxy"] + theta**2 * a["sxx"] for g, a in arms.items()
     }
-    cuped_se, cuped_df = _welch(c["n"], t["n"], residual_var["c"], residual_var["t"])
+    cuped_se, cuped_df = _estimated_theta(arms, residual_var)
     raw_se, raw_df = _welch(c["n"], t["n"], c["syy"], t["syy"])
     return LookStatistics(
         n_total=n_total,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -53,3 +55,79 @@ def assert_matches_tea_tasting(estimate, expected, rtol: float) -> None:
     )
     np.testing.assert_allclose(estimate.p_value, expected.pvalue, rtol=rtol)
     np.testing.assert_allclose(estimate.relative_effect, expected.rel_effect_size, rtol=rtol)
+
+
+class EstimatedThetaReference(NamedTuple):
+    """Unit-level figures of the CUPED comparison with θ estimated (estimated_theta_reference)."""
+
+    effect: float
+    se: float
+    df: float
+    #: Cov((m_t, m_c) | X) under the by-arm heteroskedastic linear model, t first.
+    conditional_covariance: np.ndarray
+    theta: np.ndarray
+
+
+def estimated_theta_reference(
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    control: str,
+    treatment: str,
+    theta_method: str = "within",
+) -> EstimatedThetaReference:
+    """The CUPED effect, SE and df with θ estimated, from unit-level matrices.
+
+    ``data`` maps each arm to ``(y, X)``. Every estimate here is linear in y given X: the adjusted
+    mean ``m_g = ȳ_g - θ̂ᵀ(x̄_g - x̄)`` has unit weights ``c^g = e_g/n_g - Θᵀ(x̄_g - x̄)`` with
+    ``θ̂ = Θ y``, and the residuals are ``R y``. Within θ is the statsmodels OLS of
+    ``y ~ 0 + C(arm) + X`` over all arms (residuals and leverages from statsmodels, contrast
+    weights from the pseudo-inverse of its design); total θ is ``T⁻¹ Σ (x_j - x̄)(y_j - ȳ)`` over
+    control + treatment, with ``R = I - P_arm - U T⁻¹ Vᵀ`` built as an N x N matrix. Then per arm
+    ``ν_h = Σ_{j∈h} (R Rᵀ)_jj`` (OLS: ``Σ (1 - h_jj)``), ``σ̂²_h = Σ_{j∈h} e_j² / ν_h``,
+    ``Var(Δ) = Σ_h σ̂²_h Σ_{j∈h} (c^t_j - c^c_j)²`` and Satterthwaite
+    ``df = Var² / Σ_h (σ̂²_h Σ_{j∈h}(c^t_j - c^c_j)²)² / ν_h``.
+    """
+    import statsmodels.api as sm
+
+    pool = list(data) if theta_method == "within" else [control, treatment]
+    y = np.concatenate([data[v][0] for v in pool])
+    x = np.vstack([data[v][1] for v in pool])
+    arm = np.concatenate([np.full(len(data[v][0]), i) for i, v in enumerate(pool)])
+    dummies = (arm[:, None] == np.arange(len(pool))[None, :]).astype(float)
+    n = dummies.sum(axis=0)
+    x_bar = x.mean(axis=0)
+    if theta_method == "within":
+        design = np.column_stack([dummies, x])
+        fit = sm.OLS(y, design).fit()
+        residual, leverage = fit.resid, fit.get_influence().hat_matrix_diag
+        theta_op = np.linalg.pinv(design)[len(pool) :]
+        nu = np.array([(1 - leverage[arm == h]).sum() for h in range(len(pool))])
+    else:
+        centred_within = x - (dummies / n) @ (dummies.T @ x)
+        centred_total = x - x_bar
+        theta_op = np.linalg.solve(centred_total.T @ centred_total, centred_total.T)
+        r_op = np.eye(len(y)) - (dummies / n) @ dummies.T - centred_within @ theta_op
+        residual = r_op @ y
+        diag = np.einsum("ij,ij->i", r_op, r_op)
+        nu = np.array([diag[arm == h].sum() for h in range(len(pool))])
+    theta = theta_op @ y
+    weights = {}
+    for v in (treatment, control):
+        g = pool.index(v)
+        weights[v] = dummies[:, g] / n[g] - theta_op.T @ (x[arm == g].mean(axis=0) - x_bar)
+    sigma2 = np.array([(residual[arm == h] ** 2).sum() / nu[h] for h in range(len(pool))])
+    contrast = weights[treatment] - weights[control]
+    terms = np.array([sigma2[h] * (contrast[arm == h] ** 2).sum() for h in range(len(pool))])
+    pair = (weights[treatment], weights[control])
+    cov = np.array(
+        [
+            [sum(sigma2[h] * (wa * wb)[arm == h].sum() for h in range(len(pool))) for wb in pair]
+            for wa in pair
+        ]
+    )
+    return EstimatedThetaReference(
+        effect=float(contrast @ y),
+        se=float(np.sqrt(terms.sum())),
+        df=float(terms.sum() ** 2 / (terms**2 / nu).sum()),
+        conditional_covariance=cov,
+        theta=theta,
+    )

@@ -1,8 +1,10 @@
 """CUPED comparisons checked against independent methods on unit-level data.
 
-References used here: statsmodels OLS (within θ is the ANCOVA coefficient), a Welch t-test on
-unit-level residuals in plain numpy and scipy, tea-tasting's CUPED (total θ), and a numerical
-(finite-difference) delta method for the relative effect.
+References used here: statsmodels OLS (within θ is the ANCOVA coefficient; its residuals,
+leverages and design give the SE with θ estimated), unit-level linear-operator matrices (total θ),
+a Welch t-test on unit-level residuals in plain numpy and scipy (θ treated as known, the large-n
+limit), tea-tasting's CUPED (total θ, θ known), and a numerical (finite-difference) delta method
+for the relative effect.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import scipy.stats
 import statsmodels.api as sm
 
 from cuped_stats import ArmMoments, analyze_metric
-from tests.helpers import assert_matches_tea_tasting
+from tests.helpers import assert_matches_tea_tasting, estimated_theta_reference
 
 RTOL = 1e-9
 
@@ -90,14 +92,16 @@ def welch_on_residuals(r_t: np.ndarray, r_c: np.ndarray) -> tuple[float, float, 
 
 
 @pytest.mark.parametrize("theta_method", ["within", "total"])
-def test_cuped_se_p_value_and_ci_equal_welch_test_on_unit_residuals(theta_method: str) -> None:
+def test_theta_known_se_p_value_and_ci_equal_welch_test_on_unit_residuals(theta_method: str):
     rng = np.random.default_rng(7)
     data = simulate(rng, {"control": 400, "b": 380, "c": 420}, 2, {"b": 0.5})
     arms = [
         ArmMoments.from_units(v, {"@y": y, "a": x[:, 0], "b": x[:, 1]})
         for v, (y, x) in data.items()
     ]
-    results = analyze_metric(arms, "control", alpha=0.1, theta_method=theta_method)
+    results = analyze_metric(
+        arms, "control", alpha=0.1, theta_method=theta_method, small_sample_correction=False
+    )
     for result in results:
         theta = np.array(result.theta)
         if theta_method == "total":  # θ from the plain covariance of control + treatment units
@@ -120,6 +124,78 @@ def test_cuped_se_p_value_and_ci_equal_welch_test_on_unit_residuals(theta_method
         np.testing.assert_allclose(
             [result.cuped.ci_lower, result.cuped.ci_upper], [ci.low, ci.high], rtol=RTOL
         )
+
+
+@pytest.mark.parametrize("theta_method", ["within", "total"])
+def test_cuped_se_and_df_equal_unit_level_regression_with_theta_estimated(theta_method: str):
+    # Few units per covariate, unequal arms and variances: the correction is large here.
+    rng = np.random.default_rng(23)
+    data = simulate(rng, {"control": 24, "b": 31, "c": 27}, 4, {"b": 0.5})
+    data["b"] = (data["b"][0] * 1.7, data["b"][1])  # a larger residual variance in arm b
+    names = [f"x{j}" for j in range(4)]
+    arms = [numpy_moments(v, y, x, names) for v, (y, x) in data.items()]
+    results = analyze_metric(arms, "control", alpha=0.1, theta_method=theta_method)
+    known = analyze_metric(
+        arms, "control", alpha=0.1, theta_method=theta_method, small_sample_correction=False
+    )
+    for result, theta_known in zip(results, known, strict=True):
+        ref = estimated_theta_reference(data, "control", result.variant, theta_method)
+        t_q = scipy.stats.t.ppf(0.95, ref.df)
+        np.testing.assert_allclose(result.theta, ref.theta, rtol=RTOL)
+        np.testing.assert_allclose(result.cuped.effect, ref.effect, rtol=RTOL)
+        np.testing.assert_allclose(result.cuped.se, ref.se, rtol=RTOL)
+        np.testing.assert_allclose(result.cuped.degrees_of_freedom, ref.df, rtol=RTOL)
+        np.testing.assert_allclose(
+            [result.cuped.ci_lower, result.cuped.ci_upper],
+            [ref.effect - t_q * ref.se, ref.effect + t_q * ref.se],
+            rtol=RTOL,
+        )
+        np.testing.assert_allclose(
+            result.cuped.p_value,
+            2 * scipy.stats.t.sf(abs(ref.effect) / ref.se, ref.df),
+            rtol=RTOL,
+        )
+        # the correction matters at this size: for within θ (OLS) treating θ as known understates
+        # the SE by several percent; total θ's weights do not sum to 1 per arm (its between-arm
+        # part), so there its conditional variance may also be below the θ-known one.
+        ratio = result.cuped.se / theta_known.cuped.se
+        assert ratio > 1.03 if theta_method == "within" else abs(ratio - 1) > 0.01
+        assert result.cuped.degrees_of_freedom < theta_known.cuped.degrees_of_freedom
+        assert result.cuped.effect == theta_known.cuped.effect
+
+
+def test_estimated_theta_changes_large_samples_by_less_than_1e_3_relative() -> None:
+    rng = np.random.default_rng(29)
+    data = simulate(rng, {"control": 20_000, "b": 20_000}, 8, {"b": 0.1})
+    names = [f"x{j}" for j in range(8)]
+    arms = [numpy_moments(v, y, x, names) for v, (y, x) in data.items()]
+    (corrected,) = analyze_metric(arms, "control")
+    (known,) = analyze_metric(arms, "control", small_sample_correction=False)
+    assert corrected.cuped.effect == known.cuped.effect
+    assert corrected.cuped.relative_effect == known.cuped.relative_effect
+    for field in ("se", "ci_lower", "ci_upper", "relative_ci_lower", "relative_ci_upper"):
+        ratio = getattr(corrected.cuped, field) / getattr(known.cuped, field)
+        assert abs(ratio - 1) < 1e-3, field
+    # never smaller: σ̂²_h ≥ v_h and dᵀVar(θ̂)d ≥ 0; about k/(2n) = 2e-4 larger here
+    assert 0 < corrected.cuped.se / known.cuped.se - 1 < 4e-4
+
+
+def test_arm_fitted_exactly_by_the_covariates_gives_insufficient_sample() -> None:
+    # The covariates are constant in the control arm, so θ comes from the 3 treated units alone
+    # and fits them exactly: the treatment arm has no residual degrees of freedom.
+    rng = np.random.default_rng(31)
+    x_t = rng.normal(size=(3, 2))
+    arms = [
+        numpy_moments("control", rng.normal(size=40), np.zeros((40, 2)), ["p", "q"]),
+        numpy_moments("b", rng.normal(size=3) + x_t @ [1.0, 2.0], x_t, ["p", "q"]),
+    ]
+    (result,) = analyze_metric(arms, "control")
+    assert result.status == "insufficient_sample"
+    assert "no residual degrees of freedom" in result.status_reason
+    assert result.cuped.effect is not None
+    assert all(getattr(result.cuped, f) is None for f in STAT_FIELDS)
+    assert result.variance_reduction is None
+    assert result.unadjusted.se is not None  # the unadjusted comparison is unaffected
 
 
 def test_unadjusted_figures_equal_scipy_welch_test() -> None:
@@ -225,10 +301,13 @@ def test_total_theta_matches_tea_tasting_cuped_mean() -> None:
     )
     expected = tt.Experiment(metric=tt.Mean("y", "x")).analyze(frame, control=0)["metric"]
     arms = [numpy_moments(v, y, x, ["pre"]) for v, (y, x) in data.items()]
-    (result,) = analyze_metric(arms, "control", alpha=0.05, theta_method="total")
+    (result,) = analyze_metric(
+        arms, "control", alpha=0.05, theta_method="total", small_sample_correction=False
+    )
 
-    # tea-tasting: θ from the covariance of control + treatment, x̄ of control + treatment,
-    # Welch-Satterthwaite t (equal_var=False, use_t=True): all of these match exactly.
+    # tea-tasting treats θ as known (small_sample_correction=False here): θ from the covariance
+    # of control + treatment, x̄ of control + treatment, Welch-Satterthwaite t (equal_var=False,
+    # use_t=True): all of these match exactly.
     assert_matches_tea_tasting(result.cuped, expected, rtol=RTOL)
     # Differs by design: tea-tasting's relative CI is multiplicative, exp(±t·se_log) on the means
     # ratio, with se_log² = v_t/(n_t m_t²) + v_c/(n_c m_c²) and its own Welch df; it omits the
@@ -242,45 +321,136 @@ def test_total_theta_matches_tea_tasting_cuped_mean() -> None:
     )
 
 
-def numeric_delta_relative_se(
+def numeric_delta_means_covariance(
     data: dict[str, tuple[np.ndarray, np.ndarray]], control: str, treatment: str, theta: np.ndarray
-) -> float:
-    """SE of m_t/m_c - 1 by finite-difference gradients over every arm's mean vector (θ fixed)."""
+) -> np.ndarray:
+    """Cov of (m_t, m_c) by finite-difference gradients over every arm's mean vector (θ fixed)."""
     variants = list(data)
     units = {v: np.column_stack([y, x]) for v, (y, x) in data.items()}
     sizes = {v: len(z) for v, z in units.items()}
 
-    def relative(means: dict[str, np.ndarray]) -> float:
+    def adjusted(means: dict[str, np.ndarray]) -> np.ndarray:
         x_bar = sum(sizes[v] * means[v][1:] for v in variants) / sum(sizes.values())
-        m = {v: means[v][0] - theta @ (means[v][1:] - x_bar) for v in (control, treatment)}
-        return m[treatment] / m[control] - 1
+        pair = (treatment, control)
+        return np.array([means[v][0] - theta @ (means[v][1:] - x_bar) for v in pair])
 
     base = {v: z.mean(axis=0) for v, z in units.items()}
-    variance = 0.0
+    covariance = np.zeros((2, 2))
     for v in variants:
-        grad = np.zeros(len(base[v]))
-        for i in range(len(grad)):
+        jac = np.zeros((2, len(base[v])))
+        for i in range(len(base[v])):
             step = 1e-6 * max(1.0, abs(base[v][i]))
-            up = {**base, v: base[v] + step * np.eye(len(grad))[i]}
-            down = {**base, v: base[v] - step * np.eye(len(grad))[i]}
-            grad[i] = (relative(up) - relative(down)) / (2 * step)
-        variance += grad @ np.cov(units[v].T, ddof=1) @ grad / sizes[v]
-    return float(np.sqrt(variance))
+            up = {**base, v: base[v] + step * np.eye(len(base[v]))[i]}
+            down = {**base, v: base[v] - step * np.eye(len(base[v]))[i]}
+            jac[:, i] = (adjusted(up) - adjusted(down)) / (2 * step)
+        covariance += jac @ np.cov(units[v].T, ddof=1) @ jac.T / sizes[v]
+    return covariance
 
 
-def test_relative_ci_equals_numerical_delta_method_with_pooled_covariate_mean() -> None:
+def relative_se(m_t: float, m_c: float, covariance: np.ndarray) -> float:
+    grad = np.array([1 / m_c, -m_t / m_c**2])
+    return float(np.sqrt(grad @ covariance @ grad))
+
+
+def test_theta_known_relative_ci_equals_numerical_delta_method_with_pooled_covariate_mean():
     rng = np.random.default_rng(13)
     data = simulate(rng, {"control": 200, "b": 220, "c": 180}, 2, {"b": 0.7, "c": 0.2})
     arms = [numpy_moments(v, y, x, ["p", "q"]) for v, (y, x) in data.items()]
-    for result in analyze_metric(arms, "control", alpha=0.05):
-        se_rel = numeric_delta_relative_se(data, "control", result.variant, np.array(result.theta))
-        t_q = scipy.stats.t.ppf(0.975, result.cuped.degrees_of_freedom)
-        rel = result.cuped.relative_effect
+    for result in analyze_metric(arms, "control", alpha=0.05, small_sample_correction=False):
+        est = result.cuped
+        cov = numeric_delta_means_covariance(
+            data, "control", result.variant, np.array(result.theta)
+        )
+        se_rel = relative_se(est.variant_mean, est.control_mean, cov)
+        t_q = scipy.stats.t.ppf(0.975, est.degrees_of_freedom)
+        rel = est.relative_effect
+        np.testing.assert_allclose(est.relative_se, se_rel, rtol=1e-6)
         np.testing.assert_allclose(
-            [result.cuped.relative_ci_lower, result.cuped.relative_ci_upper],
+            [est.relative_ci_lower, est.relative_ci_upper],
             [rel - t_q * se_rel, rel + t_q * se_rel],
             rtol=1e-6,
         )
+
+
+def test_relative_ci_with_theta_estimated_adds_the_conditional_regression_covariance() -> None:
+    # Cov(m_t, m_c) = the θ-known delta-method covariance (its x̄ terms) with the residual terms
+    # v_g/n_g replaced by the unit-level regression covariance Σ_h σ̂²_h Σ_{j∈h} c^a_j c^b_j.
+    rng = np.random.default_rng(19)
+    data = simulate(rng, {"control": 30, "b": 26, "c": 35}, 3, {"b": 0.7, "c": 0.2})
+    arms = [numpy_moments(v, y, x, ["p", "q", "r"]) for v, (y, x) in data.items()]
+    for result in analyze_metric(arms, "control", alpha=0.05):
+        est = result.cuped
+        theta = np.array(result.theta)
+        ref = estimated_theta_reference(data, "control", result.variant)
+        residual_var = [
+            (data[v][0] - data[v][1] @ theta).var(ddof=1) / len(data[v][0])
+            for v in (result.variant, "control")
+        ]
+        cov = (
+            numeric_delta_means_covariance(data, "control", result.variant, theta)
+            - np.diag(residual_var)
+            + ref.conditional_covariance
+        )
+        se_rel = relative_se(est.variant_mean, est.control_mean, cov)
+        t_q = scipy.stats.t.ppf(0.975, ref.df)
+        rel = est.relative_effect
+        np.testing.assert_allclose(est.relative_se, se_rel, rtol=1e-6)
+        np.testing.assert_allclose(
+            [est.relative_ci_lower, est.relative_ci_upper],
+            [rel - t_q * se_rel, rel + t_q * se_rel],
+            rtol=1e-6,
+        )
+
+
+def test_fieller_interval_is_where_the_welch_test_of_the_ratio_is_not_rejected() -> None:
+    # Unadjusted: H0 ȳ_t = ρ·ȳ_c is a Welch test of y_t against ρ·y_c (scipy), whose statistic
+    # is ±t (the absolute CI's quantile) exactly at the Fieller end points.
+    rng = np.random.default_rng(37)
+    y_c, y_t = rng.lognormal(1.0, 1.2, 80), rng.lognormal(1.1, 1.2, 90)
+    arms = [
+        ArmMoments(v, len(y), ("@y",), [y.mean()], [[y.var(ddof=1)]])
+        for v, y in (("control", y_c), ("b", y_t))
+    ]
+    (result,) = analyze_metric(arms, "control", relative_ci_method="fieller")
+    est = result.cuped
+    t_q = scipy.stats.t.ppf(0.975, est.degrees_of_freedom)
+    for end, sign in ((est.relative_ci_lower, 1.0), (est.relative_ci_upper, -1.0)):
+        statistic = scipy.stats.ttest_ind(y_t, (1 + end) * y_c, equal_var=False).statistic
+        np.testing.assert_allclose(statistic, sign * t_q, rtol=1e-9)
+    inside = np.linspace(est.relative_ci_lower, est.relative_ci_upper, 7)[1:-1]
+    statistics = scipy.stats.ttest_ind(y_t, np.outer(1 + inside, y_c), axis=1, equal_var=False)
+    assert (np.abs(statistics.statistic) < t_q).all()
+    # asymmetric, and wider on the side away from zero, like the ratio's sampling distribution
+    assert est.relative_ci_upper - est.relative_effect > est.relative_effect - est.relative_ci_lower
+
+
+def test_cuped_fieller_interval_inverts_the_test_of_the_contrast_m_t_minus_rho_m_c() -> None:
+    rng = np.random.default_rng(41)
+    data = simulate(rng, {"control": 40, "b": 45, "c": 38}, 2, {"b": 0.7})
+    arms = [numpy_moments(v, y, x, ["p", "q"]) for v, (y, x) in data.items()]
+    delta = analyze_metric(arms, "control", relative_ci_method="delta")
+    fieller = analyze_metric(arms, "control", relative_ci_method="fieller")
+    for by_delta, result in zip(delta, fieller, strict=True):
+        est = result.cuped
+        # V from the delta test above (independently checked): recover it from the delta result
+        theta = np.array(result.theta)
+        ref = estimated_theta_reference(data, "control", result.variant)
+        residual_var = [
+            (data[v][0] - data[v][1] @ theta).var(ddof=1) / len(data[v][0])
+            for v in (result.variant, "control")
+        ]
+        cov = (
+            numeric_delta_means_covariance(data, "control", result.variant, theta)
+            - np.diag(residual_var)
+            + ref.conditional_covariance
+        )
+        t_q = scipy.stats.t.ppf(0.975, ref.df)
+        for end in (est.relative_ci_lower, est.relative_ci_upper):
+            g = np.array([1.0, -(1.0 + end)])
+            contrast = est.variant_mean - (1.0 + end) * est.control_mean
+            np.testing.assert_allclose(abs(contrast) / np.sqrt(g @ cov @ g), t_q, rtol=1e-6)
+        assert est.relative_effect == by_delta.cuped.relative_effect
+        assert est.relative_se == by_delta.cuped.relative_se
 
 
 def test_unadjusted_relative_ci_equals_textbook_delta_method() -> None:

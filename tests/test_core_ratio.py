@@ -2,8 +2,10 @@
 
 References used here: the unit-level linearisation of Deng, Knoblich, Lu (2018) written out in
 plain numpy (arm-specific R_g and b̄_g, θ by numpy least squares on the pooled within-arm-demeaned
-linearised values, Welch on the residuals), tea-tasting's ``RatioOfMeans`` with covariates (total
-θ), and a finite-difference delta method over every arm's mean vector for the relative CIs.
+linearised values; with θ estimated, the statsmodels regression on the linearised units of
+tests.helpers.estimated_theta_reference; with θ known, Welch on the residuals), tea-tasting's
+``RatioOfMeans`` with covariates (total θ, θ known), and a finite-difference delta method over
+every arm's mean vector for the relative CIs (θ known).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import scipy.stats
 import tea_tasting as tt
 
 from cuped_stats import ArmMoments, analyze_metric
-from tests.helpers import assert_matches_tea_tasting
+from tests.helpers import assert_matches_tea_tasting, estimated_theta_reference
 
 RTOL = 1e-9
 RATIO_NAMES = ("@numerator", "@denominator", "pre_period@numerator", "pre_period@denominator")
@@ -90,6 +92,9 @@ def test_ratio_metric_matches_unit_level_delta_method_with_within_theta(three_ar
         for v, u in three_arms.items()
     ]
     results = analyze_metric(arms, "control", metric_type="ratio", alpha=0.1, theta_method="within")
+    known = analyze_metric(
+        arms, "control", metric_type="ratio", alpha=0.1, small_sample_correction=False
+    )
 
     # Plain numpy: linearise each arm with its own R_g and b̄_g, then CUPED on the linearised units.
     ratio, ell, features = {}, {}, {}
@@ -108,8 +113,13 @@ def test_ratio_metric_matches_unit_level_delta_method_with_within_theta(three_ar
     }
     x_bar = np.array([pooled["a0"].mean() / pooled["b0"].mean(), pooled["tenure"].mean()])
 
+    # the linearised units shifted to their feature values (means R_g, pre-period ratio, tenure)
+    shifted = {
+        g: (ell[g] + ratio[g], features[g][1] + np.array([features[g][0][0], 0.0]))
+        for g in three_arms
+    }
     assert [r.variant for r in results] == ["b", "c"]
-    for result in results:
+    for result, theta_known in zip(results, known, strict=True):
         v = result.variant
         assert result.status == "ok", result.status_reason
         assert result.metric_type == "ratio"
@@ -118,9 +128,11 @@ def test_ratio_metric_matches_unit_level_delta_method_with_within_theta(three_ar
         m = {g: ratio[g] - theta @ (features[g][0] - x_bar) for g in ("control", v)}
         np.testing.assert_allclose(result.cuped.control_mean, m["control"], rtol=RTOL)
         np.testing.assert_allclose(result.cuped.variant_mean, m[v], rtol=RTOL)
+        ref = estimated_theta_reference(shifted, "control", v)
+        assert_welch_figures(result.cuped, m[v] - m["control"], ref.se, ref.df, alpha=0.1)
         residual = {g: ell[g] - features[g][1] @ theta for g in ("control", v)}
         se, df = welch(residual[v], residual["control"])
-        assert_welch_figures(result.cuped, m[v] - m["control"], se, df, alpha=0.1)
+        assert_welch_figures(theta_known.cuped, m[v] - m["control"], se, df, alpha=0.1)
 
         se, df = welch(ell[v], ell["control"])
         assert_welch_figures(result.unadjusted, ratio[v] - ratio["control"], se, df, alpha=0.1)
@@ -154,7 +166,9 @@ def test_ratio_metric_with_total_theta_matches_tea_tasting_ratio_of_means(
         numpy_moments(v, [u[k] for k in keys], names)
         for v, u in (("control", control), ("b", treatment))
     ]
-    (result,) = analyze_metric(arms, "control", metric_type="ratio", theta_method="total")
+    (result,) = analyze_metric(
+        arms, "control", metric_type="ratio", theta_method="total", small_sample_correction=False
+    )
 
     assert result.covariates == (("pre_period",) if with_covariate else ())
     assert_matches_tea_tasting(result.cuped, expected, rtol=RTOL)
@@ -169,7 +183,9 @@ def test_mean_metric_with_ratio_covariate_matches_unit_level_and_tea_tasting(thr
     ]
 
     # within θ: least squares of y on the arm-linearised pre-period ratio, both arm-demeaned.
-    (result,) = analyze_metric(arms, "control", metric_type="mean", theta_method="within")
+    (result,) = analyze_metric(
+        arms, "control", metric_type="mean", theta_method="within", small_sample_correction=False
+    )
     ell0 = {g: linearised(u, "a0", "b0") for g, u in (("control", control), ("b", treatment))}
     x_dm = np.concatenate([e - e.mean() for _, e in ell0.values()])[:, None]
     y_dm = np.concatenate([u["a"] - u["a"].mean() for u in (control, treatment)])
@@ -181,11 +197,20 @@ def test_mean_metric_with_ratio_covariate_matches_unit_level_and_tea_tasting(thr
     )
     se, df = welch(treatment["a"] - theta * ell0["b"][1], control["a"] - theta * ell0["control"][1])
     assert_welch_figures(result.cuped, effect, se, df, alpha=0.05)
+    (corrected,) = analyze_metric(arms, "control", metric_type="mean", theta_method="within")
+    shifted = {
+        g: (u["a"], (ell0[g][1] + ell0[g][0])[:, None])
+        for g, u in (("control", control), ("b", treatment))
+    }
+    ref = estimated_theta_reference(shifted, "control", "b")
+    assert_welch_figures(corrected.cuped, effect, ref.se, ref.df, alpha=0.05)
 
     # total θ: tea-tasting's RatioOfMeans without a denominator is a mean with a ratio covariate.
     metric = tt.RatioOfMeans(numer="a", numer_covariate="a0", denom_covariate="b0")
     expected = tt.Experiment(metric=metric).analyze(tea_frame(control, treatment), control=0)
-    (result,) = analyze_metric(arms, "control", metric_type="mean", theta_method="total")
+    (result,) = analyze_metric(
+        arms, "control", metric_type="mean", theta_method="total", small_sample_correction=False
+    )
     np.testing.assert_allclose(result.cuped.control_mean, expected["metric"].control, rtol=RTOL)
     np.testing.assert_allclose(result.cuped.effect, expected["metric"].effect_size, rtol=RTOL)
     np.testing.assert_allclose(
@@ -263,7 +288,14 @@ def test_relative_ci_equals_numerical_delta_method_over_all_arm_means(three_arms
         numpy_moments(v, [u[k] for k in keys], (*RATIO_NAMES, "tenure"))
         for v, u in three_arms.items()
     ]
-    for result in analyze_metric(arms, "control", metric_type="ratio", relative_ci_method=method):
+    results = analyze_metric(
+        arms,
+        "control",
+        metric_type="ratio",
+        relative_ci_method=method,
+        small_sample_correction=False,
+    )
+    for result in results:
         assert result.relative_ci_method == method
         t_q = scipy.stats.t.ppf(0.975, result.cuped.degrees_of_freedom)
         expected = numeric_relative_ci(

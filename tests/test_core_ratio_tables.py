@@ -127,11 +127,11 @@ def test_results_table_treats_null_relative_ci_method_as_delta(units) -> None:
 
 def test_results_table_rejects_unknown_relative_ci_method_naming_experiment_and_metric(units):
     plans = [
-        plan_row("revenue_per_session", "ratio", relative_ci_method="fieller"),
+        plan_row("revenue_per_session", "ratio", relative_ci_method="bootstrap"),
         plan_row("revenue", "mean"),
     ]
     with pytest.raises(
-        ValueError, match=r"'e1', metric 'revenue_per_session'.*relative_ci_method 'fieller'"
+        ValueError, match=r"'e1', metric 'revenue_per_session'.*relative_ci_method 'bootstrap'"
     ):
         results_table(rows_of(units), plans)
 

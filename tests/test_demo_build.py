@@ -1,13 +1,14 @@
 """The README's demo (`dbt build` of this repository) against an independent recomputation.
 
 The reference recomputes every unit's metrics from the seed CSVs with pandas (not the package's
-SQL), fits `y ~ C(variant) + covariates` with statsmodels OLS, and runs Welch tests with scipy.
+SQL), fits `y ~ C(variant) + covariates` with statsmodels OLS (its residuals, leverages and design
+give the SE with θ estimated: tests.helpers.estimated_theta_reference), and runs Welch tests with
+scipy.
 """
 
 from __future__ import annotations
 
 import json
-import math
 
 import duckdb
 import numpy as np
@@ -18,6 +19,7 @@ import yaml
 from scipy import stats
 
 from tests.dbt_runner import REPO, DbtRun
+from tests.helpers import estimated_theta_reference
 
 PRE_DAYS = pd.Timedelta(days=14)
 SEEDS = REPO / "seeds"
@@ -174,8 +176,11 @@ def _check_against_ols(metric: str, unit_data: pd.DataFrame, results: pd.DataFra
         formula = f"{outcome} ~ C(variant, Treatment('control')) + " + " + ".join(covariates)
         fit = smf.ols(formula, data=data).fit()
         theta = fit.params[covariates].to_numpy()
-        residual = data[outcome].to_numpy() - data[covariates].to_numpy() @ theta
         control = data["variant"].to_numpy() == "control"
+        arms = {
+            variant: (group[outcome].to_numpy(), group[covariates].to_numpy())
+            for variant, group in data.groupby("variant")
+        }
         for variant in sorted(set(data["variant"]) - {"control"}):
             row = results.loc[(experiment, metric, variant)]
             treated = data["variant"].to_numpy() == variant
@@ -183,14 +188,14 @@ def _check_against_ols(metric: str, unit_data: pd.DataFrame, results: pd.DataFra
             assert row["absolute_effect"] == pytest.approx(effect, rel=1e-9, abs=1e-12)
             if "theta" in row:
                 assert list(json.loads(row["theta"]).values()) == pytest.approx(theta, rel=1e-9)
-            # SE: Welch on the unit-level residuals y − θ·x
-            welch = stats.ttest_ind(residual[treated], residual[control], equal_var=False)
-            se = math.sqrt(
-                residual[treated].var(ddof=1) / treated.sum()
-                + residual[control].var(ddof=1) / control.sum()
-            )
+            # SE and df with θ estimated, from the unit-level regression
+            ref = estimated_theta_reference(arms, "control", variant)
+            se = ref.se
             assert row["absolute_effect_se"] == pytest.approx(se, rel=1e-9)
-            assert row["p_value"] == pytest.approx(welch.pvalue, rel=1e-9)
+            if "degrees_of_freedom" in row:  # not in the daily series
+                assert row["degrees_of_freedom"] == pytest.approx(ref.df, rel=1e-9)
+            p_value = 2 * stats.t.sf(abs(effect) / se, ref.df)
+            assert row["p_value"] == pytest.approx(p_value, rel=1e-9)
             # unadjusted: Welch on the raw outcome
             y = data[outcome].to_numpy()
             raw = stats.ttest_ind(y[treated], y[control], equal_var=False)
@@ -283,16 +288,18 @@ def test_ratio_metric_equals_numpy_delta_method_linearisation(unit_data, outputs
             arm_stats[variant] = (ratio, ratio0, arm["orders_had_pre"].mean())
         fit = smf.ols("lin ~ C(variant) + lin0 + orders_had_pre", data=data).fit()
         theta = fit.params[["lin0", "orders_had_pre"]].to_numpy()
-        residual = data["lin"] - data[["lin0", "orders_had_pre"]].to_numpy() @ theta
-        control = data["variant"] == "control"
+        # the linearised units shifted to their feature values (arm ratio, pre-period ratio)
+        shifted = {
+            variant: (
+                arm["lin"].to_numpy() + arm_stats[variant][0],
+                np.column_stack([arm["lin0"] + arm_stats[variant][1], arm["orders_had_pre"]]),
+            )
+            for variant, arm in data.groupby("variant")
+        }
         for variant in sorted(set(data["variant"]) - {"control"}):
-            treated = data["variant"] == variant
             (rt, r0t, it), (rc, r0c, ic) = arm_stats[variant], arm_stats["control"]
             effect = (rt - rc) - theta @ np.array([r0t - r0c, it - ic])
-            se = math.sqrt(
-                residual[treated].var(ddof=1) / treated.sum()
-                + residual[control].var(ddof=1) / control.sum()
-            )
+            se = estimated_theta_reference(shifted, "control", variant).se
             row = results.loc[(experiment, "revenue_per_order", variant)]
             assert row["absolute_effect"] == pytest.approx(effect, rel=1e-9)
             assert row["absolute_effect_se"] == pytest.approx(se, rel=1e-9)
