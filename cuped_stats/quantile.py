@@ -392,8 +392,10 @@ def _compare(
         values["effect"] = q_t - q_c
         if q_c == 0.0:
             reasons.append(("relative_undefined", "control quantile is 0"))
-        else:
+        elif math.isfinite(q_t / q_c):
             values["relative_effect"] = q_t / q_c - 1.0
+        else:
+            reasons.append(("relative_undefined", "relative effect overflows"))
     for arm in (control, treatment):
         if arm.reason is not None and q_t is not None:
             reasons.append(("insufficient_sample", arm.reason))
@@ -427,9 +429,11 @@ def _add_inference(
 ) -> None:
     """SE, normal CI and p-value of ``Δ``, and the relative CI, into ``values``."""
     effect = q_t - q_c
-    se = math.sqrt(se_c**2 + se_t**2)
+    se = math.hypot(se_c, se_t)
     if se == 0.0:
-        reasons.append(("zero_variance", "standard error is 0: both bands fall on one value"))
+        reasons.append(
+            ("zero_variance", "standard error is 0: each arm's band falls on one repeated value")
+        )
         return
     values.update(
         se=se,
@@ -437,12 +441,15 @@ def _add_inference(
         ci_upper=effect + z * se,
         p_value=float(min(1.0, 2.0 * scipy.special.ndtr(-abs(effect) / se))),
     )
-    if q_c == 0.0:
+    if values.get("relative_effect") is None:
         return
     rel = q_t / q_c - 1.0
     if relative_ci_method == "delta":
-        half = z * math.sqrt(se_t**2 / q_c**2 + q_t**2 * se_c**2 / q_c**4)
-        values.update(relative_ci_lower=rel - half, relative_ci_upper=rel + half)
+        half = z * math.hypot(se_t / q_c, (q_t / q_c) * (se_c / q_c))
+        if math.isfinite(rel + half):
+            values.update(relative_ci_lower=rel - half, relative_ci_upper=rel + half)
+        else:
+            reasons.append(("relative_undefined", "relative CI overflows"))
         return
     if not (q_c > 0.0 and q_t > 0.0):
         reasons.append(
@@ -453,7 +460,7 @@ def _add_inference(
             )
         )
         return
-    half = z * math.sqrt(se_t**2 / q_t**2 + se_c**2 / q_c**2)
+    half = z * math.hypot(se_t / q_t, se_c / q_c)
     log_ratio = math.log(q_t / q_c)
     if log_ratio + half > 700.0:
         reasons.append(("relative_undefined", "relative CI overflows"))
