@@ -349,6 +349,19 @@ def test_log_relative_ci_needs_positive_quantiles() -> None:
     assert delta.status == "ok" and delta.estimate.relative_ci_lower is not None
 
 
+def test_a_relative_effect_too_large_for_a_float_is_undefined_not_infinite() -> None:
+    rng = np.random.default_rng(23)
+    arms = [
+        reference_arm("control", rng.lognormal(0, 1, 2000) * 1e-300, 0.5, "unit"),
+        reference_arm("treatment", rng.lognormal(0, 1, 2000) * 1e300, 0.5, "unit"),
+    ]
+    for method in ("delta", "log"):
+        result = only(arms, quantile=0.5, level="unit", relative_ci_method=method)
+        assert result.status == "relative_undefined" and "overflows" in result.status_reason
+        assert result.estimate.relative_ci_upper is None
+        _no_nan(result)
+
+
 def test_every_treatment_arm_is_compared_with_the_control() -> None:
     rng = np.random.default_rng(21)
     arms = [

@@ -38,6 +38,14 @@
   band): the quantile per group (cuped__percentile); per unit the counts below and at it; per group
   their sums, σ_F and the band; the order statistics at the band's ranks (row_number), interpolated.
   Only window functions, group by, joins on the group columns and CASE: portable SQL.
+
+  Dialects (tested on DuckDB): PostgreSQL runs it as written (percentile_cont through the
+  default cuped__percentile; every division is on a cast to double, so no integer division).
+  Spark 3.3+ has percentile_cont ... within group and the rest; its exact percentile_cont holds
+  each arm's values in memory, and a window partitioned by arm sorts each arm in one task, so very
+  large arms are skewed work there (percentile_approx would break the agreement between Q̂ and the
+  ranked order statistics the band relies on). cuped__type_double's default 'double precision'
+  and BigQuery's missing percentile_cont aggregate need dispatch overrides before those run it.
 -#}
 {% macro cuped__quantile_inputs(relation, group_by, value, quantile, level, unit_id='unit_id', band_z=1.959963984540054) %}
   {%- if level not in ['unit', 'event'] -%}
