@@ -41,7 +41,7 @@
 
   Dialects (tested on DuckDB): PostgreSQL runs it as written (percentile_cont through the
   default cuped__percentile; every division is on a cast to double, so no integer division).
-  Spark 3.3+ has percentile_cont ... within group and the rest; its exact percentile_cont holds
+  Spark (3.4+) parses percentile_cont ... within group and has the rest; its exact percentile holds
   each arm's values in memory, and a window partitioned by arm sorts each arm in one task, so very
   large arms are skewed work there (percentile_approx would break the agreement between Q̂ and the
   ranked order statistics the band relies on). cuped__type_double's default 'double precision'
