@@ -39,8 +39,9 @@
   their sums, σ_F and the band; the order statistics at the band's ranks (row_number), interpolated.
   Only window functions, group by, joins on the group columns and CASE: portable SQL.
 
-  Dialects (tested on DuckDB): PostgreSQL runs it as written (percentile_cont through the
-  default cuped__percentile; every division is on a cast to double, so no integer division).
+  Dialects (tested on DuckDB only): for PostgreSQL nothing should need changing (percentile_cont
+  through the default cuped__percentile; every division is on a cast to double, so no integer
+  division).
   Spark (3.4+) parses percentile_cont ... within group and has the rest; its exact percentile holds
   each arm's values in memory, and a window partitioned by arm sorts each arm in one task, so very
   large arms are skewed work there (percentile_approx would break the agreement between Q̂ and the
