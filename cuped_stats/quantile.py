@@ -99,7 +99,6 @@ __all__ = [
     "analyze_quantile",
     "arm_quantile",
     "cdf_standard_error",
-    "quantile_band",
 ]
 
 #: Levels of a quantile metric: the quantile of units' values, or of events clustered by unit.
@@ -250,12 +249,6 @@ def cdf_standard_error(arm: QuantileArm, quantile: float, level: str) -> float |
     squares += lam * (1.0 - lam) * at
     n = arm.n_units
     return math.sqrt(n / (n - 1) * squares) / n_values
-
-
-def quantile_band(quantile: float, sigma_cdf: float, z: float = BAND_Z) -> tuple[float, float]:
-    """The probability band ``(q − z·σ_F, q + z·σ_F)`` whose interpolated order statistics give
-    the outer CI (what the SQL macro computes; here for references and simulations)."""
-    return quantile - z * sigma_cdf, quantile + z * sigma_cdf
 
 
 def arm_quantile(arm: QuantileArm, quantile: float, level: str) -> ArmQuantile:
