@@ -254,25 +254,44 @@ quantile_ranked_values as (
 
 ),
 
+quantile_target_ranks as (
+
+    {# the four ranks around the band's ends, one row each: an equi-join on them is a hash join #}
+    {%- for rank in ['lower_rank', 'lower_rank + 1', 'upper_rank', 'upper_rank + 1'] %}
+    select {{ keys }}, {{ rank }} as target_rank from quantile_ranks
+    {{- '\n    union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+quantile_target_values as (
+
+    select
+        {%- for key in group_by %}
+        quantile_ranked_values.{{ key }},
+        {%- endfor %}
+        quantile_ranked_values.value_rank,
+        quantile_ranked_values.cuped_value
+    from quantile_ranked_values
+    inner join quantile_target_ranks
+        on {% for key in group_by %}quantile_target_ranks.{{ key }} = quantile_ranked_values.{{ key }}
+        and {% endfor %}quantile_target_ranks.target_rank = quantile_ranked_values.value_rank
+
+),
+
 quantile_order_statistics as (
 
     select
         {%- for key in group_by %}
         quantile_ranks.{{ key }},
         {%- endfor %}
-        max(case when quantile_ranked_values.value_rank = quantile_ranks.lower_rank then quantile_ranked_values.cuped_value end) as lower_at,
-        max(case when quantile_ranked_values.value_rank = quantile_ranks.lower_rank + 1 then quantile_ranked_values.cuped_value end) as lower_next,
-        max(case when quantile_ranked_values.value_rank = quantile_ranks.upper_rank then quantile_ranked_values.cuped_value end) as upper_at,
-        max(case when quantile_ranked_values.value_rank = quantile_ranks.upper_rank + 1 then quantile_ranked_values.cuped_value end) as upper_next
+        max(case when quantile_target_values.value_rank = quantile_ranks.lower_rank then quantile_target_values.cuped_value end) as lower_at,
+        max(case when quantile_target_values.value_rank = quantile_ranks.lower_rank + 1 then quantile_target_values.cuped_value end) as lower_next,
+        max(case when quantile_target_values.value_rank = quantile_ranks.upper_rank then quantile_target_values.cuped_value end) as upper_at,
+        max(case when quantile_target_values.value_rank = quantile_ranks.upper_rank + 1 then quantile_target_values.cuped_value end) as upper_next
     from quantile_ranks
-    inner join quantile_ranked_values
-        on {% for key in group_by %}quantile_ranked_values.{{ key }} = quantile_ranks.{{ key }}
-        and {% endfor %}quantile_ranked_values.value_rank in (
-            quantile_ranks.lower_rank,
-            quantile_ranks.lower_rank + 1,
-            quantile_ranks.upper_rank,
-            quantile_ranks.upper_rank + 1
-        )
+    inner join quantile_target_values
+        on {% for key in group_by %}{{ 'and ' if not loop.first }}quantile_target_values.{{ key }} = quantile_ranks.{{ key }}{{ '\n        ' if not loop.last }}{% endfor %}
     group by
         {%- for key in group_by %}
         quantile_ranks.{{ key }}{{ ',' if not loop.last }}
