@@ -59,6 +59,12 @@ from cuped_stats.power import (
     plan_sample_size,
     sample_size,
 )
+from cuped_stats.quantile import (
+    QUANTILE_LEVELS,
+    QuantileArm,
+    QuantileComparison,
+    analyze_quantile,
+)
 from cuped_stats.sequential import confidence_sequence
 from cuped_stats.srm import SRM_ALPHA, SampleRatioMismatch, sample_ratio_mismatch
 from cuped_stats.tables import balance_table, health_table, power_table, results_table
@@ -66,6 +72,7 @@ from cuped_stats.tables import balance_table, health_table, power_table, results
 __all__ = [
     "DECISIONS",
     "METRIC_TYPES",
+    "QUANTILE_LEVELS",
     "RELATIVE_CI_METHODS",
     "ROLES",
     "SRM_ALPHA",
@@ -83,11 +90,14 @@ __all__ = [
     "MetricVerdict",
     "NormalPrior",
     "OneSidedTest",
+    "QuantileArm",
+    "QuantileComparison",
     "SampleRatioMismatch",
     "SequentialLook",
     "ThetaFit",
     "__version__",
     "analyze_metric",
+    "analyze_quantile",
     "balance_table",
     "bayes_readout",
     "benjamini_hochberg",
