@@ -94,7 +94,9 @@ def test_cuped_tests_equal_statsmodels_on_unit_level_residuals(
         ArmMoments.from_units(v, {"@y": y, **{names[j]: xs[:, j] for j in range(k)}})
         for v, (y, xs) in data.items()
     ]
-    comparison = analyze_metric(arms, "control")[0]
+    # Welch on the residuals y − θx treats θ as known: compare with that SE (the default adds
+    # the variance of θ̂, tested against its own reference in test_core_cuped.py).
+    comparison = analyze_metric(arms, "control", small_sample_correction=False)[0]
     assert comparison.variant == "b" and comparison.covariates == tuple(names)
     theta = np.asarray(comparison.theta)
     r_t = data["b"][0] - data["b"][1] @ theta
@@ -158,7 +160,10 @@ def test_relative_margin_equals_unit_level_delta_method(
         y, x = _units(rng, n, scale=scale)
         data[variant] = (y, x[:, None])
     arms = [ArmMoments.from_units(v, {"@y": y, "pre": xs[:, 0]}) for v, (y, xs) in data.items()]
-    comparison = analyze_metric(arms, "control", relative_ci_method=relative_ci_method)[0]
+    # the unit-level delta method below treats θ as known, as does this path of the core
+    comparison = analyze_metric(
+        arms, "control", relative_ci_method=relative_ci_method, small_sample_correction=False
+    )[0]
     m_t, m_c, cov, df = _unit_level_relative(data, "control", "b", np.asarray(comparison.theta))
     np.testing.assert_allclose(comparison.cuped.degrees_of_freedom, df, rtol=RTOL)
     s, delta = (1.0 if higher_is_better else -1.0), 0.03

@@ -9,7 +9,7 @@
       'metric_type': ['mean', 'proportion', 'ratio'],
       'agg': ['sum', 'count', 'count_distinct', 'max'],
       'theta': ['within', 'total'],
-      'relative_ci': ['delta', 'log'],
+      'relative_ci': ['delta', 'log', 'fieller'],
     },
     'alpha_bounds': [0, 0.5],
     'defaults': {
