@@ -309,7 +309,7 @@ def analyze_quantile(
         quantile: ``q`` in (0, 1), the same the SQL used.
         level: ``"unit"`` or ``"event"``.
         alpha: Two-sided significance level; CIs have level ``1 - alpha``.
-        relative_ci_method: ``"delta"`` (symmetric) or ``"log"``.
+        relative_ci_method: ``"delta"`` (symmetric), ``"log"`` or ``"fieller"``.
 
     Returns:
         One :class:`QuantileComparison` per arm other than the control, in input order.
@@ -438,6 +438,9 @@ def _add_inference(
     if values.get("relative_effect") is None:
         return
     rel = q_t / q_c - 1.0
+    if relative_ci_method == "fieller":
+        _add_fieller(values, reasons, q_c, q_t, se_c, se_t, z)
+        return
     if relative_ci_method == "delta":
         half = z * math.hypot(se_t / q_c, (q_t / q_c) * (se_c / q_c))
         if math.isfinite(rel + half):
@@ -461,6 +464,39 @@ def _add_inference(
         return
     lower, upper = math.expm1(log_ratio - half), math.expm1(log_ratio + half)
     values.update(relative_ci_lower=min(lower, rel), relative_ci_upper=max(upper, rel))
+
+
+def _add_fieller(
+    values: dict[str, float | None],
+    reasons: list[tuple[str, str]],
+    q_c: float,
+    q_t: float,
+    se_c: float,
+    se_t: float,
+    z: float,
+) -> None:
+    """Fieller's interval of ``ρ = Q_t/Q_c − 1`` for independent normal arm estimates: the ``ρ``
+    with ``(q_t − ρ·q_c)² ≤ z²·(se_t² + ρ²·se_c²)``, a bounded interval when the control
+    quantile is significantly non-zero (``q_c² > z²·se_c²``), else unbounded (left undefined).
+    Fieller (1954), "Some problems in interval estimation"."""
+    a = q_c * q_c - z * z * se_c * se_c
+    if not a > 0.0:
+        reasons.append(
+            (
+                "relative_undefined",
+                "Fieller relative CI is unbounded: the control quantile is not significantly "
+                "different from 0",
+            )
+        )
+        return
+    b = q_t * q_c
+    c = q_t * q_t - z * z * se_t * se_t
+    root = math.sqrt(max(b * b - a * c, 0.0))
+    lower, upper = (b - root) / a - 1.0, (b + root) / a - 1.0
+    if not (math.isfinite(lower) and math.isfinite(upper)):
+        reasons.append(("relative_undefined", "relative CI overflows"))
+        return
+    values.update(relative_ci_lower=lower, relative_ci_upper=upper)
 
 
 def _check_quantile(quantile: float, level: str) -> None:

@@ -388,7 +388,7 @@ def test_bad_arguments_and_inconsistent_inputs_raise_naming_what_is_wrong() -> N
         analyze_quantile([arm, other], "control", quantile=0.5, level="unit", alpha=1.5)
     with pytest.raises(ValueError, match="relative_ci_method"):
         analyze_quantile(
-            [arm, other], "control", quantile=0.5, level="unit", relative_ci_method="fieller"
+            [arm, other], "control", quantile=0.5, level="unit", relative_ci_method="bootstrap"
         )
     with pytest.raises(ValueError, match="duplicate arms"):
         analyze_quantile([arm, arm], "control", quantile=0.5, level="unit")
@@ -406,3 +406,22 @@ def test_bad_arguments_and_inconsistent_inputs_raise_naming_what_is_wrong() -> N
         arm_quantile(impossible, 0.5, "event")
     with pytest.raises(ValueError, match="arm 'control': value_lower/value_upper missing"):
         arm_quantile(dataclasses.replace(arm, value_upper=None), 0.5, "unit")
+
+
+def test_fieller_relative_interval_inverts_the_ratio_test() -> None:
+    # At each end ρ of Fieller's interval, (q_t − ρ·q_c)/√(se_t² + ρ²·se_c²) is ∓z exactly.
+    rng = np.random.default_rng(3)
+    control, treatment = rng.lognormal(0, 1, 3000), rng.lognormal(0.05, 1, 3000)
+    arms = [
+        reference_arm("control", control, 0.9, "unit"),
+        reference_arm("b", treatment, 0.9, "unit"),
+    ]
+    fieller = only(arms, quantile=0.9, level="unit", relative_ci_method="fieller")
+    est = fieller.estimate
+    q_c, q_t = est.control_mean, est.variant_mean
+    se_c, se_t = fieller.control_se, fieller.variant_se
+    z = scipy.stats.norm.ppf(0.975)
+    for end, sign in ((est.relative_ci_lower, 1.0), (est.relative_ci_upper, -1.0)):
+        rho = end + 1.0
+        statistic = (q_t - rho * q_c) / math.sqrt(se_t**2 + rho**2 * se_c**2)
+        np.testing.assert_allclose(statistic, sign * z, rtol=1e-9)
