@@ -7,8 +7,12 @@
   values z = v − c and of their products z_a·z_b (the first row of a unit contributes them whole);
   running sums over days give Σz and Σz_a·z_b per arm and day, hence means and covariances. The
   centring constant c (each variable's mean over the experiment's final unit values) keeps the
-  sums small, so the covariance is numerically as sound as covar_samp's. Covariates (pre-period
-  values, attributes) are fixed at assignment; outcomes use the final winsorization thresholds.
+  sums small, so the covariance is numerically as sound as covar_samp's. Means come from the
+  running sums of the values themselves: a variable that is 0 for every unit on a day has mean
+  exactly 0 (c + Σz/n would leave rounding noise of order 1e-16·c, and a relative effect over
+  noise). A covariance within 1e-12 of its Cauchy–Schwarz scale √(Σz_a²·Σz_b²)/(n − 1) is
+  cancellation noise and is 0. Covariates (pre-period values, attributes) are fixed at
+  assignment; outcomes use the final winsorization thresholds.
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = config['moments'] -%}
@@ -31,20 +35,14 @@ from {{ ref('cuped__arm_moments') }}
 where 1 = 0
 {%- else %}
 
-with centres as (
-
-    select * from {{ ref('cuped__daily_centres') }}
-
-),
-
-changes as (
+with changes as (
 
     select * from {{ ref('cuped__unit_daily_changes') }}
 
 ),
 
 {%- set sums = [] %}
-{%- for variable in moments['means'] %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
+{%- for variable in moments['means'] %}{% do sums.append('r__' ~ variable['key']) %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
 {%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
 
 daily_sums as (
@@ -108,18 +106,20 @@ daily_arm_moments as (
         running_sums.variant,
         cast(running_sums.n_units as {{ dbt.type_bigint() }}) as n_units,
         {%- for variable in moments['means'] %}
-        centres.centre__{{ variable['key'] }} + s__{{ variable['key'] }} / running_sums.n_units as mean__{{ variable['key'] }},
+        r__{{ variable['key'] }} / running_sums.n_units as mean__{{ variable['key'] }},
         {%- endfor %}
         {%- for pair in moments['pairs'] %}
         {%- set name = cuped__covariance_column(pair[0], pair[1]) %}
-        case when running_sums.n_units > 1 then
-            (s__{{ name }} - s__{{ pair[0]['key'] }} * s__{{ pair[1]['key'] }} / running_sums.n_units)
-            / (running_sums.n_units - 1)
+        {%- set products = 's__' ~ name %}
+        {%- set deviation = '(' ~ products ~ ' - s__' ~ pair[0]['key'] ~ ' * s__' ~ pair[1]['key'] ~ ' / running_sums.n_units)' %}
+        {%- set scale = 'sqrt(s__' ~ cuped__covariance_column(pair[0], pair[0]) ~ ' * s__' ~ cuped__covariance_column(pair[1], pair[1]) ~ ')' %}
+        case
+            when running_sums.n_units < 2 then null
+            when abs({{ deviation }}) <= 1e-12 * {{ scale }} then 0.0
+            else {{ deviation }} / (running_sums.n_units - 1)
         end as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from running_sums
-    inner join centres
-        on centres.experiment_id = running_sums.experiment_id
     where running_sums.n_units > 0
 
 )

@@ -1,7 +1,7 @@
 {#-
   One row per experiment × analysed unit × day its values change: what the unit adds that day to
-  its arm's running sums (the count on its first day, then the change of each centred value z and
-  of each product z_a·z_b). See cuped__daily_moments for the method. Empty unless `daily_series: true`.
+  its arm's running sums (the count on its first day, then the change of each value v, of each
+  centred value z and of each product z_a·z_b). See cuped__daily_arm_moments for the method. Empty unless `daily_series: true`.
 -#}
 
 {%- set config = cuped__config() -%}
@@ -74,6 +74,7 @@ centred as (
         daily_state.variant,
         daily_state.day,
         {%- for variable in moments['means'] %}
+        {{ variable['sql'] }} as v__{{ variable['key'] }},
         ({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }} as z__{{ variable['key'] }}{{ ',' if not loop.last }}
         {%- endfor %}
     from daily_state
@@ -90,6 +91,7 @@ products as (
         variant,
         day,
         {%- for variable in moments['means'] %}
+        v__{{ variable['key'] }} as r__{{ variable['key'] }},
         z__{{ variable['key'] }} as s__{{ variable['key'] }},
         {%- endfor %}
         {%- for pair in moments['pairs'] %}
@@ -109,7 +111,7 @@ changes as (
         day,
         case when lag(day) over (partition by experiment_id, unit_id order by day) is null then 1 else 0 end as d_n
         {%- set sums = [] %}
-        {%- for variable in moments['means'] %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
+        {%- for variable in moments['means'] %}{% do sums.append('r__' ~ variable['key']) %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
         {%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
         {%- for column in sums %},
         {{ column }} - coalesce(lag({{ column }}) over (partition by experiment_id, unit_id order by day), 0) as d_{{ column }}

@@ -1,0 +1,86 @@
+"""The daily series on days where an outcome is 0 for every unit: exact zeros, not rounding noise.
+
+Units are assigned over the first five days of March and buy nothing before March 6 (they have
+pre-period purchases, so the covariate is not constant). On the first days every outcome is 0:
+the control mean must be exactly 0 and the relative figures undefined, where centred running
+sums used to leave means of order 1e-16 and relative effects with intervals of ±1e7.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from tests.dbt_runner import REPO, DbtRun, run_dbt
+
+CONFIG = {
+    "assignments": "exposures",
+    "daily_series": True,
+    "metrics": [
+        {
+            "name": "spend",
+            "source": "events",
+            "timestamp_column": "event_at",
+            "value": "amount",
+        },
+        {
+            "name": "bought",
+            "type": "proportion",
+            "source": "events",
+            "timestamp_column": "event_at",
+        },
+    ],
+}
+
+
+def _write(root: Path) -> None:
+    rng = np.random.default_rng(3)
+    (root / "seeds").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    exposures, events = ["experiment_id,unit_id,variant,assigned_at"], ["unit_id,event_at,amount"]
+    for unit in range(400):
+        day = 1 + unit % 5
+        exposures.append(f"e,{unit},{('control', 'treatment')[unit % 2]},2026-03-0{day} 08:00:00")
+        events.append(f"{unit},2026-02-25 10:00:00,{rng.gamma(2.0, 7.3):.2f}")
+        if rng.random() < 0.6:
+            events.append(f"{unit},2026-03-{6 + unit % 7:02d} 10:00:00,{rng.gamma(2.0, 9.1):.2f}")
+    (root / "seeds" / "exposures.csv").write_text("\n".join(exposures) + "\n")
+    (root / "seeds" / "events.csv").write_text("\n".join(events) + "\n")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    root, work = tmp_path_factory.mktemp("daily"), tmp_path_factory.mktemp("daily_work")
+    _write(root)
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    return run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+
+
+def test_days_with_all_zero_outcomes_have_exact_zero_means_and_no_relative_figures(
+    built: DbtRun,
+) -> None:
+    with duckdb.connect(str(built.database), read_only=True) as con:
+        daily = con.sql("select * from cuped_results_daily order by as_of_date").df()
+    early = daily[daily["as_of_date"] < np.datetime64("2026-03-06")]
+    assert len(early) == 10  # five days, two metrics
+    assert (early["control_mean"] == 0).all() and (early["variant_mean"] == 0).all()
+    assert early["relative_effect"].isna().all()
+    assert early["relative_ci_lower"].isna().all() and early["relative_ci_upper"].isna().all()
+    assert early["absolute_effect"].eq(0).all()
+    assert (early["status"] == "zero_variance").all(), early["status_reason"].tolist()
+    later = daily[daily["as_of_date"] >= np.datetime64("2026-03-07")]
+    assert (later["status"] == "ok").all() and later["relative_effect"].notna().all()
+    for column in ("control_mean", "variant_mean", "absolute_effect_se"):
+        values = daily[column].dropna().abs()
+        assert not ((values > 0) & (values < 1e-9)).any(), column
