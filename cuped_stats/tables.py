@@ -19,6 +19,7 @@ import numpy as np
 
 from cuped_stats._version import __version__
 from cuped_stats.balance import covariate_balance
+from cuped_stats.bayes import NormalPrior, bayes_readout, empirical_bayes_prior, fixed_prior
 from cuped_stats.cuped import (
     METRIC_TYPES,
     OUTCOME_VARIABLES,
@@ -94,6 +95,11 @@ RESULTS_COLUMNS: dict[str, type] = {
     "unadjusted_relative_ci_upper": _FLOAT,
     "unadjusted_p_value": _FLOAT,
     "variance_reduction": _FLOAT,
+    "chance_to_win": _FLOAT,
+    "bayes_relative_ci_lower": _FLOAT,
+    "bayes_relative_ci_upper": _FLOAT,
+    "expected_loss": _FLOAT,
+    "prior": _TEXT,
     "theta": _TEXT,
     "covariates": _TEXT,
     "covariates_dropped": _TEXT,
@@ -309,6 +315,7 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "relative_effect": cuped.relative_effect,
         "relative_ci_lower": cuped.relative_ci_lower,
         "relative_ci_upper": cuped.relative_ci_upper,
+        "relative_se": cuped.relative_se,
         "p_value": cuped.p_value,
         "p_value_holm": None,
         "p_value_bh": None,
@@ -321,6 +328,12 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "unadjusted_relative_ci_upper": raw.relative_ci_upper,
         "unadjusted_p_value": raw.p_value,
         "variance_reduction": comparison.variance_reduction,
+        # filled by _add_bayes_readouts (results only: the daily series has no read-out)
+        "chance_to_win": None,
+        "bayes_relative_ci_lower": None,
+        "bayes_relative_ci_upper": None,
+        "expected_loss": None,
+        "prior": None,
         "theta": json.dumps(dict(zip(comparison.covariates, comparison.theta, strict=True))),
         "covariates": json.dumps(list(comparison.covariates)),
         "covariates_dropped": json.dumps(dict(comparison.covariates_dropped)),
@@ -452,7 +465,58 @@ def results_rows(
         ):
             rows[i]["p_value_holm"] = p_holm
             rows[i]["p_value_bh"] = p_bh
+    if not daily:
+        _add_bayes_readouts(rows, plans)
     return rows
+
+
+def _prior_for(plan: Row, experiment_id: Any, metric_rows: Sequence[dict[str, Any]]) -> NormalPrior:
+    """The prior of ``experiment_id``'s relative effect on a metric: the configured fixed prior,
+    or empirical Bayes from the metric's other experiments (their overall comparisons)."""
+    if plan.get("bayes_prior_sd") is not None:
+        return fixed_prior(
+            float(plan.get("bayes_prior_mean") or 0.0), float(plan["bayes_prior_sd"])
+        )
+    others = [
+        row
+        for row in metric_rows
+        if row["experiment_id"] != experiment_id
+        and row["segment_name"] == "all"
+        and row["variant"] is not None
+    ]
+    return empirical_bayes_prior(
+        [row["relative_effect"] for row in others], [row.get("relative_se") for row in others]
+    )
+
+
+def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, Any], Row]) -> None:
+    """Fill each comparison's Bayesian read-out (:func:`cuped_stats.bayes.bayes_readout`) of the
+    CUPED relative effect, with the prior of :func:`_prior_for` (left out of the experiment's
+    own estimate: the prior of an experiment never contains its own data)."""
+    by_metric: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_metric[row["metric_name"]].append(row)
+    priors: dict[tuple[Any, Any], NormalPrior] = {}
+    for row in rows:
+        if row["variant"] is None:
+            continue
+        key = (row["experiment_id"], row["metric_name"])
+        if key not in priors:
+            priors[key] = _prior_for(plans[key], key[0], by_metric[key[1]])
+        readout = bayes_readout(
+            row["relative_effect"],
+            row.get("relative_se"),
+            priors[key],
+            higher_is_better=bool(row["higher_is_better"]),
+            alpha=float(row["alpha"]),
+        )
+        row.update(
+            chance_to_win=readout.chance_to_win,
+            bayes_relative_ci_lower=readout.ci_lower,
+            bayes_relative_ci_upper=readout.ci_upper,
+            expected_loss=readout.expected_loss,
+            prior=priors[key].to_json(),
+        )
 
 
 def _analyse_group(

@@ -68,6 +68,18 @@ CASES = {
         lambda c: c.update(theta="pooled"),
         ["`theta` must be one of within, total, got: pooled"],
     ),
+    "bayes prior with a negative sd": (
+        lambda c: c.update(bayes_prior={"mean": 0, "sd": -0.1}),
+        ["`bayes_prior` must be `empirical` or a mapping {mean:", "`bayes_prior.sd` got: -0.1"],
+    ),
+    "bayes prior that is not a number": (
+        lambda c: c.update(bayes_prior={"mean": float("nan"), "sd": 0.3}),
+        ["`bayes_prior.mean` got: NaN"],
+    ),
+    "bayes prior misspelt": (
+        lambda c: c.update(bayes_prior="empirical_bayes"),
+        ["`bayes_prior` must be `empirical` or a mapping", "got: empirical_bayes"],
+    ),
 }
 
 

@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
 from cuped_stats import ArmMoments, __version__, analyze_metric, health_table, results_table
+from cuped_stats.bayes import empirical_bayes_prior
 from cuped_stats.sequential import confidence_sequence
 from cuped_stats.tables import HEALTH_COLUMNS, RESULTS_COLUMNS
 from tests.helpers import moment_rows as numpy_moment_rows
@@ -280,3 +282,85 @@ def test_health_table_single_arm_gives_null_statistics_not_nan_text() -> None:
     table = health_table(rows)
     assert np.isnan(table["srm_chi2"]).all() and np.isnan(table["srm_p_value"]).all()
     assert list(table["srm_status"]) == ["single_arm"] and not table["srm_flag"].any()
+
+
+def _three_experiments(units) -> tuple[list[dict], list[dict]]:
+    """Experiments e1, e2, e3 on revenue: e2 and e3 shift e1's arms by a planted lift."""
+    rows, plans = [], []
+    for experiment, shift in (("e1", 0.0), ("e2", 0.3), ("e3", -0.2)):
+        for variant, columns in units["revenue"].items():
+            shifted = {**columns, "@y": columns["@y"] + (shift if variant != "control" else 0)}
+            rows += moment_rows(experiment, "revenue", variant, shifted, segment=("all", "all"))
+        plans.append(plan_row(experiment, "revenue"))
+    return rows, plans
+
+
+def _relative(columns_by_variant: dict, shift: float, variant: str) -> tuple[float, float]:
+    """The CUPED relative effect and its SE, straight from the unit data (no table code)."""
+    arms = []
+    for name, columns in columns_by_variant.items():
+        data = dict(columns)
+        if name != "control":
+            data["@y"] = data["@y"] + shift
+        matrix = np.column_stack(list(data.values()))
+        arms.append(
+            ArmMoments(
+                name, len(matrix), tuple(data), matrix.mean(axis=0), np.cov(matrix, rowvar=False)
+            )
+        )
+    comparison = next(c for c in analyze_metric(arms, "control") if c.variant == variant)
+    return comparison.cuped.relative_effect, comparison.cuped.relative_se
+
+
+def test_bayesian_read_out_with_a_fixed_prior_is_the_conjugate_update(units) -> None:
+    rows, plans = _three_experiments(units)
+    plans = [{**plan, "bayes_prior_mean": 0.01, "bayes_prior_sd": 0.05} for plan in plans]
+    table = results_table(rows, plans)
+    i = next(
+        i
+        for i in range(len(table["variant"]))
+        if table["experiment_id"][i] == "e2" and table["variant"][i] == "b"
+    )
+    r, s = _relative(units["revenue"], 0.3, "b")
+    precision = 1 / 0.05**2 + 1 / s**2
+    mean, sd = (0.01 / 0.05**2 + r / s**2) / precision, precision**-0.5
+    z = scipy.stats.norm.ppf(0.975)
+    assert table["chance_to_win"][i] == pytest.approx(scipy.stats.norm.cdf(mean / sd), rel=1e-12)
+    assert table["bayes_relative_ci_lower"][i] == pytest.approx(mean - z * sd, rel=1e-12)
+    assert table["bayes_relative_ci_upper"][i] == pytest.approx(mean + z * sd, rel=1e-12)
+    loss = scipy.integrate.quad(
+        lambda x: max(0.0, -x) * scipy.stats.norm.pdf(x, mean, sd), mean - 12 * sd, 0.0
+    )[0]
+    assert table["expected_loss"][i] == pytest.approx(loss, rel=1e-7, abs=1e-15)
+    assert json.loads(table["prior"][i]) == {"source": "fixed", "mean": 0.01, "sd": 0.05}
+
+
+def test_empirical_prior_of_an_experiment_leaves_its_own_data_out(units) -> None:
+    rows, plans = _three_experiments(units)
+    table = results_table(rows, plans)
+    for experiment in ("e1", "e2", "e3"):
+        others = [
+            _relative(units["revenue"], shift, variant)
+            for other, shift in (("e1", 0.0), ("e2", 0.3), ("e3", -0.2))
+            if other != experiment
+            for variant in ("b", "c")
+        ]
+        expected = empirical_bayes_prior([r for r, _ in others], [s for _, s in others])
+        for i in range(len(table["variant"])):
+            if table["experiment_id"][i] == experiment:
+                prior = json.loads(table["prior"][i])
+                assert prior["source"] == "empirical_bayes"
+                assert prior["n_experiments"] == 4
+                assert prior["mean"] == pytest.approx(expected.mean, rel=1e-12)
+                assert prior["sd"] == pytest.approx(expected.sd, rel=1e-12)
+                assert 0.0 < table["chance_to_win"][i] < 1.0
+
+
+def test_bayesian_read_out_is_null_where_the_relative_effect_is_undefined() -> None:
+    rng = np.random.default_rng(5)
+    rows = moment_rows("e1", "m", "control", {"@y": np.zeros(50)}, segment=("all", "all"))
+    rows += moment_rows("e1", "m", "b", {"@y": rng.normal(1, 1, 50)}, segment=("all", "all"))
+    table = results_table(rows, [plan_row("e1", "m")])
+    assert table["status"][0] == "relative_undefined"
+    assert np.isnan(table["chance_to_win"]).all() and np.isnan(table["expected_loss"]).all()
+    assert json.loads(table["prior"][0])["source"] == "weak"

@@ -23,6 +23,7 @@
       'power': 0.8,
       'target_relative_mde': 0.05,
       'planned_units': 5000,
+      'bayes_prior': 'empirical',
       'metric_type': 'mean',
       'agg': 'sum',
     },

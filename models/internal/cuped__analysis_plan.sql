@@ -44,6 +44,9 @@ select
     {{ config['planned_units'] }} as planned_units,
     cast({{ config['power'] }} as {{ cuped__type_double() }}) as power,
     cast({{ config['target_relative_mde'] }} as {{ cuped__type_double() }}) as target_relative_mde,
+    {#- null: the prior is fitted from the metric's other experiments (empirical Bayes) -#}
+    cast({{ 'null' if config['bayes_prior']['mean'] is none else config['bayes_prior']['mean'] }} as {{ cuped__type_double() }}) as bayes_prior_mean,
+    cast({{ 'null' if config['bayes_prior']['sd'] is none else config['bayes_prior']['sd'] }} as {{ cuped__type_double() }}) as bayes_prior_sd,
     arrivals.assignment_days
 from experiments
 cross join metrics
