@@ -26,3 +26,9 @@ def test_the_license_file_is_the_one_pyproject_declares() -> None:
     assert re.search(r'(?m)^license-files = \["LICENSE"\]$', pyproject)
     text = (REPO / "LICENSE").read_text()
     assert text.lstrip().startswith("Apache License\n                           Version 2.0")
+
+
+def test_the_changelog_describes_the_current_version() -> None:
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    first = re.search(r"(?m)^## (\S+)$", changelog).group(1)
+    assert first == cuped_stats.__version__
