@@ -42,7 +42,7 @@
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
-                     'power', 'target_relative_mde', 'planned_units'] -%}
+                     'power', 'target_relative_mde', 'planned_units', 'experiment_settings'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -133,6 +133,17 @@
     {%- do metrics.append(cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config)) -%}
   {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
+
+  {#- per-experiment settings; the segments computed are the global ones and every experiment's -#}
+  {%- set experiment_settings = cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
+  {%- do config.update({'experiment_settings': experiment_settings, 'default_segments': segments}) -%}
+  {%- set all_segments = segments | list -%}
+  {%- for experiment_id, settings_block in experiment_settings.items() -%}
+    {%- for segment in settings_block['segments'] or [] if segment not in all_segments -%}
+      {%- do all_segments.append(segment) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- do config.update({'segments': all_segments}) -%}
   {{ return(cuped__layout(config)) }}
 {% endmacro %}
 
