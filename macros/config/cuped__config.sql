@@ -42,7 +42,7 @@
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
-                     'power', 'target_relative_mde', 'planned_units', 'experiment_settings'] -%}
+                     'power', 'target_relative_mde', 'planned_units', 'experiment_settings', 'decision_tests'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -74,6 +74,16 @@
     'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
     'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
   } -%}
+
+  {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
+  {%- set decision_tests = raw.get('decision_tests', {}) or {} -%}
+  {%- if decision_tests is not mapping -%}
+    {{ exceptions.raise_compiler_error("cuped: `decision_tests` must be a mapping {guardrails_hold, control_present} of error, warn or off, got: " ~ decision_tests) }}
+  {%- endif -%}
+  {%- do cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present'], "`decision_tests`") -%}
+  {%- for key, severity in decision_tests.items() -%}
+    {%- do cuped__check_choice(severity, ['error', 'warn', 'off'], "`decision_tests." ~ key ~ "`") -%}
+  {%- endfor -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
   {%- set attributes = raw.get('unit_attributes') -%}
