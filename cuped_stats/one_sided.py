@@ -26,7 +26,8 @@ with ``s'`` the direction the alternative points to:
   so that the test agrees with the reported (asymmetric) interval; the estimate, boundary and
   bound are reported on the relative scale either way. A relative margin needs a positive
   control mean (otherwise "a fraction of the control mean" flips direction): use an absolute
-  margin for metrics that can be negative.
+  margin for metrics that can be negative. A ``fieller`` relative interval has no SE to read
+  back, so a relative margin with it raises (the dbt configuration rejects the combination).
 
 ``se_r`` is read back from the relative CI the core reports, exactly: the core's CI is
 ``r ∓ t_{1−α/2, df}·se_r`` (``delta``) or ``expm1(log(1 + r) ∓ t_{1−α/2, df}·se_log)`` (``log``),
@@ -207,6 +208,12 @@ def relative_standard_error(
         )
     if not 0.0 < ci_alpha < 1.0:
         raise ValueError(f"ci_alpha must be in (0, 1), got {ci_alpha!r}")
+    if relative_ci_method == "fieller":
+        raise ValueError(
+            "a Fieller relative interval is not estimate ∓ quantile·SE on any scale, so no "
+            "standard error can be read from it; test a relative margin with the delta or log "
+            "interval, or use an absolute margin"
+        )
     lower, upper = estimate.relative_ci_lower, estimate.relative_ci_upper
     df = estimate.degrees_of_freedom
     if lower is None or upper is None or df is None or not _finite(lower, upper, df) or df <= 0:

@@ -27,8 +27,17 @@ from cuped_stats.cuped import (
     THETA_METHODS,
     analyze_metric,
 )
+from cuped_stats.decisions import (
+    DECISION_COLUMNS,
+    ROLES,
+    ExperimentContext,
+    MetricResult,
+    decide,
+    decision_row,
+)
 from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
+from cuped_stats.one_sided import Margin, non_inferiority_test
 from cuped_stats.power import days_needed, mde_from_se, plan_sample_size
 from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence
 from cuped_stats.srm import expected_shares, sample_ratio_mismatch
@@ -36,6 +45,7 @@ from cuped_stats.srm import expected_shares, sample_ratio_mismatch
 __all__ = [
     "ALPHA_BOUNDS",
     "BALANCE_COLUMNS",
+    "DECISIONS_COLUMNS",
     "HEALTH_COLUMNS",
     "POWER_COLUMNS",
     "RESULTS_COLUMNS",
@@ -44,6 +54,7 @@ __all__ = [
     "arms_from_moment_rows",
     "balance_rows",
     "balance_table",
+    "decisions_rows",
     "health_rows",
     "health_table",
     "power_rows",
@@ -110,6 +121,14 @@ RESULTS_COLUMNS: dict[str, type] = {
     "status": _TEXT,
     "status_reason": _TEXT,
     "package_version": _TEXT,
+    # roles (experiment_settings): families and guardrail non-inferiority
+    "metric_role": _TEXT,
+    "p_value_role_holm": _FLOAT,
+    "p_value_role_bh": _FLOAT,
+    "non_inferiority_margin": _FLOAT,
+    "non_inferiority_margin_kind": _TEXT,
+    "non_inferiority_p_value": _FLOAT,
+    "non_inferiority_bound": _FLOAT,
 }
 
 #: Column name → dtype of :func:`health_table`, in output order.
@@ -276,7 +295,44 @@ def _check_plan_row(row: Row) -> dict[str, Any]:
             f"{where}: unknown relative_ci_method {plan['relative_ci_method']!r}; "
             f"expected one of {RELATIVE_CI_METHODS}"
         )
+    # Optional columns: absent or null role means `secondary` (no experiment_settings).
+    if plan.get("metric_role") is None:
+        plan["metric_role"] = "secondary"
+    if plan["metric_role"] not in ROLES:
+        raise ValueError(
+            f"{where}: unknown metric_role {plan['metric_role']!r}; expected one of {ROLES}"
+        )
+    value = plan.get("non_inferiority_margin")
+    value = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    plan["margin"] = None
+    if (plan["metric_role"] == "guardrail") != (value is not None):
+        raise ValueError(
+            f"{where}: a guardrail, and only a guardrail, has a non_inferiority_margin "
+            f"(role {plan['metric_role']!r}, margin {value!r})"
+        )
+    if value is not None:
+        try:
+            plan["margin"] = Margin(float(value), str(plan.get("non_inferiority_margin_kind")))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
     return plan
+
+
+def _non_inferiority(plan: Row, comparison: Any) -> tuple[float | None, float | None]:
+    """The guardrail's fixed-horizon one-sided non-inferiority p-value and its (1 − alpha)
+    bound on the margin's scale (:func:`cuped_stats.one_sided.non_inferiority_test` on the CUPED
+    estimate); ``(None, None)`` for other roles or when the test is undefined."""
+    margin = plan["margin"]
+    if margin is None:
+        return None, None
+    test = non_inferiority_test(
+        comparison.cuped,
+        margin,
+        higher_is_better=bool(plan["higher_is_better"]),
+        alpha=comparison.alpha,
+        relative_ci_method=comparison.relative_ci_method,
+    )
+    return test.p_value, test.bound
 
 
 def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, Any]:
@@ -289,6 +345,8 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         alpha=comparison.alpha,
         planned_n=plan["planned_units"],
     )
+    margin = plan["margin"]
+    ni_p, ni_bound = _non_inferiority(plan, comparison)
     return {
         "experiment_id": experiment_id,
         "as_of_date": as_of_date,
@@ -344,6 +402,13 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "status": comparison.status,
         "status_reason": comparison.status_reason,
         "package_version": __version__,
+        "metric_role": plan["metric_role"],
+        "p_value_role_holm": None,
+        "p_value_role_bh": None,
+        "non_inferiority_margin": None if margin is None else margin.value,
+        "non_inferiority_margin_kind": None if margin is None else margin.kind,
+        "non_inferiority_p_value": ni_p,
+        "non_inferiority_bound": ni_bound,
     }
 
 
@@ -380,6 +445,9 @@ def _placeholder_row(
         status=status,
         status_reason=reason,
         package_version=__version__,
+        metric_role=plan["metric_role"],
+        non_inferiority_margin=None if plan["margin"] is None else plan["margin"].value,
+        non_inferiority_margin_kind=None if plan["margin"] is None else plan["margin"].kind,
     )
     return row
 
@@ -456,8 +524,10 @@ def results_rows(
     rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
 
     families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    role_families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         families[tuple(row[c] for c in order[:-1])].append(i)
+        role_families[(*(row[c] for c in order[:-1]), row["metric_role"])].append(i)
     for members in families.values():
         p_values = [rows[i]["p_value"] for i in members]
         for i, p_holm, p_bh in zip(
@@ -465,6 +535,13 @@ def results_rows(
         ):
             rows[i]["p_value_holm"] = p_holm
             rows[i]["p_value_bh"] = p_bh
+    for members in role_families.values():
+        p_values = [rows[i]["p_value"] for i in members]
+        for i, p_holm, p_bh in zip(
+            members, holm(p_values), benjamini_hochberg(p_values), strict=True
+        ):
+            rows[i]["p_value_role_holm"] = p_holm
+            rows[i]["p_value_role_bh"] = p_bh
     if not daily:
         _add_bayes_readouts(rows, plans)
     return rows
@@ -873,6 +950,79 @@ def power_rows(
     return rows
 
 
+#: Column name → dtype of :func:`decisions_rows`, in output order: the columns of
+#: :data:`cuped_stats.decisions.DECISION_COLUMNS`, then the package version.
+DECISIONS_COLUMNS: dict[str, type] = {
+    **{
+        name: _TEXT
+        for name in ("experiment_id", "variant", "control_variant", "decision", "reasons")
+    },
+    "inference": _TEXT,
+    "alpha": _FLOAT,
+    "n_units": _INT,
+    "planned_units": _INT,
+    "srm_flag": _BOOL,
+    "control_present": _BOOL,
+    **{
+        name: _INT
+        for name in DECISION_COLUMNS
+        if name.startswith(("n_", "primaries_", "guardrails_")) and name != "n_units"
+    },
+    "package_version": _TEXT,
+}
+
+
+def decisions_rows(
+    result_rows: Iterable[Row], health_rows: Iterable[Row], plan_rows: Iterable[Row]
+) -> list[dict[str, Any]]:
+    """One recommendation per experiment × treatment variant (keys: DECISIONS_COLUMNS), by
+    :func:`cuped_stats.decisions.decide` (``inference="auto"``) on the overall segment's result
+    rows (with their ``metric_role`` and margin), each experiment's overall health rows (units
+    per variant, SRM flag) and its plan (control variant, ``planned_units``). An experiment of the
+    plan without health rows (no analysed unit) gets one ``unhealthy`` row with a null variant.
+
+    Raises:
+        ValueError: from :func:`decide` or :meth:`MetricResult.from_row`, naming the experiment.
+    """
+    plans: dict[Any, Row] = {}
+    for row in plan_rows:
+        plans.setdefault(row["experiment_id"], row)
+    health: dict[Any, list[Row]] = defaultdict(list)
+    for row in health_rows:
+        if row["segment_name"] == "all" and row["segment_value"] == "all":
+            health[row["experiment_id"]].append(row)
+    contexts = []
+    for experiment_id, plan in plans.items():
+        planned = plan.get("planned_units")
+        planned = DEFAULT_PLANNED_N if planned is None else int(planned)
+        control = str(plan["control_variant"])
+        if health.get(experiment_id):
+            contexts.append(
+                ExperimentContext.from_health_rows(
+                    health[experiment_id], control_variant=control, planned_units=planned
+                )
+            )
+        else:
+            contexts.append(
+                ExperimentContext(
+                    experiment_id=str(experiment_id),
+                    control_variant=control,
+                    variant_units=(),
+                    srm_flag=False,
+                    planned_units=planned,
+                )
+            )
+    results = [
+        MetricResult.from_row(row)
+        for row in result_rows
+        if row["segment_name"] == "all" and row["segment_value"] == "all"
+    ]
+    return [
+        {**decision_row(decision), "package_version": __version__}
+        for decision in decide(results, contexts)
+    ]
+
+
 #: The kinds of rows of :func:`statistics_table`, each split into its own public table by dbt.
 STATISTICS_KINDS: dict[str, dict[str, type]] = {
     "results": RESULTS_COLUMNS,
@@ -880,6 +1030,7 @@ STATISTICS_KINDS: dict[str, dict[str, type]] = {
     "health": HEALTH_COLUMNS,
     "balance": BALANCE_COLUMNS,
     "power": POWER_COLUMNS,
+    "decisions": DECISIONS_COLUMNS,
 }
 
 
@@ -912,16 +1063,19 @@ def statistics_rows(
     - ``results_daily``: the same for the moments as of each day (``as_of_date``);
     - ``health``: :func:`health_rows` of the arm counts;
     - ``balance``: :func:`balance_rows`;
-    - ``power``: :func:`power_rows` of the results.
+    - ``power``: :func:`power_rows` of the results;
+    - ``decisions``: :func:`decisions_rows` of the results, health and plan.
     """
     moments, plans = list(moment_rows), list(plan_rows)
     results = results_rows(moments, plans)
+    health = health_rows(count_rows)
     kinds = {
         "results": results,
         "results_daily": results_rows(daily_moment_rows, plans, daily=True),
-        "health": health_rows(count_rows),
+        "health": health,
         "balance": balance_rows(moments, plans),
         "power": power_rows(results, moments, plans),
+        "decisions": decisions_rows(results, health, plans),
     }
     return [
         {"table_name": kind, **{name: row[name] for name in STATISTICS_KINDS[kind]}}

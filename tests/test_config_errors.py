@@ -64,6 +64,70 @@ CASES = {
         lambda c: c.update(assignments="demo_assignments; drop table x"),
         ["`assignments` must be a model or seed name"],
     ),
+    "experiment_settings: unknown metric in a role": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(primary=["conversoin"]),
+        [
+            "experiment_settings 'checkout_redesign': `primary`: unknown metric 'conversoin'",
+            "revenue_per_user, revenue_per_user_capped",
+        ],
+    ),
+    "experiment_settings: unknown segment": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(segments=["browser"]),
+        [
+            "experiment_settings 'checkout_redesign': `segments`: unknown segment 'browser'",
+            "predicted_ltv, country, platform",
+        ],
+    ),
+    "experiment_settings: negative margin": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(
+            guardrails=[{"metric": "sessions_per_user", "margin": -0.02}]
+        ),
+        [
+            "experiment_settings 'checkout_redesign': guardrail 'sessions_per_user'",
+            "`margin` must be a finite number >= 0, got: -0.02",
+        ],
+    ),
+    "experiment_settings: relative margin of 100% or more": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(
+            guardrails=[{"metric": "sessions_per_user", "margin": 1.5}]
+        ),
+        ["guardrail 'sessions_per_user'", "must be below 1", "margin_absolute"],
+    ),
+    "experiment_settings: both margins": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(
+            guardrails=[{"metric": "sessions_per_user", "margin": 0.02, "margin_absolute": 1}]
+        ),
+        ["guardrail 'sessions_per_user'", "give exactly one of `margin`"],
+    ),
+    "experiment_settings: a metric in two roles": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(
+            secondary=["conversion", "revenue_per_user"]
+        ),
+        [
+            "experiment_settings 'checkout_redesign': `secondary`",
+            "metric 'revenue_per_user' is already primary",
+        ],
+    ),
+    "experiment_settings: alpha override out of range": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(alpha=0.5),
+        ["experiment_settings 'checkout_redesign': `alpha` must be a number between 0 and 0.5"],
+    ),
+    "experiment_settings: pre_period_days override not a whole number": (
+        lambda c: c["experiment_settings"].update(homepage_aa={"pre_period_days": 0}),
+        ["experiment_settings 'homepage_aa': `pre_period_days` must be a whole number of days"],
+    ),
+    "experiment_settings: typo in a key": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(guardrail=[]),
+        ["experiment_settings 'checkout_redesign': unknown key `guardrail`", "guardrails"],
+    ),
+    "experiment_settings: relative margin with a fieller interval": (
+        lambda c: c["experiment_settings"]["checkout_redesign"].update(relative_ci="fieller"),
+        ["guardrail 'sessions_per_user'", "`relative_ci` is fieller", "margin_absolute"],
+    ),
+    "decision_tests: unknown severity": (
+        lambda c: c["decision_tests"].update(guardrails_hold="fail"),
+        ["`decision_tests.guardrails_hold` must be one of error, warn, off, got: fail"],
+    ),
     "theta method misspelt": (
         lambda c: c.update(theta="pooled"),
         ["`theta` must be one of within, total, got: pooled"],

@@ -48,6 +48,7 @@ FROM_THE_CORE = {
     "cuped_results_daily": ("results_daily", {"computed_at"}),
     "cuped_balance": ("balance", {"computed_at"}),
     "cuped_power": ("power", {"computed_at"}),
+    "cuped_decisions": ("decisions", {"computed_at"}),
     "cuped_health": (
         "health",
         {

@@ -415,6 +415,38 @@ def test_relative_margin_of_everything_is_rejected_when_higher_is_better() -> No
         superiority_test(estimate, higher_is_better=True, alpha=0.5)
 
 
+def test_relative_margin_with_a_fieller_interval_is_rejected_not_misread() -> None:
+    # Fieller's interval is asymmetric on both the linear and the log scale: an SE read from it
+    # as if it were either would test the wrong thing
+    estimate = Estimate(
+        control_mean=1.0,
+        variant_mean=1.1,
+        effect=0.1,
+        se=0.05,
+        degrees_of_freedom=50.0,
+        relative_effect=0.1,
+        relative_ci_lower=0.0,
+        relative_ci_upper=0.21,
+    )
+    with pytest.raises(ValueError, match="Fieller relative interval"):
+        non_inferiority_test(
+            estimate,
+            Margin(0.05),
+            higher_is_better=True,
+            alpha=ALPHA,
+            relative_ci_method="fieller",
+        )
+    # an absolute margin does not need the relative interval
+    test = non_inferiority_test(
+        estimate,
+        Margin(0.05, "absolute"),
+        higher_is_better=True,
+        alpha=ALPHA,
+        relative_ci_method="fieller",
+    )
+    assert test.status == "ok"
+
+
 @pytest.mark.parametrize("relative_ci_method", ["delta", "log"])
 def test_sequential_relative_margin_widens_the_delta_method_bound_by_the_multiplier(
     relative_ci_method: str,

@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for module in ("duckdb", "jinja2"):  # both, before any work
             import_dependency(module)
-        page = render_report(load_tables(database, args.schema), title=args.title)
+        tables = load_tables(database, args.schema)
+        page = render_report(tables, tables.decisions, title=args.title)
     except (MissingDependencyError, LookupError) as error:
         print(f"cuped-report: {error}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ __all__ = [
 Row = Mapping[str, Any]
 
 REQUIRED_TABLES = ("cuped_results", "cuped_health")
-OPTIONAL_TABLES = ("cuped_results_daily", "cuped_balance", "cuped_caps")
+OPTIONAL_TABLES = ("cuped_results_daily", "cuped_balance", "cuped_caps", "cuped_decisions")
 
 
 class MissingDependencyError(ImportError):
@@ -57,6 +57,8 @@ class PublicTables:
     daily: tuple[Row, ...] = ()
     balance: tuple[Row, ...] = ()
     caps: tuple[Row, ...] = ()
+    #: ``None``: no ``cuped_decisions`` table (the page then says no decision table was read).
+    decisions: tuple[Row, ...] | None = None
 
 
 _FIELDS = {
@@ -65,6 +67,7 @@ _FIELDS = {
     "cuped_results_daily": "daily",
     "cuped_balance": "balance",
     "cuped_caps": "caps",
+    "cuped_decisions": "decisions",
 }
 
 

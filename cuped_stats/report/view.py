@@ -8,11 +8,14 @@ drawing (:mod:`cuped_stats.report.svg`) and the templates only present it.
 Rules the page follows:
 
 - **Verdicts** (``better`` / ``worse`` / ``inconclusive`` / ``unavailable``) of a comparison use
-  the multiplicity-adjusted p-value shown next to them, :data:`ADJUSTED_P_COLUMN` of
-  ``cuped_results`` (Holm within the experiment and segment, over all metrics × treatment
-  variants): ``better`` when it is below the experiment's alpha and the CUPED effect goes in the
-  metric's better direction (``higher_is_better``). The "N better" counts count these verdicts on
-  the overall segment; segments are exploratory and never counted.
+  the multiplicity-adjusted p-value shown next to them: :data:`ROLE_ADJUSTED_P_COLUMN` of
+  ``cuped_results`` v2 (Holm within the metric's role family: experiment × segment ×
+  ``metric_role``, all treatment variants), or, in tables without it,
+  :data:`ADJUSTED_P_COLUMN` (Holm within the experiment and segment, over all metrics × treatment
+  variants; the same family for an experiment without roles): ``better`` when it is below the
+  experiment's alpha and the CUPED effect goes in the metric's better direction
+  (``higher_is_better``). The "N better" counts count these verdicts on the overall segment;
+  segments are exploratory and never counted.
 - **Relative intervals** are the core's: ``relative_ci_*`` (CUPED) and
   ``unadjusted_relative_ci_*`` (without CUPED, ``cuped_results`` v2); the report computes no
   interval of its own and shows a dash where the table has none.
@@ -48,6 +51,7 @@ __all__ = [
     "ADJUSTED_P_COLUMN",
     "DECISIONS",
     "DECISION_COUNT_COLUMNS",
+    "ROLE_ADJUSTED_P_COLUMN",
     "VERDICTS",
     "Arm",
     "Comparison",
@@ -71,6 +75,12 @@ ADJUSTED_P_COLUMN = "p_value_holm"
 ADJUSTED_P_LABEL = "Holm p"
 ADJUSTED_P_FAMILY = (
     "Holm-adjusted over all metrics × treatment variants of the experiment (within each segment)"
+)
+#: The role-family adjusted p-value of ``cuped_results`` v2, used when the rows have it.
+ROLE_ADJUSTED_P_COLUMN = "p_value_role_holm"
+ROLE_ADJUSTED_P_FAMILY = (
+    "Holm-adjusted within the metric's role (primary, secondary or guardrail) over its metrics × "
+    "treatment variants of the experiment (within each segment); without roles, over all metrics"
 )
 DEFAULT_ALPHA = 0.05
 VERDICTS = ("better", "worse", "inconclusive", "unavailable")
@@ -311,7 +321,8 @@ def _interval(row: Row, estimate: str, lower: str, upper: str) -> Interval:
 def comparison(row: Row) -> Comparison:
     """A ``cuped_results`` row for display (numbers as they are; nulls and NaN as ``None``)."""
     effect = as_float(row.get("absolute_effect"))
-    adjusted = as_float(row.get(ADJUSTED_P_COLUMN))
+    column = ROLE_ADJUSTED_P_COLUMN if ROLE_ADJUSTED_P_COLUMN in row else ADJUSTED_P_COLUMN
+    adjusted = as_float(row.get(column))
     role = row.get("metric_role")
     return Comparison(
         metric_name=text(row.get("metric_name")),
@@ -717,4 +728,9 @@ def build_report(
         subtitle=_subtitle(tables.results, len(experiments)),
         experiments=experiments,
         decisions_read=decisions is not None,
+        adjusted_p_family=(
+            ROLE_ADJUSTED_P_FAMILY
+            if any(ROLE_ADJUSTED_P_COLUMN in row for row in tables.results)
+            else ADJUSTED_P_FAMILY
+        ),
     )

@@ -36,9 +36,9 @@
   {{ return(value) }}
 {% endmacro %}
 
-{% macro cuped__check_alpha(value, bounds) %}
+{% macro cuped__check_alpha(value, bounds, where="`alpha`") %}
   {%- if value is boolean or value is not number or not (value > bounds[0] and value < bounds[1]) -%}
-    {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}

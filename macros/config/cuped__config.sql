@@ -42,7 +42,7 @@
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
-                     'power', 'target_relative_mde', 'planned_units', 'bayes_prior'] -%}
+                     'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -75,6 +75,16 @@
     'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
     'bayes_prior': cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
   } -%}
+
+  {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
+  {%- set decision_tests = raw.get('decision_tests', {}) or {} -%}
+  {%- if decision_tests is not mapping -%}
+    {{ exceptions.raise_compiler_error("cuped: `decision_tests` must be a mapping {guardrails_hold, control_present} of error, warn or off, got: " ~ decision_tests) }}
+  {%- endif -%}
+  {%- do cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present'], "`decision_tests`") -%}
+  {%- for key, severity in decision_tests.items() -%}
+    {%- do cuped__check_choice(severity, ['error', 'warn', 'off'], "`decision_tests." ~ key ~ "`") -%}
+  {%- endfor -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
   {%- set attributes = raw.get('unit_attributes') -%}
@@ -134,6 +144,17 @@
     {%- do metrics.append(cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config)) -%}
   {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
+
+  {#- per-experiment settings; the segments computed are the global ones and every experiment's -#}
+  {%- set experiment_settings = cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
+  {%- do config.update({'experiment_settings': experiment_settings, 'default_segments': segments}) -%}
+  {%- set all_segments = segments | list -%}
+  {%- for experiment_id, settings_block in experiment_settings.items() -%}
+    {%- for segment in settings_block['segments'] or [] if segment not in all_segments -%}
+      {%- do all_segments.append(segment) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- do config.update({'segments': all_segments}) -%}
   {{ return(cuped__layout(config)) }}
 {% endmacro %}
 

@@ -1,5 +1,12 @@
-{#- One row per experiment × metric: what the statistics core needs besides the moments. -#}
+{#-
+  One row per experiment × analysed metric: what the statistics core needs besides the moments.
+  An experiment of `experiment_settings` is analysed on the metrics it lists, in their roles (a
+  guardrail with its non-inferiority margin), at its own alpha, theta and relative CI; any other
+  experiment on every metric, role `secondary`, with the global settings.
+-#}
 {%- set config = cuped__config() -%}
+{%- set double = cuped__type_double() -%}
+{%- set experiment_settings = config['experiment_settings'] -%}
 
 with experiments as (
 
@@ -29,6 +36,33 @@ metrics as (
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
+),
+
+{#- the configured experiments' settings, and their metrics in roles (all metrics when unlisted) -#}
+{%- set setting_rows = [] -%}
+{%- set role_rows = [] -%}
+{%- for experiment_id, settings in experiment_settings.items() -%}
+  {%- do setting_rows.append([cuped__literal(experiment_id),
+        'cast(' ~ settings['alpha'] ~ ' as ' ~ double ~ ')',
+        cuped__literal(settings['theta']), cuped__literal(settings['relative_ci'])]) -%}
+  {%- for metric in config['metrics'] -%}
+    {%- set name = metric['name'] -%}
+    {%- if settings['metrics'] is none or name in settings['metrics'] -%}
+      {%- set margin = settings['margins'].get(name) -%}
+      {%- do role_rows.append([cuped__literal(experiment_id), cuped__literal(name),
+            cuped__literal(settings['roles'].get(name, 'secondary')),
+            'cast(' ~ (margin['value'] if margin else 'null') ~ ' as ' ~ double ~ ')',
+            cuped__literal(margin['kind'] if margin else none)]) -%}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endfor %}
+
+experiment_settings as (
+    {{ cuped__values(setting_rows, ['experiment_id', 'alpha', 'theta_method', 'relative_ci_method']) }}
+),
+
+metric_roles as (
+    {{ cuped__values(role_rows, ['experiment_id', 'metric_name', 'metric_role', 'non_inferiority_margin', 'non_inferiority_margin_kind']) }}
 )
 
 select
@@ -37,18 +71,28 @@ select
     metrics.metric_label,
     metrics.metric_type,
     experiments.control_variant,
-    cast({{ config['alpha'] }} as {{ cuped__type_double() }}) as alpha,
-    {{ cuped__literal(config['theta']) }} as theta_method,
-    {{ cuped__literal(config['relative_ci']) }} as relative_ci_method,
+    coalesce(cast(experiment_settings.alpha as {{ double }}), cast({{ config['alpha'] }} as {{ double }})) as alpha,
+    coalesce(experiment_settings.theta_method, {{ cuped__literal(config['theta']) }}) as theta_method,
+    coalesce(experiment_settings.relative_ci_method, {{ cuped__literal(config['relative_ci']) }}) as relative_ci_method,
     metrics.higher_is_better,
+    coalesce(metric_roles.metric_role, 'secondary') as metric_role,
+    cast(metric_roles.non_inferiority_margin as {{ double }}) as non_inferiority_margin,
+    metric_roles.non_inferiority_margin_kind,
     {{ config['planned_units'] }} as planned_units,
-    cast({{ config['power'] }} as {{ cuped__type_double() }}) as power,
-    cast({{ config['target_relative_mde'] }} as {{ cuped__type_double() }}) as target_relative_mde,
+    cast({{ config['power'] }} as {{ double }}) as power,
+    cast({{ config['target_relative_mde'] }} as {{ double }}) as target_relative_mde,
     {#- null: the prior is fitted from the metric's other experiments (empirical Bayes) -#}
-    cast({{ 'null' if config['bayes_prior']['mean'] is none else config['bayes_prior']['mean'] }} as {{ cuped__type_double() }}) as bayes_prior_mean,
-    cast({{ 'null' if config['bayes_prior']['sd'] is none else config['bayes_prior']['sd'] }} as {{ cuped__type_double() }}) as bayes_prior_sd,
+    cast({{ 'null' if config['bayes_prior']['mean'] is none else config['bayes_prior']['mean'] }} as {{ double }}) as bayes_prior_mean,
+    cast({{ 'null' if config['bayes_prior']['sd'] is none else config['bayes_prior']['sd'] }} as {{ double }}) as bayes_prior_sd,
     arrivals.assignment_days
 from experiments
 cross join metrics
+left join experiment_settings
+    on experiment_settings.experiment_id = experiments.experiment_id
+left join metric_roles
+    on metric_roles.experiment_id = experiments.experiment_id
+    and metric_roles.metric_name = metrics.metric_name
 left join arrivals
     on arrivals.experiment_id = experiments.experiment_id
+where experiment_settings.experiment_id is null
+    or metric_roles.metric_name is not null

@@ -3,7 +3,9 @@
   of every per-unit variable any metric's analysis needs (avg, var_samp, covar_samp: numerically
   stable, and in every major warehouse). Capped metrics are winsorized here, at their
   experiment's thresholds (cuped__metric_caps). The overall row has segment_name =
-  segment_value = 'all'; each configured segment adds one row per value (grouping sets: one pass).
+  segment_value = 'all'; each configured segment adds one row per value (grouping sets: one pass),
+  for the experiments it applies to (an experiment's `segments` in `experiment_settings`, else
+  the global `segments`).
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = config['moments'] -%}
@@ -63,3 +65,7 @@ arm_moments as (
 )
 
 select * from arm_moments
+{%- set segment_filter = cuped__segment_filter(config) %}
+{%- if segment_filter %}
+where segment_name = 'all' or {{ segment_filter }}
+{%- endif %}

@@ -1,4 +1,8 @@
-{#- One row per experiment found in the assignments: its control variant and optional analysis end. -#}
+{#-
+  One row per experiment found in the assignments: its control variant and optional analysis end.
+  The control is the experiment's `control_variant` in `experiment_settings`, else its row of the
+  `experiments` relation, else the global `control_variant`.
+-#}
 {%- set config = cuped__config() -%}
 /* depends on the statistics core check: {{ ref('cuped__python_environment') }} */
 {%- set columns = config['assignment_columns'] -%}
@@ -49,15 +53,29 @@ configured_experiments as (
 ),
 {%- endif %}
 
+{%- set control_rows = [] -%}
+{%- for experiment_id, settings in config['experiment_settings'].items() if settings['control_variant'] is not none -%}
+  {%- do control_rows.append([cuped__literal(experiment_id), cuped__literal(settings['control_variant'])]) -%}
+{%- endfor %}
+control_settings as (
+    {{ cuped__values(control_rows, ['experiment_id', 'control_variant']) }}
+),
+
 experiments as (
 
     select
         assigned_experiments.experiment_id,
-        coalesce(configured_experiments.control_variant, {{ cuped__literal(config['control_variant']) }}) as control_variant,
+        coalesce(
+            control_settings.control_variant,
+            configured_experiments.control_variant,
+            {{ cuped__literal(config['control_variant']) }}
+        ) as control_variant,
         configured_experiments.analysis_end_at
     from assigned_experiments
     left join configured_experiments
         on configured_experiments.experiment_id = assigned_experiments.experiment_id
+    left join control_settings
+        on control_settings.experiment_id = assigned_experiments.experiment_id
 
 )
 

@@ -1,0 +1,17 @@
+{#-
+  cuped_decisions: fails (or warns, with `severity: warn`) with one row per experiment × treatment
+  variant on which a guardrail metric is significantly worse than control (`guardrails_breached`,
+  the decision rule's one-sided deterioration test, Holm-adjusted). With
+  `require_non_inferior: true` it also fails where a guardrail is not yet shown non-inferior to
+  its margin (what `ship` requires).
+-#}
+{% test guardrails_hold(model, column_name='guardrails_breached', require_non_inferior=false) %}
+
+select experiment_id, variant, decision, n_guardrails, guardrails_breached, guardrails_non_inferior, reasons
+from {{ model }}
+where {{ column_name }} > 0
+{%- if require_non_inferior %}
+    or guardrails_non_inferior < n_guardrails
+{%- endif %}
+
+{% endtest %}
