@@ -163,6 +163,11 @@ config-version: 2
 profile: cuped_bench
 flags:
   send_anonymous_usage_stats: false
+models:
+  cuped:
+    # --vars '{cuped_bench_package_models: false}': the same project without the package's
+    # models, the baseline of the parse-time measurement
+    +enabled: "{{ var('cuped_bench_package_models', true) }}"
 vars:
   cuped:
     assignments: source:bench.assignments
@@ -220,9 +225,42 @@ sources:
 """
 
 
-def write_project(project: Path, database: Path) -> None:
+def extra_metrics_yaml(count: int) -> str:
+    """``count`` more metrics for the many-metrics measurement: mean metrics on the two event
+    sources with different filters and values, each adjusted by its own pre-period value."""
+    out = []
+    for i in range(count):
+        if i % 2 == 0:
+            out.append(
+                f"""
+      - name: orders_over_{i}
+        source: source:bench.orders
+        unit_column: user_id
+        timestamp_column: ordered_at
+        agg: sum
+        value: "revenue * {1 + i % 5}"
+        filter: "status = 'completed' and revenue > {i % 40}"
+"""
+            )
+        else:
+            out.append(
+                f"""
+      - name: sessions_hour_{i}
+        source: source:bench.sessions
+        unit_column: user_id
+        timestamp_column: session_started_at
+        agg: count
+        filter: "hour(session_started_at) <> {i % 24}"
+"""
+            )
+    return "".join(out)
+
+
+def write_project(project: Path, database: Path, extra_metrics: int = 0) -> None:
     (project / "models").mkdir(parents=True, exist_ok=True)
-    (project / "dbt_project.yml").write_text(textwrap.dedent(PROJECT_YML).lstrip())
+    (project / "dbt_project.yml").write_text(
+        textwrap.dedent(PROJECT_YML).lstrip() + extra_metrics_yaml(extra_metrics)[1:]
+    )
     (project / "models" / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
     (project / "packages.yml").write_text(f"packages:\n  - local: {json.dumps(str(REPO))}\n")
     (project / "profiles.yml").write_text(
@@ -652,7 +690,8 @@ def bench_scale(
             f"users {d['users']:,}, sessions {d['sessions']:,}, orders {d['orders']:,}",
             flush=True,
         )
-    write_project(project, database)
+    write_project(project, database, args.extra_metrics)
+    out["n_metrics"] = 5 + args.extra_metrics
     run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
 
     # warm-up: a full parse (writes target/partial_parse.msgpack), then the measured commands
@@ -662,6 +701,20 @@ def bench_scale(
         cwd=project,
         env=env,
         label="warm-up dbt parse (full parse, not in the ratios)",
+    )
+    out["parse_without_package"] = measure(
+        dbt_command(
+            project,
+            "parse",
+            "--no-partial-parse",
+            "--vars",
+            "{cuped_bench_package_models: false}",
+            "--target-path",
+            str(work / "target_without_package"),
+        ),
+        cwd=project,
+        env=env,
+        label="full parse of the same project without the package's models",
     )
     out["empty"] = measure(
         dbt_command(project, "run", "--select", NO_SUCH_MODEL),
@@ -750,7 +803,7 @@ def print_report(results: list[dict], top: int) -> None:
         build, empty, floor = r["build"], r["empty"], r["floor"]
         time_ratio = (build["wall"] - empty["wall"]) / floor["wall"]
         memory_ratio = (build["rss_mb"] - empty["rss_mb"]) / floor["rss_mb"]
-        print(f"\n## {r['units']:,} units, {r['events']:,} events")
+        print(f"\n## {r['units']:,} units, {r['events']:,} events, {r['n_metrics']} metrics")
         print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
         print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
         rows = [
@@ -758,6 +811,7 @@ def print_report(results: list[dict], top: int) -> None:
             ("(b) floor: one hand-written DuckDB statement (process)", floor),
             (f"(c) fixed cost: dbt run --select {NO_SUCH_MODEL}", empty),
             ("    warm-up full parse: dbt parse --no-partial-parse", r["full_parse"]),
+            ("    the same full parse without the package's models", r["parse_without_package"]),
         ]
         for label, m in rows:
             table_row(label, f"{m['wall']:.2f}", fmt_mb(m["rss_mb"]))
@@ -765,6 +819,18 @@ def print_report(results: list[dict], top: int) -> None:
             "    floor query alone (inside its process)", f"{r['floor_query_seconds']:.2f}", ""
         )
         table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
+        parse_cost = r["full_parse"]["wall"] - r["parse_without_package"]["wall"]
+        table_row("full parse: package's models add", f"{parse_cost:.2f}", "")
+        python_nodes = [
+            n
+            for n in r["nodes"]
+            if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
+        ]
+        table_row(
+            "Python models together (run_results.json)",
+            f"{sum(n['seconds'] for n in python_nodes):.2f}",
+            "",
+        )
         table_row(
             "memory ratio (package peak - empty-run peak) / floor peak", "", f"{memory_ratio:.2f}"
         )
@@ -871,6 +937,12 @@ def main(argv: list[str] | None = None) -> None:
         "--profile-models",
         nargs="+",
         default=["cuped__unit_values", "cuped__arm_moments", "cuped__metric_caps"],
+    )
+    parser.add_argument(
+        "--extra-metrics",
+        type=int,
+        default=0,
+        help="metrics beyond the five standard ones (e.g. 95 for the 100-metric measurement)",
     )
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)

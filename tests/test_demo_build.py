@@ -173,6 +173,11 @@ def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
         "non_inferiority_margin_kind",
         "non_inferiority_p_value",
         "non_inferiority_bound",
+        "chance_to_win",
+        "bayes_relative_ci_lower",
+        "bayes_relative_ci_upper",
+        "expected_loss",
+        "prior",
     }
     same = [c for c in v1.columns if c != "computed_at"]  # each version is built at its own time
     pd.testing.assert_frame_equal(v1[same], outputs["results_v2"][same])
