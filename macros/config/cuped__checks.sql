@@ -110,6 +110,14 @@
   {{ return(value) }}
 {% endmacro %}
 
+{#- An IANA time zone name (e.g. UTC, Europe/Berlin): the zone of naive timestamps and DATE columns. -#}
+{% macro cuped__check_timezone(value, where) %}
+  {%- if value is not string or value not in modules.pytz.all_timezones_set -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be an IANA time zone name such as UTC or Europe/Berlin, got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
 {% macro cuped__type_name(value) %}
   {%- if value is none -%}{{ return('null') }}
   {%- elif value is boolean -%}{{ return('boolean') }}

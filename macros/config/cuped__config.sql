@@ -42,7 +42,7 @@
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
-                     'power', 'target_relative_mde', 'planned_units'] -%}
+                     'power', 'target_relative_mde', 'planned_units', 'timezone'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -73,6 +73,7 @@
     'power': cuped__check_fraction(raw.get('power', defaults['power']), "`power`"),
     'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
     'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
+    'timezone': cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
   } -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}

@@ -25,6 +25,7 @@
       'planned_units': 5000,
       'metric_type': 'mean',
       'agg': 'sum',
+      'timezone': 'UTC',
     },
   }) }}
 {% endmacro %}
