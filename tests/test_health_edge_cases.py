@@ -177,3 +177,140 @@ def test_a_project_without_the_cuped_var_is_told_to_set_it(project) -> None:
     run = run_dbt(["parse"], project_dir=root, work_dir=work)
     assert run.returncode != 0
     assert "cuped: the `cuped` var is not set in your project" in run.output
+
+
+# --- a second small project: relations that must be unique, experiments that lose every unit ---
+
+RELIABILITY_CONFIG = {
+    "assignments": "exposures",
+    "experiments": "settings",
+    "variant_weights": "weights",
+    "metrics": [
+        {"name": "spend", "source": "events", "timestamp_column": "event_at", "value": "amount"}
+    ],
+}
+RELIABILITY_SEEDS = """\
+version: 2
+seeds:
+  - name: exposures
+    config:
+      column_types:
+        {experiment_id: varchar, unit_id: bigint, variant: varchar, assigned_at: timestamp}
+  - name: events
+    config:
+      column_types: {unit_id: bigint, event_at: timestamp, amount: double}
+  - name: settings
+    config:
+      column_types: {experiment_id: varchar, control_variant: varchar, analysis_end_at: timestamp}
+  - name: weights
+    config:
+      column_types: {experiment_id: varchar, variant: varchar, weight: double}
+"""
+#: Experiments: `ok` is healthy; `ended_early` ends before any assignment; in `two_variants`
+#: every unit is in both arms; in `no_variant` every row has a null variant; `odd_times` has,
+#: beside 20 healthy units, rows assigned at ±infinity, before 1900 and after 2200.
+OUT_OF_RANGE_TIMES = ["infinity", "-infinity", "1899-12-31 23:59:59", "2200-01-01 00:00:01"]
+
+
+def _reliability_files() -> dict[str, str]:
+    rng = np.random.default_rng(15)
+    exposures = ["experiment_id,unit_id,variant,assigned_at"]
+    events = ["unit_id,event_at,amount"]
+    at = "2026-03-15 12:00:00"
+    for experiment, first in (("ok", 0), ("ended_early", 100), ("odd_times", 300)):
+        for k in range(20):
+            exposures.append(f"{experiment},{first + k},{('control', 'treatment')[k % 2]},{at}")
+            for day in (3, 20):
+                events.append(f"{first + k},2026-03-{day:02d} 09:00:00,{rng.gamma(2, 5):.2f}")
+    for k in range(6):
+        exposures.append(f"two_variants,{200 + k},control,{at}")
+        exposures.append(f"two_variants,{200 + k},treatment,{at}")
+        exposures.append(f"no_variant,{250 + k},,{at}")
+    for k, moment in enumerate(OUT_OF_RANGE_TIMES):
+        exposures.append(f"odd_times,{390 + k},{('control', 'treatment')[k % 2]},{moment}")
+    settings = "experiment_id,control_variant,analysis_end_at\n"
+    settings += "ended_early,control,2026-03-01 00:00:00\n"
+    weights = "experiment_id,variant,weight\nok,control,1\nok,treatment,1\n"
+    return {
+        "exposures.csv": "\n".join(exposures) + "\n",
+        "events.csv": "\n".join(events) + "\n",
+        "settings.csv": settings,
+        "weights.csv": weights,
+    }
+
+
+def _write_project(root: Path, files: dict[str, str], seeds_yml: str) -> None:
+    (root / "seeds").mkdir(parents=True, exist_ok=True)
+    (root / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    (root / "seeds" / "_seeds.yml").write_text(seeds_yml)
+    for name, text in files.items():
+        (root / "seeds" / name).write_text(text)
+
+
+def _public_snapshot(database: Path) -> dict[str, list]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            table: sorted(map(str, con.sql(f"select * from {table}").fetchall()))
+            for table in ("cuped_results_v1", "cuped_health", "cuped_caps", "cuped_power")
+        }
+
+
+@pytest.fixture(scope="module")
+def reliability(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    root, work = tmp_path_factory.mktemp("rel"), tmp_path_factory.mktemp("rel_work")
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    return run_dbt(["build"], project_dir=root, work_dir=work, variables=variables)
+
+
+@pytest.mark.parametrize(
+    ("seed", "extra_row", "message"),
+    [
+        (
+            "settings.csv",
+            "ended_early,control,\n",
+            "cuped: the `experiments` relation settings has more than one row for the same "
+            "experiment_id, e.g. (ended_early) x2. Keep one row per experiment_id.",
+        ),
+        (
+            "weights.csv",
+            "ok,treatment,3\n",
+            "cuped: the `variant_weights` relation weights has more than one row for the same "
+            "experiment_id, variant, e.g. (ok, treatment) x2. Keep one row per experiment_id, "
+            "variant.",
+        ),
+    ],
+    ids=["experiment listed twice", "weight listed twice"],
+)
+def test_a_duplicate_in_a_relation_stops_dbt_run_before_any_public_table_changes(
+    reliability, tmp_path, seed: str, extra_row: str, message: str
+) -> None:
+    """A scheduler's `dbt run` (no tests): the duplicate stops the run with the relation and the
+    key, and every public table still holds the previous run's rows."""
+    built = reliability
+    assert built.returncode == 0, built.output[-3000:]
+    copy_root, copy_work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    _write_project(copy_root, files, RELIABILITY_SEEDS)
+    copy_work.mkdir()
+    (copy_work / "cuped.duckdb").write_bytes(built.database.read_bytes())
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=copy_root, work_dir=copy_work).check()
+    before = _public_snapshot(copy_work / "cuped.duckdb")
+    (copy_root / "seeds" / seed).write_text(files[seed] + extra_row)
+    run_dbt(["seed"], project_dir=copy_root, work_dir=copy_work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=copy_root, work_dir=copy_work, variables=variables)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert _public_snapshot(copy_work / "cuped.duckdb") == before

@@ -18,8 +18,7 @@ with observed as (
 {% if config['variant_weights'] -%}
 {%- set weights_relation = cuped__relation(config['variant_weights']) -%}
 {%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
-{{- cuped__check_columns(weights_relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -}}
-{{- cuped__check_unique_rows(weights_relation, ['experiment_id', 'variant'], where) -}}
+{#- columns and one row per experiment and variant: checked first, by cuped__check_inputs -#}
 weights as (
 
     select

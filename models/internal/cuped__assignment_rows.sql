@@ -12,6 +12,7 @@
   {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")"]) -%}
 {%- endfor -%}
 {{- cuped__check_columns(assignments, checks) -}}
+{{- cuped__check_inputs(config) -}}
 
 with source_rows as (
 

@@ -67,7 +67,6 @@ source_{{ k }}_per_unit as (
   {%- endfor %}
 {%- endfor %}
 {{- cuped__check_numeric_columns(attributes_relation, numeric_checks) }}
-{{- cuped__check_unique_rows(attributes_relation, [attributes['unit_column']], "the `unit_attributes` relation " ~ attributes['relation']) }}
 unit_attributes as (
 
     select
