@@ -314,3 +314,49 @@ def test_a_duplicate_in_a_relation_stops_dbt_run_before_any_public_table_changes
     assert message in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
     assert _public_snapshot(copy_work / "cuped.duckdb") == before
+
+
+def _reliability_health(run: DbtRun) -> dict[tuple[str, str], dict]:
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        cursor = con.execute("select * from cuped_health where segment_name = 'all'")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {(r["experiment_id"], r["variant"]): r for r in rows}
+
+
+EXCLUSIONS = (
+    "n_units",
+    "n_units_excluded_multiple_variants",
+    "n_units_excluded_after_analysis_end",
+    "n_invalid_assignment_rows",
+    "n_rows_null_variant",
+)
+
+
+def test_an_experiment_that_loses_every_unit_keeps_its_health_rows_and_counts(
+    reliability: DbtRun,
+) -> None:
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    health = _reliability_health(reliability)
+    found = {key: tuple(row[c] for c in EXCLUSIONS) for key, row in health.items()}
+    assert {k: v for k, v in found.items() if k[0] != "ok" and k[0] != "odd_times"} == {
+        # units, multiple variants, after the analysis end, invalid rows, null variant
+        ("ended_early", "control"): (0, 0, 10, 0, 0),
+        ("ended_early", "treatment"): (0, 0, 10, 0, 0),
+        ("two_variants", "control"): (0, 6, 0, 0, 0),
+        ("two_variants", "treatment"): (0, 6, 0, 0, 0),
+        ("no_variant", "control"): (0, 0, 0, 6, 6),
+    }
+    for key in found:
+        if key[0] in ("ended_early", "two_variants", "no_variant"):
+            assert health[key]["srm_p_value"] is None and health[key]["srm_status"] != "ok"
+    with duckdb.connect(str(reliability.database), read_only=True) as con:
+        statuses = con.sql(
+            "select experiment_id, status from cuped_results where segment_name = 'all' "
+            "and experiment_id in ('ended_early', 'two_variants', 'no_variant')"
+        ).fetchall()
+    assert sorted(statuses) == [
+        ("ended_early", "no_units"),
+        ("no_variant", "no_units"),
+        ("two_variants", "no_units"),
+    ]
