@@ -330,6 +330,7 @@ EXCLUSIONS = (
     "n_units_excluded_after_analysis_end",
     "n_invalid_assignment_rows",
     "n_rows_null_variant",
+    "n_rows_assigned_at_out_of_range",
 )
 
 
@@ -340,12 +341,12 @@ def test_an_experiment_that_loses_every_unit_keeps_its_health_rows_and_counts(
     health = _reliability_health(reliability)
     found = {key: tuple(row[c] for c in EXCLUSIONS) for key, row in health.items()}
     assert {k: v for k, v in found.items() if k[0] != "ok" and k[0] != "odd_times"} == {
-        # units, multiple variants, after the analysis end, invalid rows, null variant
-        ("ended_early", "control"): (0, 0, 10, 0, 0),
-        ("ended_early", "treatment"): (0, 0, 10, 0, 0),
-        ("two_variants", "control"): (0, 6, 0, 0, 0),
-        ("two_variants", "treatment"): (0, 6, 0, 0, 0),
-        ("no_variant", "control"): (0, 0, 0, 6, 6),
+        # units, multiple variants, after the analysis end, invalid rows, null variant, range
+        ("ended_early", "control"): (0, 0, 10, 0, 0, 0),
+        ("ended_early", "treatment"): (0, 0, 10, 0, 0, 0),
+        ("two_variants", "control"): (0, 6, 0, 0, 0, 0),
+        ("two_variants", "treatment"): (0, 6, 0, 0, 0, 0),
+        ("no_variant", "control"): (0, 0, 0, 6, 6, 0),
     }
     for key in found:
         if key[0] in ("ended_early", "two_variants", "no_variant"):
@@ -360,3 +361,16 @@ def test_an_experiment_that_loses_every_unit_keeps_its_health_rows_and_counts(
         ("no_variant", "no_units"),
         ("two_variants", "no_units"),
     ]
+
+
+def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analysed(
+    reliability: DbtRun,
+) -> None:
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    health = _reliability_health(reliability)
+    for variant in ("control", "treatment"):
+        row = health[("odd_times", variant)]
+        assert row["n_units"] == 10
+        assert row["n_rows_assigned_at_out_of_range"] == len(OUT_OF_RANGE_TIMES)
+        assert row["n_invalid_assignment_rows"] == len(OUT_OF_RANGE_TIMES)
+    assert health[("ok", "control")]["n_rows_assigned_at_out_of_range"] == 0
