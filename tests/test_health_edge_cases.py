@@ -5,6 +5,8 @@ name, never a silent pass or a warehouse error."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -374,3 +376,141 @@ def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analyse
         assert row["n_rows_assigned_at_out_of_range"] == len(OUT_OF_RANGE_TIMES)
         assert row["n_invalid_assignment_rows"] == len(OUT_OF_RANGE_TIMES)
     assert health[("ok", "control")]["n_rows_assigned_at_out_of_range"] == 0
+
+
+# --- non-finite and out-of-range numbers: in the data, and in the configuration ---------------
+
+
+@pytest.mark.parametrize(
+    ("seed", "line", "value", "message"),
+    [
+        (
+            "events.csv",
+            "0,2026-03-20 09:00:00,",
+            "nan",
+            "cuped: metric 'spend': `value` over events (post period) is not a finite number "
+            "within ±1e100 for 1 unit(s), e.g. experiment 'ok', unit 0: nan. Fix or filter those "
+            "rows at the source; a unit cannot be left out without biasing the comparison.",
+        ),
+        (
+            "events.csv",
+            "1,2026-03-03 09:00:00,",
+            "1e300",
+            "cuped: metric 'spend': `value` over events (pre period) is not a finite number "
+            "within ±1e100 for 1 unit(s), e.g. experiment 'ok', unit 1: 1e+300.",
+        ),
+        (
+            "weights.csv",
+            "ok,treatment,",
+            "inf",
+            "cuped: the `variant_weights` relation weights: column 'weight' must hold finite "
+            "numbers >= 0, got inf for (ok, treatment).",
+        ),
+    ],
+    ids=["nan value", "1e300 value", "infinite weight"],
+)
+def test_a_non_finite_value_stops_the_run_naming_metric_or_column(
+    tmp_path, seed: str, line: str, value: str, message: str
+) -> None:
+    """The line of `seed` starting with `line` gets `value` as its last field."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    lines = files[seed].splitlines()
+    (k,) = [k for k, text in enumerate(lines) if text.startswith(line)]
+    lines[k] = line + value
+    files[seed] = "\n".join(lines) + "\n"
+    _write_project(root, files, RELIABILITY_SEEDS)
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=root, work_dir=work, variables=variables)
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert _table_names(work / "cuped.duckdb") & PUBLIC_TABLES == set()
+
+
+PUBLIC_TABLES = {"cuped_results_v1", "cuped_health", "cuped_caps", "cuped_power", "cuped_balance"}
+
+
+def _table_names(database: Path) -> set[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            row[0] for row in con.sql("select table_name from information_schema.tables").fetchall()
+        }
+
+
+def _metric(**change) -> dict:
+    config = copy.deepcopy(RELIABILITY_CONFIG)
+    config["metrics"][0].update(change)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {**RELIABILITY_CONFIG, "alpha": float("nan")},
+            "cuped: `alpha` must be a number between 0 and 0.5 (e.g. 0.05), got: nan (number)",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "alpha": 1e-300},
+            "cuped: `alpha` must be at least 1e-10 (smaller levels are not resolved in double "
+            "precision and give infinite intervals), got: 1e-300",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "power": float("nan")},
+            "cuped: `power` must be a number strictly between 0 and 1, got: nan (number)",
+        ),
+        (
+            _metric(cap={"upper": float("inf")}),
+            "cuped: metric 'spend': `cap.upper` must be a finite number within double range "
+            "(leave the side out for no bound), got: inf",
+        ),
+        (
+            _metric(cap={"lower": -(10**400)}),
+            "cuped: metric 'spend': `cap.lower` must be a finite number within double range",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "pre_period_days": 10**7},
+            "cuped: `pre_period_days` must be a whole number of days at most 36500 (100 years), "
+            "got: 10000000",
+        ),
+        (
+            _metric(window_days=10**12),
+            "cuped: metric 'spend': `window_days` must be a whole number of days at most 36500",
+        ),
+    ],
+    ids=[
+        "alpha nan",
+        "alpha 1e-300",
+        "power nan",
+        "cap inf",
+        "cap beyond double",
+        "pre days",
+        "window",
+    ],
+)
+def test_a_non_finite_or_out_of_range_config_number_is_named(
+    tmp_path, config: dict, message: str
+) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    (root / "dbt_project.yml").write_text(
+        (root / "dbt_project.yml").read_text() + "vars:\n  cuped: " + yaml_dump(config)
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+
+
+def yaml_dump(config: dict) -> str:
+    """The config as one YAML flow mapping: NaN and infinity as YAML's .nan and .inf (JSON has no
+    spelling for them), a huge integer as its digits, 1e-300 as 1.0e-300 (YAML 1.1 floats need
+    the dot)."""
+    text = json.dumps(config, allow_nan=True)
+    text = re.sub(r"(?<![\d.])(\d+)e", r"\1.0e", text)
+    text = text.replace("-Infinity", "-.inf").replace("Infinity", ".inf").replace("NaN", ".nan")
+    return text + "\n"

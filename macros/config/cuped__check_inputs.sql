@@ -21,6 +21,13 @@
     {%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
     {%- do cuped__check_columns(relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -%}
     {%- do cuped__check_unique_rows(relation, ['experiment_id', 'variant'], where) -%}
+    {%- if execute -%}
+      {%- set weight = 'cast(weight as ' ~ cuped__type_double() ~ ')' -%}
+      {%- set bad = run_query('select experiment_id, variant, cast(weight as ' ~ dbt.type_string() ~ ') from ' ~ relation ~ ' where weight is not null and not (' ~ cuped__is_finite(weight) ~ ' and ' ~ weight ~ ' >= 0) order by 1, 2 limit 1') -%}
+      {%- if bad.rows | length > 0 -%}
+        {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column 'weight' must hold finite numbers >= 0, got " ~ bad.rows[0][2] ~ " for (" ~ bad.rows[0][0] ~ ", " ~ bad.rows[0][1] ~ ").") }}
+      {%- endif -%}
+    {%- endif -%}
   {%- endif -%}
   {%- set attributes = config['unit_attributes'] -%}
   {%- if attributes -%}

@@ -29,22 +29,38 @@
   {{ return(value) }}
 {% endmacro %}
 
-{% macro cuped__check_integer(value, where, minimum, unit='') %}
+{#- `maximum` bounds day counts: a window beyond it would reach past the timestamps a warehouse holds. -#}
+{% macro cuped__check_integer(value, where, minimum, unit='', maximum=none) %}
   {%- if value is boolean or value is not integer or value < minimum -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {%- if maximum is not none and value > maximum -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " at most " ~ maximum ~ " (100 years), got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
 
+{#- A finite number within double range (not NaN, not ±infinity, not an integer too large for a double). -#}
+{% macro cuped__is_finite_number(value) %}
+  {{- return(value is number and value is not boolean and value == value
+             and value <= 1.7976931348623157e308 and value >= -1.7976931348623157e308) -}}
+{% endmacro %}
+
+{#- The smallest `alpha` accepted: below it 1 − alpha/2 is not resolved in double precision, and intervals become infinite. -#}
+{% macro cuped__alpha_minimum() %}{{ return(1e-10) }}{% endmacro %}
+
 {% macro cuped__check_alpha(value, bounds) %}
-  {%- if value is boolean or value is not number or not (value > bounds[0] and value < bounds[1]) -%}
+  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or not (value > bounds[0] and value < bounds[1]) -%}
     {{ exceptions.raise_compiler_error("cuped: `alpha` must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {%- if value < cuped__alpha_minimum() -%}
+    {{ exceptions.raise_compiler_error("cuped: `alpha` must be at least " ~ cuped__alpha_minimum() ~ " (smaller levels are not resolved in double precision and give infinite intervals), got: " ~ value) }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}
 
 {% macro cuped__check_fraction(value, where) %}
-  {%- if value is boolean or value is not number or value <= 0 or value >= 1 -%}
+  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or value <= 0 or value >= 1 -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number strictly between 0 and 1, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}

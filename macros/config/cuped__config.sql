@@ -64,7 +64,7 @@
     'experiments': cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
     'variant_weights': cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
     'control_variant': cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
-    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days'),
+    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500),
     'alpha': cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
     'theta': cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
     'relative_ci': cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
@@ -190,7 +190,7 @@
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days') -%}
+    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
   {%- endif -%}
 
   {{ return({
@@ -319,6 +319,9 @@
   {%- for key in ['lower', 'upper'] if cap.get(key) is not none -%}
     {%- if cap[key] is boolean or cap[key] is not number -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number, got: " ~ cap[key] ~ " (" ~ cuped__type_name(cap[key]) ~ ")") }}
+    {%- endif -%}
+    {%- if not cuped__is_finite_number(cap[key]) -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a finite number within double range (leave the side out for no bound), got: " ~ cap[key]) }}
     {%- endif -%}
   {%- endfor -%}
   {%- for key in ['lower_quantile', 'upper_quantile'] if cap.get(key) is not none -%}
