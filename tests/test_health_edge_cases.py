@@ -514,3 +514,105 @@ def yaml_dump(config: dict) -> str:
     text = re.sub(r"(?<![\d.])(\d+)e", r"\1.0e", text)
     text = text.replace("-Infinity", "-.inf").replace("Infinity", ".inf").replace("NaN", ".nan")
     return text + "\n"
+
+
+# --- time zones: instants are compared, whatever the zone of the machine running dbt ----------
+
+TZ_SEEDS = """\
+version: 2
+seeds:
+  - name: exposures
+    config:
+      column_types:
+        {experiment_id: varchar, unit_id: bigint, variant: varchar, assigned_at: timestamp}
+  - name: events
+    config:
+      column_types: {unit_id: bigint, event_at: timestamptz, amount: double}
+  - name: settings
+    config:
+      column_types: {experiment_id: varchar, control_variant: varchar, analysis_end_at: date}
+"""
+#: Each unit is assigned at 12:00 naive (UTC unless `timezone` says otherwise); its events are
+#: instants (TIMESTAMPTZ) around that moment, and the analysis ends on DATE 2026-03-16.
+TZ_EVENTS = {
+    "a": "2026-03-15 11:30:00+00",  # 30 minutes before 12:00 UTC
+    "b": "2026-03-15 16:00:00+00",
+    "c": "2026-03-15 08:00:00+00",
+    "d": "2026-03-15 20:00:00+00",  # after 2026-03-16 00:00 in Kolkata (18:30 UTC)
+    "e": "2026-03-15 23:30:00-02:00",  # 01:30 UTC on the 16th: after the end in both readings
+}
+
+
+def _tz_files() -> tuple[dict[str, str], dict[int, dict[str, float]]]:
+    rng = np.random.default_rng(1)
+    exposures = ["experiment_id,unit_id,variant,assigned_at"]
+    events = ["unit_id,event_at,amount"]
+    amounts: dict[int, dict[str, float]] = {}
+    for unit in range(40):
+        exposures.append(f"tz,{unit},{('control', 'treatment')[unit % 2]},2026-03-15 12:00:00")
+        amounts[unit] = {k: float(f"{rng.gamma(2, 5) + unit % 2:.2f}") for k in TZ_EVENTS}
+        events += [f"{unit},{at},{amounts[unit][k]}" for k, at in TZ_EVENTS.items()]
+    files = {
+        "exposures.csv": "\n".join(exposures) + "\n",
+        "events.csv": "\n".join(events) + "\n",
+        "settings.csv": "experiment_id,control_variant,analysis_end_at\ntz,control,2026-03-16\n",
+    }
+    return files, amounts
+
+
+def _tz_means(run: DbtRun) -> tuple:
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        return con.sql(
+            "select control_mean, variant_mean, absolute_effect, p_value from cuped_results_v1 "
+            "where segment_name = 'all'"
+        ).fetchall()[0]
+
+
+def test_timestamps_compare_instants_whatever_the_process_time_zone(tmp_path) -> None:
+    """Naive assignments (UTC), TIMESTAMPTZ events, a DATE analysis end: the same results under
+    TZ=UTC, Asia/Kolkata and America/Los_Angeles, equal to the UTC reading recomputed here; with
+    `timezone: Asia/Kolkata` the naive times and the DATE are read in Kolkata instead."""
+    files, amounts = _tz_files()
+    root = tmp_path / "p"
+    _write_project(root, files, TZ_SEEDS)
+    config = {**RELIABILITY_CONFIG}
+    config.pop("variant_weights")
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "deps").check()
+
+    def run(name: str, tz: str, cuped: dict) -> DbtRun:
+        work, variables = tmp_path / name, {"cuped": cuped}
+        env = {"TZ": tz}
+        run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables, env=env).check()
+        args = ["run", "--select", "+cuped_results_v1"]
+        return run_dbt(args, project_dir=root, work_dir=work, variables=variables, env=env).check()
+
+    def expected(post: str) -> tuple[float, float]:
+        return tuple(
+            float(np.mean([sum(amounts[u][k] for k in post) for u in amounts if u % 2 == arm]))
+            for arm in (0, 1)
+        )
+
+    utc = {
+        tz: _tz_means(run(tz.replace("/", "_"), tz, config))
+        for tz in ("UTC", "Asia/Kolkata", "America/Los_Angeles")
+    }
+    assert utc["Asia/Kolkata"] == utc["UTC"] and utc["America/Los_Angeles"] == utc["UTC"]
+    assert utc["UTC"][:2] == pytest.approx(expected("bd"), rel=1e-12)
+
+    kolkata = _tz_means(
+        run("kolkata", "America/Los_Angeles", {**config, "timezone": "Asia/Kolkata"})
+    )
+    assert kolkata[:2] == pytest.approx(expected("abc"), rel=1e-12)
+
+
+def test_an_unknown_time_zone_is_named(tmp_path) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    config = {**RELIABILITY_CONFIG, "timezone": "Europe/Atlantis"}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    assert (
+        "cuped: `timezone` must be an IANA time zone name such as UTC or Europe/Berlin, "
+        "got: Europe/Atlantis"
+    ) in run.output

@@ -20,7 +20,7 @@ with source_rows as (
         cast({{ cuped__column(columns['experiment_id']) }} as {{ dbt.type_string() }}) as experiment_id,
         {{ cuped__column(columns['unit_id']) }} as unit_id,
         cast({{ cuped__column(columns['variant']) }} as {{ dbt.type_string() }}) as variant,
-        cast({{ cuped__column(columns['assigned_at']) }} as {{ dbt.type_timestamp() }}) as assigned_at
+        {{ cuped__timestamp_utc(assignments, columns['assigned_at'], config['timezone']) }} as assigned_at
     from {{ assignments }}
 
 )
