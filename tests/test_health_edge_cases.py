@@ -616,3 +616,103 @@ def test_an_unknown_time_zone_is_named(tmp_path) -> None:
         "cuped: `timezone` must be an IANA time zone name such as UTC or Europe/Berlin, "
         "got: Europe/Atlantis"
     ) in run.output
+
+
+# --- names the package gives meaning to ----------------------------------------------------------
+
+#: Read with backslash escapes (as dbt's SQL parser does), the literal of this segment column
+#: would close the model's CTE and end the statement: `'seg\\'') ; ('`.
+SEGMENT = "seg\\') ; ("
+BACKSLASH = 'it\\\'s; "spend" \\\\ */'
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {
+                **RELIABILITY_CONFIG,
+                "metrics": [
+                    *RELIABILITY_CONFIG["metrics"],
+                    {**RELIABILITY_CONFIG["metrics"][0], "name": "x@numerator"},
+                ],
+            },
+            "cuped: metric 'x@numerator': `name` may not contain '@' (the package names a ratio "
+            "covariate's parts '<name>@numerator' and '<name>@denominator'); rename the metric.",
+        ),
+        (
+            _metric(name="pre_period"),
+            "cuped: metric 'pre_period': `name` is a reserved word of `covariates` (`pre_period` "
+            "is each metric's own pre-period value, `pre_period_indicator` the activity flag); "
+            "rename the metric.",
+        ),
+        (
+            {
+                **RELIABILITY_CONFIG,
+                "unit_attributes": {
+                    "relation": "weights",
+                    "unit_column": "variant",
+                    "columns": ["all"],
+                },
+                "segments": ["all"],
+            },
+            "cuped: segment 'all' collides with the overall rows (segment_name = segment_value = "
+            "'all'); rename the `unit_attributes` column, e.g. in a model over the relation.",
+        ),
+    ],
+    ids=["x@numerator", "pre_period", "segment all"],
+)
+def test_a_name_the_package_gives_meaning_to_is_refused(tmp_path, config, message) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+
+
+def test_names_with_backslash_quote_are_carried_exactly(tmp_path) -> None:
+    """A backslash before a quote used to end the string early for the parser dbt injects
+    ephemeral models with (the capped metrics' thresholds are one, injected where the segment
+    names are written), truncating the SQL."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    files["attrs.csv"] = f"unit_id,{SEGMENT}\n" + "".join(
+        f"{u},{'ab'[u % 2]}\n" for u in range(400)
+    )
+    seeds = RELIABILITY_SEEDS + "  - name: attrs\n    config: {quote_columns: true}\n"
+    _write_project(root, files, seeds)
+    spend = {**RELIABILITY_CONFIG["metrics"][0], "cap": {"upper_quantile": 0.9}}
+    config = {
+        **RELIABILITY_CONFIG,
+        "unit_attributes": {
+            "relation": "attrs",
+            "unit_column": "unit_id",
+            "columns": [SEGMENT],
+        },
+        "segments": [SEGMENT],
+        "metrics": [spend, {**spend, "name": BACKSLASH, "label": BACKSLASH + " label"}],
+    }
+    variables = {"cuped": config}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=root, work_dir=work, variables=variables)
+    assert run.returncode == 0, run.output[-3000:]
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        rows = con.execute(
+            "select metric_name, metric_label, control_mean, variant_mean, p_value "
+            "from cuped_results where experiment_id = 'ok' and segment_name = 'all' "
+            "order by metric_name = 'spend'"
+        ).fetchall()
+        caps = con.execute("select distinct metric_name from cuped_caps").fetchall()
+    odd, plain = rows
+    assert odd[:2] == (BACKSLASH, BACKSLASH + " label")
+    assert odd[2:] == plain[2:] and plain[4] is not None
+    assert sorted(caps) == sorted([(BACKSLASH,), ("spend",)])
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        segments = con.execute(
+            "select distinct segment_name, segment_value from cuped_health "
+            "where experiment_id = 'ok' order by all"
+        ).fetchall()
+    assert segments == [("all", "all"), (SEGMENT, "a"), (SEGMENT, "b")]

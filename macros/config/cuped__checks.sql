@@ -106,8 +106,16 @@
 {% endmacro %}
 
 {% macro cuped__check_metric_name(value, position) %}
-  {%- if value is not string or value | trim == '' or value != value | trim or modules.re.search('[\\x00-\\x1f]', value) or value.startswith('@') -%}
-    {{ exceptions.raise_compiler_error("cuped: metric #" ~ position ~ ": `name` must be a non-empty string without leading/trailing spaces, control characters or a leading '@', got: " ~ value) }}
+  {%- if value is not string or value | trim == '' or value != value | trim or modules.re.search('[\\x00-\\x1f]', value) -%}
+    {{ exceptions.raise_compiler_error("cuped: metric #" ~ position ~ ": `name` must be a non-empty string without leading/trailing spaces or control characters, got: " ~ value) }}
+  {%- endif -%}
+  {#- '@' marks the package's own variables (`@y`, a ratio covariate's `<name>@numerator` and
+      `<name>@denominator`): a metric name with it could be merged into another's ratio pair -#}
+  {%- if '@' in value -%}
+    {{ exceptions.raise_compiler_error("cuped: metric '" ~ value ~ "': `name` may not contain '@' (the package names a ratio covariate's parts '<name>@numerator' and '<name>@denominator'); rename the metric.") }}
+  {%- endif -%}
+  {%- if value in ['pre_period', 'pre_period_indicator'] -%}
+    {{ exceptions.raise_compiler_error("cuped: metric '" ~ value ~ "': `name` is a reserved word of `covariates` (`pre_period` is each metric's own pre-period value, `pre_period_indicator` the activity flag); rename the metric.") }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}

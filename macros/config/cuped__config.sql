@@ -104,6 +104,9 @@
   {#- segments -#}
   {%- set segments = cuped__check_list(raw.get('segments', []) or [], "`segments`") -%}
   {%- for segment in segments -%}
+    {%- if segment == 'all' -%}
+      {{ exceptions.raise_compiler_error("cuped: segment 'all' collides with the overall rows (segment_name = segment_value = 'all'); rename the `unit_attributes` column, e.g. in a model over the relation.") }}
+    {%- endif -%}
     {%- if segment not in attribute_columns -%}
       {{ exceptions.raise_compiler_error("cuped: segment '" ~ segment ~ "' is not a `unit_attributes` column; segments must be one of: " ~ (attribute_columns | join(', ') or '(no unit_attributes configured)')) }}
     {%- endif -%}
