@@ -64,6 +64,7 @@ FROM_THE_CORE = {
             "n_rows_null_unit_id",
             "n_rows_null_variant",
             "n_rows_null_assigned_at",
+            "n_rows_assigned_at_out_of_range",
             "computed_at",
         },
     ),

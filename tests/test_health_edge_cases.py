@@ -5,6 +5,8 @@ name, never a silent pass or a warehouse error."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -177,3 +179,540 @@ def test_a_project_without_the_cuped_var_is_told_to_set_it(project) -> None:
     run = run_dbt(["parse"], project_dir=root, work_dir=work)
     assert run.returncode != 0
     assert "cuped: the `cuped` var is not set in your project" in run.output
+
+
+# --- a second small project: relations that must be unique, experiments that lose every unit ---
+
+RELIABILITY_CONFIG = {
+    "assignments": "exposures",
+    "experiments": "settings",
+    "variant_weights": "weights",
+    "metrics": [
+        {"name": "spend", "source": "events", "timestamp_column": "event_at", "value": "amount"}
+    ],
+}
+RELIABILITY_SEEDS = """\
+version: 2
+seeds:
+  - name: exposures
+    config:
+      column_types:
+        {experiment_id: varchar, unit_id: bigint, variant: varchar, assigned_at: timestamp}
+  - name: events
+    config:
+      column_types: {unit_id: bigint, event_at: timestamp, amount: double}
+  - name: settings
+    config:
+      column_types: {experiment_id: varchar, control_variant: varchar, analysis_end_at: timestamp}
+  - name: weights
+    config:
+      column_types: {experiment_id: varchar, variant: varchar, weight: double}
+"""
+#: Experiments: `ok` is healthy; `ended_early` ends before any assignment; in `two_variants`
+#: every unit is in both arms; in `no_variant` every row has a null variant; `odd_times` has,
+#: beside 20 healthy units, rows assigned at ±infinity, before 1900 and after 2200.
+OUT_OF_RANGE_TIMES = ["infinity", "-infinity", "1899-12-31 23:59:59", "2200-01-01 00:00:01"]
+
+
+def _reliability_files() -> dict[str, str]:
+    rng = np.random.default_rng(15)
+    exposures = ["experiment_id,unit_id,variant,assigned_at"]
+    events = ["unit_id,event_at,amount"]
+    at = "2026-03-15 12:00:00"
+    for experiment, first in (("ok", 0), ("ended_early", 100), ("odd_times", 300)):
+        for k in range(20):
+            exposures.append(f"{experiment},{first + k},{('control', 'treatment')[k % 2]},{at}")
+            for day in (3, 20):
+                events.append(f"{first + k},2026-03-{day:02d} 09:00:00,{rng.gamma(2, 5):.2f}")
+    for k in range(6):
+        exposures.append(f"two_variants,{200 + k},control,{at}")
+        exposures.append(f"two_variants,{200 + k},treatment,{at}")
+        exposures.append(f"no_variant,{250 + k},,{at}")
+    for k, moment in enumerate(OUT_OF_RANGE_TIMES):
+        exposures.append(f"odd_times,{390 + k},{('control', 'treatment')[k % 2]},{moment}")
+    settings = "experiment_id,control_variant,analysis_end_at\n"
+    settings += "ended_early,control,2026-03-01 00:00:00\n"
+    weights = "experiment_id,variant,weight\nok,control,1\nok,treatment,1\n"
+    return {
+        "exposures.csv": "\n".join(exposures) + "\n",
+        "events.csv": "\n".join(events) + "\n",
+        "settings.csv": settings,
+        "weights.csv": weights,
+    }
+
+
+def _write_project(root: Path, files: dict[str, str], seeds_yml: str) -> None:
+    (root / "seeds").mkdir(parents=True, exist_ok=True)
+    (root / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    (root / "seeds" / "_seeds.yml").write_text(seeds_yml)
+    for name, text in files.items():
+        (root / "seeds" / name).write_text(text)
+
+
+def _public_snapshot(database: Path) -> dict[str, list]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            table: sorted(map(str, con.sql(f"select * from {table}").fetchall()))
+            for table in ("cuped_results_v1", "cuped_health", "cuped_caps", "cuped_power")
+        }
+
+
+@pytest.fixture(scope="module")
+def reliability(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    root, work = tmp_path_factory.mktemp("rel"), tmp_path_factory.mktemp("rel_work")
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    return run_dbt(["build"], project_dir=root, work_dir=work, variables=variables)
+
+
+@pytest.mark.parametrize(
+    ("seed", "extra_row", "message"),
+    [
+        (
+            "settings.csv",
+            "ended_early,control,\n",
+            "cuped: the `experiments` relation settings has more than one row for the same "
+            "experiment_id, e.g. (ended_early) x2. Keep one row per experiment_id.",
+        ),
+        (
+            "weights.csv",
+            "ok,treatment,3\n",
+            "cuped: the `variant_weights` relation weights has more than one row for the same "
+            "experiment_id, variant, e.g. (ok, treatment) x2. Keep one row per experiment_id, "
+            "variant.",
+        ),
+    ],
+    ids=["experiment listed twice", "weight listed twice"],
+)
+def test_a_duplicate_in_a_relation_stops_dbt_run_before_any_public_table_changes(
+    reliability, tmp_path, seed: str, extra_row: str, message: str
+) -> None:
+    """A scheduler's `dbt run` (no tests): the duplicate stops the run with the relation and the
+    key, and every public table still holds the previous run's rows."""
+    built = reliability
+    assert built.returncode == 0, built.output[-3000:]
+    copy_root, copy_work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    _write_project(copy_root, files, RELIABILITY_SEEDS)
+    copy_work.mkdir()
+    (copy_work / "cuped.duckdb").write_bytes(built.database.read_bytes())
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=copy_root, work_dir=copy_work).check()
+    before = _public_snapshot(copy_work / "cuped.duckdb")
+    (copy_root / "seeds" / seed).write_text(files[seed] + extra_row)
+    run_dbt(["seed"], project_dir=copy_root, work_dir=copy_work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=copy_root, work_dir=copy_work, variables=variables)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert _public_snapshot(copy_work / "cuped.duckdb") == before
+
+
+def _reliability_health(run: DbtRun) -> dict[tuple[str, str], dict]:
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        cursor = con.execute("select * from cuped_health where segment_name = 'all'")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {(r["experiment_id"], r["variant"]): r for r in rows}
+
+
+EXCLUSIONS = (
+    "n_units",
+    "n_units_excluded_multiple_variants",
+    "n_units_excluded_after_analysis_end",
+    "n_invalid_assignment_rows",
+    "n_rows_null_variant",
+    "n_rows_assigned_at_out_of_range",
+)
+
+
+def test_an_experiment_that_loses_every_unit_keeps_its_health_rows_and_counts(
+    reliability: DbtRun,
+) -> None:
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    health = _reliability_health(reliability)
+    found = {key: tuple(row[c] for c in EXCLUSIONS) for key, row in health.items()}
+    assert {k: v for k, v in found.items() if k[0] != "ok" and k[0] != "odd_times"} == {
+        # units, multiple variants, after the analysis end, invalid rows, null variant, range
+        ("ended_early", "control"): (0, 0, 10, 0, 0, 0),
+        ("ended_early", "treatment"): (0, 0, 10, 0, 0, 0),
+        ("two_variants", "control"): (0, 6, 0, 0, 0, 0),
+        ("two_variants", "treatment"): (0, 6, 0, 0, 0, 0),
+        ("no_variant", "control"): (0, 0, 0, 6, 6, 0),
+    }
+    for key in found:
+        if key[0] in ("ended_early", "two_variants", "no_variant"):
+            assert health[key]["srm_p_value"] is None and health[key]["srm_status"] != "ok"
+    with duckdb.connect(str(reliability.database), read_only=True) as con:
+        statuses = con.sql(
+            "select experiment_id, status from cuped_results where segment_name = 'all' "
+            "and experiment_id in ('ended_early', 'two_variants', 'no_variant')"
+        ).fetchall()
+    assert sorted(statuses) == [
+        ("ended_early", "no_units"),
+        ("no_variant", "no_units"),
+        ("two_variants", "no_units"),
+    ]
+
+
+def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analysed(
+    reliability: DbtRun,
+) -> None:
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    health = _reliability_health(reliability)
+    for variant in ("control", "treatment"):
+        row = health[("odd_times", variant)]
+        assert row["n_units"] == 10
+        assert row["n_rows_assigned_at_out_of_range"] == len(OUT_OF_RANGE_TIMES)
+        assert row["n_invalid_assignment_rows"] == len(OUT_OF_RANGE_TIMES)
+    assert health[("ok", "control")]["n_rows_assigned_at_out_of_range"] == 0
+
+
+# --- non-finite and out-of-range numbers: in the data, and in the configuration ---------------
+
+
+@pytest.mark.parametrize(
+    ("seed", "line", "value", "message"),
+    [
+        (
+            "events.csv",
+            "0,2026-03-20 09:00:00,",
+            "nan",
+            "cuped: metric 'spend': `value` over events (post period) is not a finite number "
+            "within ±1e100 for 1 unit(s), e.g. experiment 'ok', unit 0: nan. Fix or filter those "
+            "rows at the source; a unit cannot be left out without biasing the comparison.",
+        ),
+        (
+            "events.csv",
+            "1,2026-03-03 09:00:00,",
+            "1e300",
+            "cuped: metric 'spend': `value` over events (pre period) is not a finite number "
+            "within ±1e100 for 1 unit(s), e.g. experiment 'ok', unit 1: 1e+300.",
+        ),
+        (
+            "weights.csv",
+            "ok,treatment,",
+            "inf",
+            "cuped: the `variant_weights` relation weights: column 'weight' must hold finite "
+            "numbers >= 0, got inf for (ok, treatment).",
+        ),
+    ],
+    ids=["nan value", "1e300 value", "infinite weight"],
+)
+def test_a_non_finite_value_stops_the_run_naming_metric_or_column(
+    tmp_path, seed: str, line: str, value: str, message: str
+) -> None:
+    """The line of `seed` starting with `line` gets `value` as its last field."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    lines = files[seed].splitlines()
+    (k,) = [k for k, text in enumerate(lines) if text.startswith(line)]
+    lines[k] = line + value
+    files[seed] = "\n".join(lines) + "\n"
+    _write_project(root, files, RELIABILITY_SEEDS)
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=root, work_dir=work, variables=variables)
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert _table_names(work / "cuped.duckdb") & PUBLIC_TABLES == set()
+
+
+PUBLIC_TABLES = {"cuped_results_v1", "cuped_health", "cuped_caps", "cuped_power", "cuped_balance"}
+
+
+def _table_names(database: Path) -> set[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            row[0] for row in con.sql("select table_name from information_schema.tables").fetchall()
+        }
+
+
+def _metric(**change) -> dict:
+    config = copy.deepcopy(RELIABILITY_CONFIG)
+    config["metrics"][0].update(change)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {**RELIABILITY_CONFIG, "alpha": float("nan")},
+            "cuped: `alpha` must be a number between 0 and 0.5 (e.g. 0.05), got: nan (number)",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "alpha": 1e-300},
+            "cuped: `alpha` must be at least 1e-10 (smaller levels are not resolved in double "
+            "precision and give infinite intervals), got: 1e-300",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "power": float("nan")},
+            "cuped: `power` must be a number strictly between 0 and 1, got: nan (number)",
+        ),
+        (
+            _metric(cap={"upper": float("inf")}),
+            "cuped: metric 'spend': `cap.upper` must be a finite number within double range "
+            "(leave the side out for no bound), got: inf",
+        ),
+        (
+            _metric(cap={"lower": -(10**400)}),
+            "cuped: metric 'spend': `cap.lower` must be a finite number within double range",
+        ),
+        (
+            {**RELIABILITY_CONFIG, "pre_period_days": 10**7},
+            "cuped: `pre_period_days` must be a whole number of days at most 36500 (100 years), "
+            "got: 10000000",
+        ),
+        (
+            _metric(window_days=10**12),
+            "cuped: metric 'spend': `window_days` must be a whole number of days at most 36500",
+        ),
+    ],
+    ids=[
+        "alpha nan",
+        "alpha 1e-300",
+        "power nan",
+        "cap inf",
+        "cap beyond double",
+        "pre days",
+        "window",
+    ],
+)
+def test_a_non_finite_or_out_of_range_config_number_is_named(
+    tmp_path, config: dict, message: str
+) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    (root / "dbt_project.yml").write_text(
+        (root / "dbt_project.yml").read_text() + "vars:\n  cuped: " + yaml_dump(config)
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+
+
+def yaml_dump(config: dict) -> str:
+    """The config as one YAML flow mapping: NaN and infinity as YAML's .nan and .inf (JSON has no
+    spelling for them), a huge integer as its digits, 1e-300 as 1.0e-300 (YAML 1.1 floats need
+    the dot)."""
+    text = json.dumps(config, allow_nan=True)
+    text = re.sub(r"(?<![\d.])(\d+)e", r"\1.0e", text)
+    text = text.replace("-Infinity", "-.inf").replace("Infinity", ".inf").replace("NaN", ".nan")
+    return text + "\n"
+
+
+# --- time zones: instants are compared, whatever the zone of the machine running dbt ----------
+
+TZ_SEEDS = """\
+version: 2
+seeds:
+  - name: exposures
+    config:
+      column_types:
+        {experiment_id: varchar, unit_id: bigint, variant: varchar, assigned_at: timestamp}
+  - name: events
+    config:
+      column_types: {unit_id: bigint, event_at: timestamptz, amount: double}
+  - name: settings
+    config:
+      column_types: {experiment_id: varchar, control_variant: varchar, analysis_end_at: date}
+"""
+#: Each unit is assigned at 12:00 naive (UTC unless `timezone` says otherwise); its events are
+#: instants (TIMESTAMPTZ) around that moment, and the analysis ends on DATE 2026-03-16.
+TZ_EVENTS = {
+    "a": "2026-03-15 11:30:00+00",  # 30 minutes before 12:00 UTC
+    "b": "2026-03-15 16:00:00+00",
+    "c": "2026-03-15 08:00:00+00",
+    "d": "2026-03-15 20:00:00+00",  # after 2026-03-16 00:00 in Kolkata (18:30 UTC)
+    "e": "2026-03-15 23:30:00-02:00",  # 01:30 UTC on the 16th: after the end in both readings
+}
+
+
+def _tz_files() -> tuple[dict[str, str], dict[int, dict[str, float]]]:
+    rng = np.random.default_rng(1)
+    exposures = ["experiment_id,unit_id,variant,assigned_at"]
+    events = ["unit_id,event_at,amount"]
+    amounts: dict[int, dict[str, float]] = {}
+    for unit in range(40):
+        exposures.append(f"tz,{unit},{('control', 'treatment')[unit % 2]},2026-03-15 12:00:00")
+        amounts[unit] = {k: float(f"{rng.gamma(2, 5) + unit % 2:.2f}") for k in TZ_EVENTS}
+        events += [f"{unit},{at},{amounts[unit][k]}" for k, at in TZ_EVENTS.items()]
+    files = {
+        "exposures.csv": "\n".join(exposures) + "\n",
+        "events.csv": "\n".join(events) + "\n",
+        "settings.csv": "experiment_id,control_variant,analysis_end_at\ntz,control,2026-03-16\n",
+    }
+    return files, amounts
+
+
+def _tz_means(run: DbtRun) -> tuple:
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        return con.sql(
+            "select control_mean, variant_mean, absolute_effect, p_value from cuped_results_v1 "
+            "where segment_name = 'all'"
+        ).fetchall()[0]
+
+
+def test_timestamps_compare_instants_whatever_the_process_time_zone(tmp_path) -> None:
+    """Naive assignments (UTC), TIMESTAMPTZ events, a DATE analysis end: the same results under
+    TZ=UTC, Asia/Kolkata and America/Los_Angeles, equal to the UTC reading recomputed here; with
+    `timezone: Asia/Kolkata` the naive times and the DATE are read in Kolkata instead."""
+    files, amounts = _tz_files()
+    root = tmp_path / "p"
+    _write_project(root, files, TZ_SEEDS)
+    config = {**RELIABILITY_CONFIG}
+    config.pop("variant_weights")
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "deps").check()
+
+    def run(name: str, tz: str, cuped: dict) -> DbtRun:
+        work, variables = tmp_path / name, {"cuped": cuped}
+        env = {"TZ": tz}
+        run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables, env=env).check()
+        args = ["run", "--select", "+cuped_results_v1"]
+        return run_dbt(args, project_dir=root, work_dir=work, variables=variables, env=env).check()
+
+    def expected(post: str) -> tuple[float, float]:
+        return tuple(
+            float(np.mean([sum(amounts[u][k] for k in post) for u in amounts if u % 2 == arm]))
+            for arm in (0, 1)
+        )
+
+    utc = {
+        tz: _tz_means(run(tz.replace("/", "_"), tz, config))
+        for tz in ("UTC", "Asia/Kolkata", "America/Los_Angeles")
+    }
+    assert utc["Asia/Kolkata"] == utc["UTC"] and utc["America/Los_Angeles"] == utc["UTC"]
+    assert utc["UTC"][:2] == pytest.approx(expected("bd"), rel=1e-12)
+
+    kolkata = _tz_means(
+        run("kolkata", "America/Los_Angeles", {**config, "timezone": "Asia/Kolkata"})
+    )
+    assert kolkata[:2] == pytest.approx(expected("abc"), rel=1e-12)
+
+
+def test_an_unknown_time_zone_is_named(tmp_path) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    config = {**RELIABILITY_CONFIG, "timezone": "Europe/Atlantis"}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    assert (
+        "cuped: `timezone` must be an IANA time zone name such as UTC or Europe/Berlin, "
+        "got: Europe/Atlantis"
+    ) in run.output
+
+
+# --- names the package gives meaning to ----------------------------------------------------------
+
+#: Read with backslash escapes (as dbt's SQL parser does), the literal of this segment column
+#: would close the model's CTE and end the statement: `'seg\\'') ; ('`.
+SEGMENT = "seg\\') ; ("
+BACKSLASH = 'it\\\'s; "spend" \\\\ */'
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {
+                **RELIABILITY_CONFIG,
+                "metrics": [
+                    *RELIABILITY_CONFIG["metrics"],
+                    {**RELIABILITY_CONFIG["metrics"][0], "name": "x@numerator"},
+                ],
+            },
+            "cuped: metric 'x@numerator': `name` may not contain '@' (the package names a ratio "
+            "covariate's parts '<name>@numerator' and '<name>@denominator'); rename the metric.",
+        ),
+        (
+            _metric(name="pre_period"),
+            "cuped: metric 'pre_period': `name` is a reserved word of `covariates` (`pre_period` "
+            "is each metric's own pre-period value, `pre_period_indicator` the activity flag); "
+            "rename the metric.",
+        ),
+        (
+            {
+                **RELIABILITY_CONFIG,
+                "unit_attributes": {
+                    "relation": "weights",
+                    "unit_column": "variant",
+                    "columns": ["all"],
+                },
+                "segments": ["all"],
+            },
+            "cuped: segment 'all' collides with the overall rows (segment_name = segment_value = "
+            "'all'); rename the `unit_attributes` column, e.g. in a model over the relation.",
+        ),
+    ],
+    ids=["x@numerator", "pre_period", "segment all"],
+)
+def test_a_name_the_package_gives_meaning_to_is_refused(tmp_path, config, message) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["parse"], project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert "Traceback" not in run.output
+
+
+def test_names_with_backslash_quote_are_carried_exactly(tmp_path) -> None:
+    """A backslash before a quote used to end the string early for the parser dbt injects
+    ephemeral models with (the capped metrics' thresholds are one, injected where the segment
+    names are written), truncating the SQL."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    files = _reliability_files()
+    files["attrs.csv"] = f"unit_id,{SEGMENT}\n" + "".join(
+        f"{u},{'ab'[u % 2]}\n" for u in range(400)
+    )
+    seeds = RELIABILITY_SEEDS + "  - name: attrs\n    config: {quote_columns: true}\n"
+    _write_project(root, files, seeds)
+    spend = {**RELIABILITY_CONFIG["metrics"][0], "cap": {"upper_quantile": 0.9}}
+    config = {
+        **RELIABILITY_CONFIG,
+        "unit_attributes": {
+            "relation": "attrs",
+            "unit_column": "unit_id",
+            "columns": [SEGMENT],
+        },
+        "segments": [SEGMENT],
+        "metrics": [spend, {**spend, "name": BACKSLASH, "label": BACKSLASH + " label"}],
+    }
+    variables = {"cuped": config}
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["seed"], project_dir=root, work_dir=work, variables=variables).check()
+    run = run_dbt(["run"], project_dir=root, work_dir=work, variables=variables)
+    assert run.returncode == 0, run.output[-3000:]
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        rows = con.execute(
+            "select metric_name, metric_label, control_mean, variant_mean, p_value "
+            "from cuped_results where experiment_id = 'ok' and segment_name = 'all' "
+            "order by metric_name = 'spend'"
+        ).fetchall()
+        caps = con.execute("select distinct metric_name from cuped_caps").fetchall()
+    odd, plain = rows
+    assert odd[:2] == (BACKSLASH, BACKSLASH + " label")
+    assert odd[2:] == plain[2:] and plain[4] is not None
+    assert sorted(caps) == sorted([(BACKSLASH,), ("spend",)])
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        segments = con.execute(
+            "select distinct segment_name, segment_value from cuped_health "
+            "where experiment_id = 'ok' order by all"
+        ).fetchall()
+    assert segments == [("all", "all"), (SEGMENT, "a"), (SEGMENT, "b")]

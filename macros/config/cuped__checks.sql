@@ -29,22 +29,38 @@
   {{ return(value) }}
 {% endmacro %}
 
-{% macro cuped__check_integer(value, where, minimum, unit='') %}
+{#- `maximum` bounds day counts: a window beyond it would reach past the timestamps a warehouse holds. -#}
+{% macro cuped__check_integer(value, where, minimum, unit='', maximum=none) %}
   {%- if value is boolean or value is not integer or value < minimum -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {%- if maximum is not none and value > maximum -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " at most " ~ maximum ~ " (100 years), got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
 
+{#- A finite number within double range (not NaN, not ±infinity, not an integer too large for a double). -#}
+{% macro cuped__is_finite_number(value) %}
+  {{- return(value is number and value is not boolean and value == value
+             and value <= 1.7976931348623157e308 and value >= -1.7976931348623157e308) -}}
+{% endmacro %}
+
+{#- The smallest `alpha` accepted: below it 1 − alpha/2 is not resolved in double precision, and intervals become infinite. -#}
+{% macro cuped__alpha_minimum() %}{{ return(1e-10) }}{% endmacro %}
+
 {% macro cuped__check_alpha(value, bounds, where="`alpha`") %}
-  {%- if value is boolean or value is not number or not (value > bounds[0] and value < bounds[1]) -%}
+  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or not (value > bounds[0] and value < bounds[1]) -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- endif -%}
+  {%- if value < cuped__alpha_minimum() -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be at least " ~ cuped__alpha_minimum() ~ " (smaller levels are not resolved in double precision and give infinite intervals), got: " ~ value) }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}
 
 {% macro cuped__check_fraction(value, where) %}
-  {%- if value is boolean or value is not number or value <= 0 or value >= 1 -%}
+  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or value <= 0 or value >= 1 -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number strictly between 0 and 1, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}
@@ -90,8 +106,16 @@
 {% endmacro %}
 
 {% macro cuped__check_metric_name(value, position) %}
-  {%- if value is not string or value | trim == '' or value != value | trim or modules.re.search('[\\x00-\\x1f]', value) or value.startswith('@') -%}
-    {{ exceptions.raise_compiler_error("cuped: metric #" ~ position ~ ": `name` must be a non-empty string without leading/trailing spaces, control characters or a leading '@', got: " ~ value) }}
+  {%- if value is not string or value | trim == '' or value != value | trim or modules.re.search('[\\x00-\\x1f]', value) -%}
+    {{ exceptions.raise_compiler_error("cuped: metric #" ~ position ~ ": `name` must be a non-empty string without leading/trailing spaces or control characters, got: " ~ value) }}
+  {%- endif -%}
+  {#- '@' marks the package's own variables (`@y`, a ratio covariate's `<name>@numerator` and
+      `<name>@denominator`): a metric name with it could be merged into another's ratio pair -#}
+  {%- if '@' in value -%}
+    {{ exceptions.raise_compiler_error("cuped: metric '" ~ value ~ "': `name` may not contain '@' (the package names a ratio covariate's parts '<name>@numerator' and '<name>@denominator'); rename the metric.") }}
+  {%- endif -%}
+  {%- if value in ['pre_period', 'pre_period_indicator'] -%}
+    {{ exceptions.raise_compiler_error("cuped: metric '" ~ value ~ "': `name` is a reserved word of `covariates` (`pre_period` is each metric's own pre-period value, `pre_period_indicator` the activity flag); rename the metric.") }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
@@ -106,6 +130,14 @@
   {%- endif -%}
   {%- if value is not string or not modules.re.match('^(source:[A-Za-z0-9_]+\\.[A-Za-z0-9_]+|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)?)$', value) -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a model or seed name, `<package>.<model>`, or `source:<source_name>.<table_name>`, got: " ~ value) }}
+  {%- endif -%}
+  {{ return(value) }}
+{% endmacro %}
+
+{#- An IANA time zone name (e.g. UTC, Europe/Berlin): the zone of naive timestamps and DATE columns. -#}
+{% macro cuped__check_timezone(value, where) %}
+  {%- if value is not string or value not in modules.pytz.all_timezones_set -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be an IANA time zone name such as UTC or Europe/Berlin, got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}

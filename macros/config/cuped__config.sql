@@ -42,7 +42,8 @@
   {%- set allowed = ['assignments', 'assignment_columns', 'experiments', 'variant_weights',
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
-                     'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests'] -%}
+                     'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests',
+                     'timezone'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -64,7 +65,7 @@
     'experiments': cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
     'variant_weights': cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
     'control_variant': cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
-    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days'),
+    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500),
     'alpha': cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
     'theta': cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
     'relative_ci': cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
@@ -74,6 +75,7 @@
     'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
     'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
     'bayes_prior': cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
+    'timezone': cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
   } -%}
 
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
@@ -114,6 +116,9 @@
   {#- segments -#}
   {%- set segments = cuped__check_list(raw.get('segments', []) or [], "`segments`") -%}
   {%- for segment in segments -%}
+    {%- if segment == 'all' -%}
+      {{ exceptions.raise_compiler_error("cuped: segment 'all' collides with the overall rows (segment_name = segment_value = 'all'); rename the `unit_attributes` column, e.g. in a model over the relation.") }}
+    {%- endif -%}
     {%- if segment not in attribute_columns -%}
       {{ exceptions.raise_compiler_error("cuped: segment '" ~ segment ~ "' is not a `unit_attributes` column; segments must be one of: " ~ (attribute_columns | join(', ') or '(no unit_attributes configured)')) }}
     {%- endif -%}
@@ -211,7 +216,7 @@
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days') -%}
+    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
   {%- endif -%}
 
   {{ return({
@@ -340,6 +345,9 @@
   {%- for key in ['lower', 'upper'] if cap.get(key) is not none -%}
     {%- if cap[key] is boolean or cap[key] is not number -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number, got: " ~ cap[key] ~ " (" ~ cuped__type_name(cap[key]) ~ ")") }}
+    {%- endif -%}
+    {%- if not cuped__is_finite_number(cap[key]) -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a finite number within double range (leave the side out for no bound), got: " ~ cap[key]) }}
     {%- endif -%}
   {%- endfor -%}
   {%- for key in ['lower_quantile', 'upper_quantile'] if cap.get(key) is not none -%}

@@ -26,6 +26,7 @@
       'bayes_prior': 'empirical',
       'metric_type': 'mean',
       'agg': 'sum',
+      'timezone': 'UTC',
     },
   }) }}
 {% endmacro %}

@@ -16,7 +16,7 @@
   {{- cuped__check_columns(relation, checks) -}}
     select
         {{ cuped__column(scan['unit_column']) }} as unit_id,
-        cast({{ cuped__column(scan['timestamp_column']) }} as {{ dbt.type_timestamp() }}) as event_at
+        {{ cuped__timestamp_utc(relation, scan['timestamp_column'], cuped__config()['timezone']) }} as event_at
         {%- for entry in scan['metrics'] %}
         {%- set metric = entry['metric'] %},
         {% if metric['value'] is not none -%}

@@ -18,8 +18,7 @@ with observed as (
 {% if config['variant_weights'] -%}
 {%- set weights_relation = cuped__relation(config['variant_weights']) -%}
 {%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
-{{- cuped__check_columns(weights_relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -}}
-{{- cuped__check_unique_rows(weights_relation, ['experiment_id', 'variant'], where) -}}
+{#- columns and one row per experiment and variant: checked first, by cuped__check_inputs -#}
 weights as (
 
     select
@@ -49,10 +48,22 @@ assigned_variants as (
 
 ),
 
+{#- every experiment has its overall segment, also when every unit was excluded: its health rows
+    carry the exclusion counts, so an experiment never vanishes -#}
+experiments as (
+
+    select experiment_id, control_variant
+    from {{ ref('cuped__experiments') }}
+
+),
+
 segments as (
 
-    select distinct experiment_id, segment_name, segment_value
+    select experiment_id, segment_name, segment_value
     from observed
+    union
+    select experiment_id, 'all', 'all'
+    from experiments
 
 ),
 
@@ -77,6 +88,12 @@ arms as (
     from segments
     inner join assigned_variants
         on assigned_variants.experiment_id = segments.experiment_id
+    union
+    {#- an experiment without any usable row (e.g. every variant null) still has its control row #}
+    select experiments.experiment_id, 'all', 'all', experiments.control_variant
+    from experiments
+    where not exists (select 1 from assigned_variants where assigned_variants.experiment_id = experiments.experiment_id)
+        and not exists (select 1 from weights where weights.experiment_id = experiments.experiment_id)
 
 ),
 

@@ -12,6 +12,7 @@
   {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")"]) -%}
 {%- endfor -%}
 {{- cuped__check_columns(assignments, checks) -}}
+{{- cuped__check_inputs(config) -}}
 
 with source_rows as (
 
@@ -19,7 +20,7 @@ with source_rows as (
         cast({{ cuped__column(columns['experiment_id']) }} as {{ dbt.type_string() }}) as experiment_id,
         {{ cuped__column(columns['unit_id']) }} as unit_id,
         cast({{ cuped__column(columns['variant']) }} as {{ dbt.type_string() }}) as variant,
-        cast({{ cuped__column(columns['assigned_at']) }} as {{ dbt.type_timestamp() }}) as assigned_at
+        {{ cuped__timestamp_utc(assignments, columns['assigned_at'], config['timezone']) }} as assigned_at
     from {{ assignments }}
 
 )
@@ -34,5 +35,9 @@ select
         when unit_id is null then 'null_unit_id'
         when variant is null then 'null_variant'
         when assigned_at is null then 'null_assigned_at'
+        {#- ±infinity, or a date no exposure has (a placeholder, a broken clock): not analysed #}
+        when assigned_at < cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
+            or assigned_at > cast('2200-01-01 00:00:00' as {{ dbt.type_timestamp() }})
+            then 'assigned_at_out_of_range'
     end as invalid_reason
 from source_rows

@@ -34,7 +34,7 @@ configured_experiments as (
         cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
         cast(control_variant as {{ dbt.type_string() }}) as control_variant,
         {% if has_end -%}
-        cast(analysis_end_at as {{ dbt.type_timestamp() }}) as analysis_end_at
+        {{ cuped__timestamp_utc(experiments_relation, 'analysis_end_at', config['timezone']) }} as analysis_end_at
         {%- else -%}
         cast(null as {{ dbt.type_timestamp() }}) as analysis_end_at
         {%- endif %}

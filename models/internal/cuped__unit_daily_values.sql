@@ -38,7 +38,7 @@ source_{{ k }}_post_events as (
         units.unit_id,
         units.assigned_at,
         events.event_at,
-        cast(events.event_at as date) as day
+        {{ cuped__local_date('events.event_at', config['timezone']) }} as day
         {%- for entry in scan['metrics'] %},
         events.value_{{ entry['index'] }},
         events.passes_{{ entry['index'] }}
@@ -87,7 +87,7 @@ metric_{{ i }}_first_seen as (
 
 unit_days as (
 
-    select experiment_id, unit_id, cast(assigned_at as date) as day from units
+    select experiment_id, unit_id, {{ cuped__local_date('assigned_at', config['timezone']) }} as day from units
     {%- for scan in scans %}
     union
     select experiment_id, unit_id, day from source_{{ scan['index'] }}_daily
@@ -143,7 +143,7 @@ empty as (
     select
         experiment_id,
         unit_id,
-        cast(assigned_at as date) as day
+        {{ cuped__local_date('assigned_at', config['timezone']) }} as day
         {%- for entry in metrics %},
         cast(0 as {{ double }}) as metric_{{ entry['index'] }}_post
         {%- endfor %}

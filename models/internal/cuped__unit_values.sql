@@ -12,6 +12,7 @@
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
   aggregate state for every unit, instead of one source's at a time.)
 -#}
+{{ config(post_hook="{{ cuped__check_finite_values() }}") }}
 {%- set config = cuped__config() -%}
 {%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
@@ -68,7 +69,6 @@ source_{{ k }}_per_unit as (
   {%- endfor %}
 {%- endfor %}
 {{- cuped__check_numeric_columns(attributes_relation, numeric_checks) }}
-{{- cuped__check_unique_rows(attributes_relation, [attributes['unit_column']], "the `unit_attributes` relation " ~ attributes['relation']) }}
 unit_attributes as (
 
     select

@@ -82,7 +82,8 @@ invalid_rows as (
         count(*) as n_invalid_assignment_rows,
         sum(case when invalid_reason = 'null_unit_id' then 1 else 0 end) as n_rows_null_unit_id,
         sum(case when invalid_reason = 'null_variant' then 1 else 0 end) as n_rows_null_variant,
-        sum(case when invalid_reason = 'null_assigned_at' then 1 else 0 end) as n_rows_null_assigned_at
+        sum(case when invalid_reason = 'null_assigned_at' then 1 else 0 end) as n_rows_null_assigned_at,
+        sum(case when invalid_reason = 'assigned_at_out_of_range' then 1 else 0 end) as n_rows_assigned_at_out_of_range
     from assignment_rows
     where invalid_reason is not null
     group by experiment_id
@@ -118,7 +119,8 @@ health as (
         coalesce(invalid_rows.n_invalid_assignment_rows, 0) as n_invalid_assignment_rows,
         coalesce(invalid_rows.n_rows_null_unit_id, 0) as n_rows_null_unit_id,
         coalesce(invalid_rows.n_rows_null_variant, 0) as n_rows_null_variant,
-        coalesce(invalid_rows.n_rows_null_assigned_at, 0) as n_rows_null_assigned_at
+        coalesce(invalid_rows.n_rows_null_assigned_at, 0) as n_rows_null_assigned_at,
+        coalesce(invalid_rows.n_rows_assigned_at_out_of_range, 0) as n_rows_assigned_at_out_of_range
     from srm
     left join experiments
         on experiments.experiment_id = srm.experiment_id

@@ -1,0 +1,49 @@
+{#-
+  The largest magnitude a per-unit value, covariate or weight may have: the moments square and
+  multiply values, so anything beyond it (or NaN, ±infinity) would overflow or poison every
+  statistic of the experiment. Real metrics are many orders of magnitude below it.
+-#}
+{% macro cuped__value_limit() %}{{ return('1e100') }}{% endmacro %}
+
+{#- SQL: `expression` is a finite number no larger in magnitude than cuped__value_limit(). x − x is 0 for finite x and NaN for NaN and ±infinity, in DuckDB, Postgres and Spark alike. -#}
+{% macro cuped__is_finite(expression) %}
+  {{- return('(' ~ expression ~ ' - ' ~ expression ~ ' = 0 and abs(' ~ expression ~ ') <= ' ~ cuped__value_limit() ~ ')') -}}
+{% endmacro %}
+
+{#-
+  Post-hook of cuped__unit_values: every per-unit metric value (post and pre period) and every
+  unit attribute used as a covariate is finite and within cuped__value_limit(). Otherwise the
+  model fails, before anything downstream (every public table) is rebuilt, with a message naming
+  the metric and its `value` (or the attribute column), the experiment, a unit and the value.
+  Such a value is a data error to fix at its source: excluding the unit would change the answer
+  silently (the unit was randomized), and analysing it returns NaN or infinity.
+-#}
+{% macro cuped__check_finite_values() %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set config = cuped__config() -%}
+  {%- set checks = [] -%}
+  {%- for metric in config['metrics'] if metric['type'] != 'ratio' -%}
+    {%- set i = config['metric_indices'][metric['name']] -%}
+    {%- set source = "metric '" ~ metric['name'] ~ "': `" ~ ('value' if metric['value'] is not none else 'agg') ~ "` over " ~ metric['source'] -%}
+    {%- do checks.append(['metric_' ~ i ~ '_post', source ~ " (post period)"]) -%}
+    {%- do checks.append(['metric_' ~ i ~ '_pre', source ~ " (pre period)"]) -%}
+  {%- endfor -%}
+  {%- if config['unit_attributes'] -%}
+    {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes'] -%}
+      {%- do checks.append(['attribute_' ~ loop.index0, "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- set counts = [] -%}
+  {%- for check in checks -%}
+    {%- do counts.append('sum(case when ' ~ cuped__is_finite(check[0]) ~ ' then 0 else 1 end) as n_' ~ loop.index0) -%}
+  {%- endfor -%}
+  {%- set found = run_query('select ' ~ (counts | join(', ')) ~ ' from ' ~ this) -%}
+  {%- for check in checks -%}
+    {%- set n_bad = found.rows[0][loop.index0] or 0 -%}
+    {%- if n_bad > 0 -%}
+      {%- set example = run_query('select experiment_id, unit_id, cast(' ~ check[0] ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' where not ' ~ cuped__is_finite(check[0]) ~ ' order by experiment_id, unit_id limit 1').rows[0] -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ " is not a finite number within ±" ~ cuped__value_limit() ~ " for " ~ n_bad ~ " unit(s), e.g. experiment '" ~ example[0] ~ "', unit " ~ example[1] ~ ": " ~ example[2] ~ ". Fix or filter those rows at the source; a unit cannot be left out without biasing the comparison.") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return('') }}
+{% endmacro %}

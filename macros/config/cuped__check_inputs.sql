@@ -1,0 +1,40 @@
+{#-
+  At run time, before any model reads them: every configured relation that must hold one row per
+  key does (`experiments`: one row per experiment_id; `variant_weights`: per experiment_id and
+  variant; `unit_attributes`: per unit), with the columns the configuration names. Called by
+  cuped__assignment_rows, which every other model of the package (and so every public table)
+  depends on: a duplicate stops `dbt run` and `dbt build` before any public table is rebuilt,
+  with a `cuped:` message naming the relation and the duplicated key, instead of a join that
+  silently multiplies rows.
+-#}
+{% macro cuped__check_inputs(config) %}
+  {#- the relations are resolved at parse time too (their refs are this model's dependencies);
+      the checks themselves query only at run time -#}
+  {%- if config['experiments'] -%}
+    {%- set relation = cuped__relation(config['experiments']) -%}
+    {%- set where = "the `experiments` relation " ~ config['experiments'] -%}
+    {%- do cuped__check_columns(relation, [['experiment_id', where], ['control_variant', where]]) -%}
+    {%- do cuped__check_unique_rows(relation, ['experiment_id'], where) -%}
+  {%- endif -%}
+  {%- if config['variant_weights'] -%}
+    {%- set relation = cuped__relation(config['variant_weights']) -%}
+    {%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
+    {%- do cuped__check_columns(relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -%}
+    {%- do cuped__check_unique_rows(relation, ['experiment_id', 'variant'], where) -%}
+    {%- if execute -%}
+      {%- set weight = 'cast(weight as ' ~ cuped__type_double() ~ ')' -%}
+      {%- set bad = run_query('select experiment_id, variant, cast(weight as ' ~ dbt.type_string() ~ ') from ' ~ relation ~ ' where weight is not null and not (' ~ cuped__is_finite(weight) ~ ' and ' ~ weight ~ ' >= 0) order by 1, 2 limit 1') -%}
+      {%- if bad.rows | length > 0 -%}
+        {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column 'weight' must hold finite numbers >= 0, got " ~ bad.rows[0][2] ~ " for (" ~ bad.rows[0][0] ~ ", " ~ bad.rows[0][1] ~ ").") }}
+      {%- endif -%}
+    {%- endif -%}
+  {%- endif -%}
+  {%- set attributes = config['unit_attributes'] -%}
+  {%- if attributes -%}
+    {%- set relation = cuped__relation(attributes['relation']) -%}
+    {%- set where = "the `unit_attributes` relation " ~ attributes['relation'] -%}
+    {%- do cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]]) -%}
+    {%- do cuped__check_unique_rows(relation, [attributes['unit_column']], where) -%}
+  {%- endif -%}
+  {{ return('') }}
+{% endmacro %}
