@@ -6,7 +6,10 @@ pool, random arms, random exposure days) and one seed of skewed events before an
 correlated within a user. Assignment is independent of behaviour, so every null hypothesis is
 true: the share of `cuped_results` rows with p < 0.05 must lie in the 99.9% binomial band around
 0.05, for the CUPED and the unadjusted p-values. This checks the whole chain (windows, per-unit
-values, moments in SQL, the core), not only the core's maths.
+values, moments in SQL, the core), not only the core's maths. Every experiment is configured in
+`experiment_settings` (revenue primary, active a guardrail) and `planned_units` is reached, so
+`cuped_decisions` uses the fixed-horizon rule: the share of A/A experiments shipped, and of those
+rolled back, must not exceed alpha (beyond the binomial band).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ flags:
 vars:
   cuped:
     assignments: aa_assignments
+    planned_units: 2
     metrics:
       - name: revenue
         source: aa_events
@@ -83,7 +87,14 @@ def _timestamp(seconds: float) -> str:
 def _write_project(root: Path) -> None:
     rng = np.random.default_rng(20260101)
     (root / "seeds").mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(textwrap.dedent(PROJECT))
+    # every experiment in roles: revenue must improve, active may lose at most 20%
+    settings = "".join(
+        f"      aa_{e:03d}: {{primary: [revenue], guardrails: [{{metric: active, margin: 0.2}}]}}\n"
+        for e in range(N_EXPERIMENTS)
+    )
+    (root / "dbt_project.yml").write_text(
+        textwrap.dedent(PROJECT) + "    experiment_settings:\n" + settings
+    )
     (root / "profiles.yml").write_text(
         "aa_calibration:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n      threads: 4\n"
@@ -244,3 +255,28 @@ def test_unadjusted_p_values_equal_a_welch_test_on_the_raw_seeds(
         rtol=1e-9,
         atol=1e-12,
     )
+
+
+def test_aa_decisions_ship_and_roll_back_at_most_alpha_through_dbt(aa_build: DbtRun) -> None:
+    """A/A: shipping needs a primary improvement that is not there (one-sided, level alpha) and
+    rolling back a deterioration that is not there (Holm over primary and guardrail); each
+    happens in at most alpha of the experiments."""
+    rows = dict(
+        _query(
+            aa_build,
+            "select decision, count(*) from cuped_decisions "
+            "where inference = 'fixed_horizon' group by 1",
+        )
+    )
+    assert sum(rows.values()) == N_EXPERIMENTS, rows
+    assert set(rows) <= {"ship", "roll_back", "inconclusive", "unhealthy"}, rows
+    ((flagged,),) = _query(
+        aa_build,
+        "select count(distinct experiment_id) from cuped_health "
+        "where srm_flag and segment_name = 'all'",
+    )
+    assert rows.get("unhealthy", 0) == flagged  # a chance SRM flag (p < 0.001) is unhealthy
+    _, upper = binomial_band(N_EXPERIMENTS)
+    assert rows.get("ship", 0) <= upper, rows
+    assert rows.get("roll_back", 0) <= upper, rows
+    assert rows.get("ship", 0) > 0, "the rule never ships: the guardrail margin blocks it all"

@@ -182,7 +182,6 @@ def test_demo_decisions_equal_the_rule_on_the_public_tables(demo_tables) -> None
 
 def _override_config() -> dict:
     config = copy.deepcopy(DEMO)
-    config["daily_series"] = False
     # sessions count as a cost here, so the personalized recommendations' +0.7 sessions per
     # user (a planted, clearly significant effect) breach the guardrail
     next(m for m in config["metrics"] if m["name"] == "sessions_per_user")["higher_is_better"] = (
@@ -202,7 +201,7 @@ def _override_config() -> dict:
             "theta": "total",
             "relative_ci": "log",
         },
-        "homepage_aa": {"control_variant": "nonexistent"},
+        "homepage_aa": {"control_variant": "nonexistent", "segments": ["country"]},
         "ghost_experiment": {"alpha": 0.1},
     }
     config["decision_tests"] = {"guardrails_hold": "error", "control_present": "warn"}
@@ -268,12 +267,26 @@ def test_overrides_reach_the_results(override_tables) -> None:
     assert (homepage["control_variant"] == "nonexistent").all()
     assert (homepage["status"] == "missing_control").all()
     assert (homepage["metric_role"] == "secondary").all()
+    # a segment only one experiment lists is computed for that experiment only
+    assert set(homepage["segment_name"]) == {"all", "country"}
+    assert "country" not in set(frame[frame["experiment_id"] != "homepage_aa"]["segment_name"])
     _check_role_families(override_tables["cuped_results"])
     for row in override_tables["cuped_results"]:
         if row["metric_role"] == "guardrail" and row["status"] == "ok":
             _check_non_inferiority(row)  # an absolute margin, lower is better
     health = pd.DataFrame(override_tables["cuped_health"])
     assert set(health[health["experiment_id"] == "checkout_redesign"]["segment_name"]) == {"all"}
+
+
+def test_daily_series_follows_the_metric_list(override_build: DbtRun) -> None:
+    with duckdb.connect(str(override_build.database), read_only=True) as con:
+        daily = con.sql(
+            "select distinct experiment_id, metric_name from cuped_results_daily"
+        ).fetchall()
+    checkout = {metric for experiment, metric in daily if experiment == "checkout_redesign"}
+    assert checkout == {"revenue_per_user", "conversion"}
+    homepage = {metric for experiment, metric in daily if experiment == "homepage_aa"}
+    assert len(homepage) == len(DEMO["metrics"])  # no metric list: every metric
 
 
 def test_pre_period_override_equals_ols_on_seven_day_windows(override_tables) -> None:

@@ -174,3 +174,22 @@
   {%- endif -%}
   {{ return('(' ~ (clauses | join(' or ') or '1 = 0') ~ ')') }}
 {% endmacro %}
+
+
+{#-
+  SQL predicate keeping the (experiment, metric) pairs that are analysed: for an experiment whose
+  `experiment_settings` list metrics, those metrics; for any other, every metric. Empty when no
+  experiment lists metrics. `experiment_sql`, `metric_sql`: the two columns.
+-#}
+{% macro cuped__analysed_metrics_filter(config, experiment_sql, metric_sql) %}
+  {%- set listed = [] -%}
+  {%- set clauses = [] -%}
+  {%- for experiment_id, settings in config['experiment_settings'].items() if settings['metrics'] is not none -%}
+    {%- do listed.append(cuped__literal(experiment_id)) -%}
+    {%- set names = [] -%}
+    {%- for name in settings['metrics'] -%}{%- do names.append(cuped__literal(name)) -%}{%- endfor -%}
+    {%- do clauses.append('(' ~ experiment_sql ~ ' = ' ~ cuped__literal(experiment_id) ~ ' and ' ~ metric_sql ~ ' in (' ~ (names | join(', ')) ~ '))') -%}
+  {%- endfor -%}
+  {%- if listed | length == 0 -%}{{ return('') }}{%- endif -%}
+  {{ return('(' ~ experiment_sql ~ ' not in (' ~ (listed | join(', ')) ~ ') or ' ~ (clauses | join(' or ')) ~ ')') }}
+{% endmacro %}
