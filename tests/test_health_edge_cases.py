@@ -64,6 +64,9 @@ def _write(root: Path, weights: str, attrs: str) -> None:
     (root / "seeds" / "events.csv").write_text("\n".join(events) + "\n")
     (root / "seeds" / "weights.csv").write_text(textwrap.dedent(weights))
     (root / "seeds" / "attrs.csv").write_text(textwrap.dedent(attrs))
+    (root / "seeds" / "_seeds.yml").write_text(
+        "version: 2\nseeds:\n  - name: attrs\n    config:\n      column_types: {ltv: double}\n"
+    )
 
 
 def _attrs() -> str:
@@ -155,8 +158,21 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
             ["pre_period", "platform"],
             "cuped: metric 'spend': covariate 'platform': column 'platform' of",
         ),
+        (
+            WEIGHTS,
+            _attrs().replace("\n1,android,1\n", "\n1,android,inf\n"),
+            None,
+            "cuped: `unit_attributes` column 'ltv' of attrs is not a finite number within ±1e100 "
+            "for 1 unit(s), e.g. experiment 'seg_gap', unit 1: inf.",
+        ),
     ],
-    ids=["weights column missing", "duplicate weights", "duplicate attributes", "text covariate"],
+    ids=[
+        "weights column missing",
+        "duplicate weights",
+        "duplicate attributes",
+        "text covariate",
+        "infinite attribute",
+    ],
 )
 def test_malformed_weights_and_attributes_stop_the_build_naming_the_relation(
     tmp_path, weights, attrs, config_change, message

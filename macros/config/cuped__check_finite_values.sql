@@ -30,7 +30,7 @@
   {%- endfor -%}
   {%- if config['unit_attributes'] -%}
     {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes'] -%}
-      {%- do checks.append(['attribute_' ~ loop.index0, "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
+      {%- do checks.append(['attribute_' ~ config['unit_attributes']['columns'].index(column), "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
     {%- endfor -%}
   {%- endif -%}
   {%- set counts = [] -%}
