@@ -612,7 +612,10 @@ def test_timestamps_compare_instants_whatever_the_process_time_zone(tmp_path) ->
         tz: _tz_means(run(tz.replace("/", "_"), tz, config))
         for tz in ("UTC", "Asia/Kolkata", "America/Los_Angeles")
     }
-    assert utc["Asia/Kolkata"] == utc["UTC"] and utc["America/Los_Angeles"] == utc["UTC"]
+    # equal up to the order of floating-point sums (DuckDB adds in parallel); a time zone read
+    # wrongly moves whole events between periods, changing the means by whole amounts
+    for tz in ("Asia/Kolkata", "America/Los_Angeles"):
+        assert utc[tz] == pytest.approx(utc["UTC"], rel=1e-12), tz
     assert utc["UTC"][:2] == pytest.approx(expected("bd"), rel=1e-12)
 
     kolkata = _tz_means(
