@@ -14,9 +14,12 @@
     config['metric_indices']  name → position in config['metrics']
     config['scans']           the event-source scans: one per (relation, unit column, timestamp
                               column), each {'index', 'source', 'unit_column', 'timestamp_column',
-                              'metrics': [{'index', 'metric'}]}
+                              'columns_are_sql', 'metrics': [{'index', 'metric'}]}; the columns
+                              of a Semantic Layer metric are its entity's and time dimension's
+                              SQL `expr` (columns_are_sql), a hand-written metric's are names
     metric['scan_index']      the scan a (non-ratio) metric is read from
-    metric['variables']       the ordered variables of the metric's analysis
+    metric['variables']       the ordered variables of the metric's analysis (none for the hidden
+                              parts of an SL ratio metric, metric['part_of'] set)
     config['moments']         {'means': [variable], 'pairs': [[variable_a, variable_b]]}, every
                               moment any metric needs, once
     config['capped']          indices of the metrics with a `cap`
@@ -34,11 +37,12 @@
   {%- set covariate_attributes = [] -%}
   {%- for metric in metrics -%}
     {%- if metric['type'] != 'ratio' -%}
-      {%- set key = metric['source'] ~ '|' ~ metric['unit_column'] ~ '|' ~ metric['timestamp_column'] -%}
+      {%- set key = metric['source'] ~ '|' ~ metric['unit_column'] ~ '|' ~ metric['timestamp_column'] ~ '|' ~ metric['columns_are_sql'] -%}
       {%- if key not in scan_of -%}
         {%- do scan_of.update({key: scans | length}) -%}
         {%- do scans.append({'index': scans | length, 'source': metric['source'], 'unit_column': metric['unit_column'],
-                             'timestamp_column': metric['timestamp_column'], 'metrics': []}) -%}
+                             'timestamp_column': metric['timestamp_column'], 'columns_are_sql': metric['columns_are_sql'],
+                             'metrics': []}) -%}
       {%- endif -%}
       {%- do scans[scan_of[key]]['metrics'].append({'index': loop.index0, 'metric': metric}) -%}
       {%- do metric.update({'scan_index': scan_of[key]}) -%}
@@ -56,7 +60,8 @@
   {%- set pairs = [] -%}
   {%- set seen = {} -%}
   {%- for metric in metrics -%}
-    {%- set variables = cuped__metric_variables(config, loop.index0) -%}
+    {#- the hidden parts of an SL ratio metric are analysed only through their ratio -#}
+    {%- set variables = [] if metric['part_of'] is not none else cuped__metric_variables(config, loop.index0) -%}
     {%- do metric.update({'variables': variables}) -%}
     {%- for a in variables -%}
       {%- if ('mean ' ~ a['key']) not in seen -%}

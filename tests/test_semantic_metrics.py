@@ -1,0 +1,299 @@
+"""Experiment metrics read from the dbt Semantic Layer (`semantic_metric:`).
+
+- The whole demo expressed through the Semantic Layer (models/demo/_demo_semantic.yml) gives the
+  same per-arm moments and the same `cuped_results` as the hand-written demo, every column but
+  `computed_at`.
+- MetricFlow itself (`mf query`, dbt-metricflow) is the oracle of per-unit totals for every
+  supported aggregation and filter form: with a pre-period long enough to hold every event and no
+  analysis end, a unit's pre-period plus post-period value is its total over all time.
+- dbt knows at parse time that the package's models depend on the SL metrics, and so on the
+  user's models under them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.dbt_runner import REPO, DbtRun, dbt_executable, run_dbt
+
+DEMO = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
+
+#: The demo's metrics written by hand (as the demo had them before it read `pages_viewed` from
+#: the Semantic Layer) and through the Semantic Layer: same names, same CUPED settings.
+HAND_WRITTEN_PAGES = {
+    "name": "pages_per_user_7d",
+    "label": "Pages viewed in the first 7 days",
+    "type": "mean",
+    "source": "demo_sessions",
+    "unit_column": "user_id",
+    "timestamp_column": "session_started_at",
+    "agg": "sum",
+    "value": "pages_viewed",
+    "window_days": 7,
+}
+SEMANTIC = {
+    "revenue_per_user": {"semantic_metric": "revenue"},
+    "revenue_per_user_capped": {"semantic_metric": "revenue"},
+    "revenue_per_order": {"semantic_metric": "revenue_per_order"},
+    "orders_per_user": {"semantic_metric": "orders"},
+    "conversion": {"semantic_metric": "orders"},
+    "sessions_per_user": {"semantic_metric": "sessions"},
+    "pages_per_user_7d": {"semantic_metric": "pages_viewed"},
+}
+HAND_KEYS = ["source", "unit_column", "timestamp_column", "agg", "value", "filter", "numerator",
+             "denominator"]  # fmt: skip
+TABLES = {
+    "cuped_results": ["experiment_id", "metric_name", "segment_name", "segment_value", "variant"],
+    "cuped__moments": [
+        "experiment_id", "segment_name", "segment_value", "metric_name", "variant", "index_1",
+        "index_2",
+    ],
+}  # fmt: skip
+
+
+def hand_written_config() -> dict:
+    config = copy.deepcopy(DEMO)
+    config["daily_series"] = False  # the daily series is not part of this comparison
+    config["metrics"] = [
+        HAND_WRITTEN_PAGES if m["name"] == "pages_per_user_7d" else m for m in config["metrics"]
+    ]
+    assert not any("semantic_metric" in m for m in config["metrics"])
+    return config
+
+
+def semantic_config() -> dict:
+    config = hand_written_config()
+    metrics = []
+    for metric in config["metrics"]:
+        kept = {k: v for k, v in metric.items() if k not in HAND_KEYS}
+        if metric.get("type") == "ratio":
+            kept.pop("type")
+        metrics.append({**kept, **SEMANTIC[metric["name"]]})
+    config["metrics"] = metrics
+    return config
+
+
+def _build(tmp_path_factory, name: str, config: dict) -> DbtRun:
+    work_dir = tmp_path_factory.mktemp(name)
+    return run_dbt(
+        ["build", "--select", "+cuped_results"],
+        project_dir=REPO,
+        work_dir=work_dir,
+        variables={"cuped": config},
+    ).check()
+
+
+@pytest.fixture(scope="module")
+def hand_written_build(tmp_path_factory) -> DbtRun:
+    return _build(tmp_path_factory, "hand_written", hand_written_config())
+
+
+@pytest.fixture(scope="module")
+def semantic_build(tmp_path_factory) -> DbtRun:
+    return _build(tmp_path_factory, "semantic", semantic_config())
+
+
+def _table(run: DbtRun, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(run.database), read_only=True) as connection:
+        frame = connection.sql(f"select * from {table}").df()
+    return frame.sort_values(TABLES[table]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_the_demo_through_the_semantic_layer_equals_the_hand_written_demo(
+    table, hand_written_build, semantic_build
+) -> None:
+    expected = _table(hand_written_build, table)
+    actual = _table(semantic_build, table)
+    assert len(actual) == len(expected) > 0
+    assert list(actual.columns) == list(expected.columns)
+    for column in expected.columns:
+        if column == "computed_at":
+            continue
+        if pd.api.types.is_float_dtype(expected[column]):
+            np.testing.assert_allclose(
+                actual[column].to_numpy(float),
+                expected[column].to_numpy(float),
+                rtol=1e-12,
+                atol=1e-12,
+                equal_nan=True,
+                err_msg=f"{table}.{column}",
+            )
+        else:
+            for got, want in zip(actual[column], expected[column], strict=True):
+                _assert_same(got, want, f"{table}.{column}")
+
+
+def _assert_same(got, want, where: str) -> None:
+    """Equal text, or equal JSON up to 1e-12 in its numbers (theta: the two builds sum the same
+    per-unit values in a different order, so the last bits of the moments may differ)."""
+    if isinstance(want, str) and want.startswith("{") and got != want:
+        got, want = json.loads(got), json.loads(want)
+        assert list(got) == list(want), where
+        np.testing.assert_allclose(
+            list(got.values()), list(want.values()), rtol=1e-12, err_msg=where
+        )
+        return
+    assert str(got) == str(want), where
+
+
+def test_an_sl_ratio_metric_is_analysed_as_a_ratio_with_no_rows_for_its_parts(
+    semantic_build,
+) -> None:
+    results = _table(semantic_build, "cuped_results")
+    assert not results["metric_name"].str.contains("@").any()
+    ratio = results[results["metric_name"] == "revenue_per_order"]
+    assert set(ratio["metric_type"]) == {"ratio"}
+
+
+def test_the_package_models_depend_on_the_semantic_layer_metrics(tmp_path) -> None:
+    # Through the SL metric only: no hand-written metric reads demo_sessions here.
+    config = semantic_config()
+    run = run_dbt(
+        ["ls", "--select", "demo_sessions+", "--resource-type", "model", "--output", "name"],
+        project_dir=REPO,
+        work_dir=tmp_path,
+        variables={"cuped": config},
+    ).check()
+    listed = set(run.output.split())
+    assert {"cuped__unit_values", "cuped__moments"} <= listed
+    assert any(name.startswith("cuped_results") for name in listed)
+    manifest = (tmp_path / "target" / "manifest.json").read_text()
+    node = json.loads(manifest)["nodes"]["model.cuped.cuped__unit_values"]
+    assert "metric.cuped.sessions" in node["depends_on"]["nodes"]
+    assert "seed.cuped.demo_sessions" not in node["depends_on"]["nodes"]
+
+
+# --- MetricFlow as the oracle -------------------------------------------------------------------
+
+#: SL metric → the experiment metric reading it, for every supported aggregation and filter form.
+ORACLE_METRICS = [
+    "revenue",  # sum, Dimension filter on the metric
+    "orders",  # count
+    "sessions",  # count, another semantic model
+    "pages_viewed",  # sum, no filter
+    "max_items",  # max
+    "distinct_orders",  # count_distinct of a SQL expr (additive over the windows), Entity filter
+    "large_completed_orders",  # sum_boolean, filter on the measure input
+    "revenue_from_october",  # TimeDimension at a grain, metric_time with .grain(), two filters
+    "completed_revenue_per_session",  # ratio: its own filter and a filter on its numerator
+    "revenue_per_order",  # ratio
+]
+RATIOS = {"completed_revenue_per_session", "revenue_per_order"}
+
+
+def oracle_config() -> dict:
+    config = copy.deepcopy(DEMO)
+    config.update(daily_series=False, segments=[])
+    config["pre_period_days"] = 3650  # every event falls in [assigned_at − 3650 days, ∞)
+    config.pop("experiments")  # no analysis end
+    config["metrics"] = [
+        {"name": name, "semantic_metric": name, "covariates": []} for name in ORACLE_METRICS
+    ]
+    return config
+
+
+def _mf_available() -> str | None:
+    mf = Path(dbt_executable()).with_name("mf")
+    return str(mf) if mf.exists() else shutil.which("mf")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_mf_available() is None, reason="dbt-metricflow (the test extra) is missing")
+def test_per_unit_totals_equal_metricflow(tmp_path) -> None:
+    # `mf` reads target/semantic_manifest.json of the project it runs in: build a copy.
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ["dbt_project.yml", "profiles.yml"]:
+        shutil.copy(REPO / name, project / name)
+    for name in ["models", "macros", "seeds", "python_models"]:
+        shutil.copytree(REPO / name, project / name)
+    run = run_dbt(
+        ["build", "--select", "+cuped__unit_values", "metricflow_time_spine"],
+        project_dir=project,
+        work_dir=project,
+        variables={"cuped": oracle_config()},
+    ).check()
+    with duckdb.connect(str(run.database), read_only=True) as connection:
+        values = connection.sql("select * from cuped__unit_values").df()
+    layout = _layout(project)
+    out = tmp_path / "mf.csv"
+    completed = subprocess.run(
+        [_mf_available(), "query", "--metrics", ",".join(ORACLE_METRICS), "--group-by", "user",
+         "--csv", str(out)],
+        cwd=project,
+        env=_mf_env(project),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    mf = pd.read_csv(out).set_index("user")
+    # MetricFlow covers every user; the package the experiments' analysed units.
+    mf = mf[mf.index.isin(values["unit_id"].astype(int))]
+    for metric in ORACLE_METRICS:
+        if metric in RATIOS:
+            numerator = _total(values, layout[f"{metric}@numerator"])
+            denominator = _total(values, layout[f"{metric}@denominator"])
+            ours = (numerator / denominator.where(denominator != 0)).dropna()
+        else:
+            ours = _total(values, layout[metric], combine="max" if metric == "max_items" else "sum")
+        # MetricFlow has no value (null) for a user without qualifying events, and so a null
+        # ratio when the numerator has none; the package has 0.
+        ours = ours[ours != 0]
+        theirs = mf[metric].dropna()
+        theirs = theirs[theirs != 0]
+        assert len(ours) > 50, metric
+        assert sorted(ours.index) == sorted(theirs.index), metric
+        np.testing.assert_allclose(
+            ours.sort_index().to_numpy(float),
+            theirs.sort_index().to_numpy(float),
+            rtol=1e-12,
+            err_msg=metric,
+        )
+
+
+def _total(values: pd.DataFrame, index: int, combine: str = "sum") -> pd.Series:
+    """A metric's per-unit total over all time: pre-period plus post-period value (the larger of
+    the two for a max), per user (the same user in several experiments has the same total:
+    checked)."""
+    pre, post = values[f"metric_{index}_pre"], values[f"metric_{index}_post"]
+    total = np.maximum(pre, post) if combine == "max" else pre + post
+    per_user = pd.DataFrame({"user": values["unit_id"].astype(int), "total": total})
+    spread = per_user.groupby("user")["total"].agg(["min", "max"])
+    assert (spread["min"] == spread["max"]).all()
+    return spread["min"]
+
+
+def _layout(project: Path) -> dict[str, int]:
+    """Metric name → position in the package's layout (cuped__unit_values' metric_<i>_* columns),
+    read from the package itself."""
+    run = run_dbt(
+        ["run-operation", "cuped__print_metric_layout"],
+        project_dir=project,
+        work_dir=project,
+        variables={"cuped": oracle_config()},
+    ).check()
+    line = next(line for line in run.output.splitlines() if line.lstrip().startswith("{"))
+    return json.loads(line[line.index("{") :])
+
+
+def _mf_env(project: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CUPED_DUCKDB_PATH": str(project / "cuped.duckdb"),
+        "DBT_PROFILES_DIR": str(project),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
