@@ -147,6 +147,36 @@ SEMANTIC_COMPILE_CASES = {
         ),
         ["metric 'pages_per_user_7d'", "`type: proportion` does not apply to the SL ratio metric"],
     ),
+    "an average measure": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="average_order_revenue"),
+        [
+            "metric 'pages_per_user_7d'",
+            "the aggregation `average` of the semantic model 'demo_orders'",
+            "supported are sum, count, count_distinct, max, sum_boolean",
+        ],
+    ),
+    "a filter that needs a join": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="german_revenue"),
+        [
+            "metric 'pages_per_user_7d'",
+            "Dimension('user__country')",
+            "a join to another semantic model is not supported",
+        ],
+    ),
+    "a hand-written ratio over an SL ratio metric": (
+        lambda c: c["metrics"].__setitem__(
+            c["metrics"].index(_metric(c, "orders_per_user")),
+            {"name": "orders_per_user", "semantic_metric": "revenue_per_order"},
+        ),
+        [
+            "metric 'revenue_per_order'",
+            "`denominator` names 'orders_per_user', which is a ratio metric",
+        ],
+    ),
+    "a derived metric": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="revenue_minus_sessions"),
+        ["metric 'pages_per_user_7d'", "is a derived metric; supported are simple metrics"],
+    ),
 }
 
 

@@ -436,3 +436,37 @@ def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(tmp_p
         work_dir=work / "after",
     ).check()  # fmt: skip
     assert "cuped__unit_values" in modified.output.split()
+
+
+def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:
+    # prod builds everything in schema `prod`; dev builds only the package's models with
+    # `--defer`: the semantic model's model is not in `dev`, so it must be read from `prod`, as
+    # ref() would read it (the package reads that relation from the graph, not through ref()).
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    _write_sl_project(root)
+    (root / "profiles.yml").write_text(
+        "sl_shop:\n  target: prod\n  outputs:\n"
+        + "".join(
+            f"    {name}:\n      type: duckdb\n      schema: {name}\n"
+            "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+            for name in ["prod", "dev"]
+        )
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    prod = run_dbt(["build"], project_dir=root, work_dir=work).check()
+    state = work / "state"
+    shutil.copytree(work / "target", state)
+    dev = run_dbt(
+        ["build", "--target", "dev", "--select", "package:cuped", "--defer", "--state", str(state)],
+        project_dir=root,
+        work_dir=work / "dev",
+        env={"CUPED_DUCKDB_PATH": str(prod.database)},
+    ).check()
+    compiled = work / "dev" / "target" / "compiled" / "cuped" / "models" / "internal"
+    assert '"prod"."payments"' in (compiled / "cuped__unit_values.sql").read_text()
+    with duckdb.connect(str(prod.database), read_only=True) as connection:
+        query = "select metric_name, variant, variant_mean, control_mean from {}.cuped_results"
+        expected = connection.sql(query.format("prod")).df().sort_values(["metric_name"])
+        actual = connection.sql(query.format("dev")).df().sort_values(["metric_name"])
+    assert dev.returncode == 0
+    pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected.reset_index(drop=True))
