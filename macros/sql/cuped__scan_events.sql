@@ -12,12 +12,12 @@
   {%- for entry in scan['metrics'] -%}
     {%- set metric = entry['metric'] -%}
     {%- if metric['semantic'] is none -%}
-      {%- do checks.append([scan['unit_column'], "metric '" ~ metric['name'] ~ "': `unit_column`"]) -%}
-      {%- do checks.append([scan['timestamp_column'], "metric '" ~ metric['name'] ~ "': `timestamp_column`"]) -%}
+      {%- do checks.append([metric['unit_column'], "metric '" ~ metric['name'] ~ "': `unit_column`"]) -%}
+      {%- do checks.append([metric['timestamp_column'], "metric '" ~ metric['name'] ~ "': `timestamp_column`"]) -%}
     {%- elif execute -%}
       {#- a Semantic Layer expr that is a plain column name is checked like a configured column -#}
       {%- set in_model = "metric '" ~ metric['name'] ~ "': semantic model '" ~ metric['semantic']['semantic_model'] ~ "'" -%}
-      {%- for column, what in [[scan['unit_column'], "entity '" ~ metric['semantic']['unit_entity'] ~ "'"], [scan['timestamp_column'], "time dimension '" ~ metric['semantic']['time_dimension'] ~ "'"]] -%}
+      {%- for column, what in [[metric['unit_column'], "entity '" ~ metric['semantic']['unit_entity'] ~ "'"], [metric['timestamp_column'], "time dimension '" ~ metric['semantic']['time_dimension'] ~ "'"]] -%}
         {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column) -%}
           {%- do checks.append([column, in_model ~ ", " ~ what]) -%}
         {%- endif -%}
@@ -25,16 +25,9 @@
     {%- endif -%}
   {%- endfor -%}
   {{- cuped__check_columns(relation, checks) -}}
-  {%- if scan['columns_are_sql'] -%}
-    {%- set unit_sql = scan['unit_column'] ~ ' ' ~ cuped__sql_comment("cuped: Semantic Layer entity expr") -%}
-    {%- set timestamp_sql = scan['timestamp_column'] ~ ' ' ~ cuped__sql_comment("cuped: Semantic Layer time dimension expr") -%}
-  {%- else -%}
-    {%- set unit_sql = cuped__column(scan['unit_column']) -%}
-    {%- set timestamp_sql = cuped__column(scan['timestamp_column']) -%}
-  {%- endif -%}
     select
-        {{ unit_sql }} as unit_id,
-        cast({{ timestamp_sql }} as {{ dbt.type_timestamp() }}) as event_at
+        {{ scan['unit_sql'] }} as unit_id,
+        cast({{ scan['timestamp_sql'] }} as {{ dbt.type_timestamp() }}) as event_at
         {%- for entry in scan['metrics'] %}
         {%- set metric = entry['metric'] %},
         {% if metric['value'] is not none -%}
