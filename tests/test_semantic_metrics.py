@@ -470,3 +470,21 @@ def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:
         actual = connection.sql(query.format("dev")).df().sort_values(["metric_name"])
     assert dev.returncode == 0
     pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_a_metric_marked_for_experiments_but_not_listed_stops_compile(tmp_path) -> None:
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    _write_sl_project(root)
+    models_yml = root / "models" / "_models.yml"
+    models_yml.write_text(
+        models_yml.read_text()
+        + "  - name: failed_revenue\n    label: Failed revenue\n    type: simple\n"
+        "    type_params: {measure: amount}\n"
+        "    filter: \"{{ Dimension('payment__state') }} = 'failed'\"\n"
+        "    config:\n      meta: {cuped: {owner: payments}}\n"
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["compile", "--select", "cuped__analysis_plan"], project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    assert "the Semantic Layer metric 'failed_revenue' is marked for experiments" in run.output
+    assert "semantic_metric: failed_revenue" in run.output

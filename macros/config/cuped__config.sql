@@ -151,6 +151,7 @@
     {%- endfor -%}
   {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
+  {%- do cuped__check_marked_semantic_metrics(raw_metrics) -%}
   {{ return(cuped__layout(config)) }}
 {% endmacro %}
 

@@ -342,3 +342,22 @@
   {%- endif -%}
   {{ return(dbt.date_trunc(grain | lower, sql)) }}
 {% endmacro %}
+
+
+{#-
+  A Semantic Layer metric marked for experiments (`meta: {cuped: ...}`, in its `config.meta` or
+  `meta`) must be listed in the `cuped` var with `semantic_metric:`, so a metric the team means
+  to analyse is not silently left out. Checked from compile time on (the graph is empty while
+  dbt parses).
+-#}
+{% macro cuped__check_marked_semantic_metrics(raw_metrics) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set listed = raw_metrics | map(attribute='semantic_metric') | select('string') | list -%}
+  {%- for node in graph.metrics.values() | sort(attribute='name') -%}
+    {%- set meta = (node.get('config') or {}).get('meta') or node.get('meta') or {} -%}
+    {%- if 'cuped' in meta and node['name'] not in listed -%}
+      {{ exceptions.raise_compiler_error("cuped: the Semantic Layer metric '" ~ node['name'] ~ "' is marked for experiments (`meta.cuped`) but no metric of the `cuped` var reads it; add `- {name: ..., semantic_metric: " ~ node['name'] ~ "}` to `metrics`, or remove `meta.cuped` from the metric.") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return('') }}
+{% endmacro %}
