@@ -488,3 +488,42 @@ def test_a_metric_marked_for_experiments_but_not_listed_stops_compile(tmp_path) 
     assert run.returncode != 0
     assert "the Semantic Layer metric 'failed_revenue' is marked for experiments" in run.output
     assert "semantic_metric: failed_revenue" in run.output
+
+
+def _metrics(tmp_path: Path, config: dict) -> dict[str, dict]:
+    run = run_dbt(
+        ["run-operation", "cuped__print_metrics"],
+        project_dir=REPO,
+        work_dir=tmp_path,
+        variables={"cuped": config},
+    ).check()
+    line = next(line for line in run.output.splitlines() if "[{" in line)
+    return {metric["name"]: metric for metric in json.loads(line[line.index("[{") :])}
+
+
+def test_a_semantic_metric_is_laid_out_like_its_hand_written_equivalent(tmp_path) -> None:
+    # Everything downstream reads these dicts: same value, filter, aggregation, window, scan and
+    # variables means the same SQL. Only the relation's spelling (the graph node instead of the
+    # configured name), the columns' kind (SL exprs are SQL) and the provenance differ.
+    equivalent = hand_written_config()
+    for metric in equivalent["metrics"]:
+        if metric["name"] in {"orders_per_user", "sessions_per_user"}:
+            # the SL measures count a key column (`agg: count, expr: order_id`), not rows
+            metric["value"] = "order_id" if metric["name"] == "orders_per_user" else "session_id"
+    hand = _metrics(tmp_path / "hand", equivalent)
+    semantic = _metrics(tmp_path / "semantic", semantic_config())
+    # the description defaults to the SL metric's where the entry gives none
+    assert (hand["orders_per_user"]["description"], semantic["orders_per_user"]["description"]) == (
+        "",
+        "Completed orders.",
+    )
+    provenance = {"source", "columns_are_sql", "semantic", "description"}
+    for name, expected in hand.items():
+        actual = semantic[name]
+        if expected["type"] == "ratio":
+            continue  # an SL ratio is over hidden parts (compared through results above)
+        assert {k: v for k, v in actual.items() if k not in provenance} == {
+            k: v for k, v in expected.items() if k not in provenance
+        }, name
+        assert actual["source"] == f"@node:seed.cuped.{expected['source']}"
+        assert actual["semantic"]["unit_entity"] == "user"

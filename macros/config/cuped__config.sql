@@ -372,3 +372,9 @@
 {% macro cuped__print_metric_layout() %}
   {{ print(tojson(cuped__config()['metric_indices'])) }}
 {% endmacro %}
+
+
+{#- `dbt run-operation cuped__print_metrics`: the normalized, laid-out metrics as JSON, for tests and tools. -#}
+{% macro cuped__print_metrics() %}
+  {{ print(tojson(cuped__config()['metrics'])) }}
+{% endmacro %}

@@ -256,11 +256,16 @@
   {%- set context = {'model': model, 'entities': entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name} -%}
   {%- set predicates = [] -%}
   {%- for template in templates -%}
-    {%- do predicates.append('(' ~ cuped__sl_render_filter(template, context, where) ~ ')') -%}
+    {%- do predicates.append(cuped__sl_render_filter(template, context, where)) -%}
   {%- endfor -%}
   {%- set filter = none -%}
-  {%- if predicates | length > 0 -%}
-    {%- set filter = cuped__check_expression(predicates | join(' and '), where ~ ": the filter of the SL metric '" ~ sl_name ~ "'") -%}
+  {%- if predicates | length == 1 -%}
+    {%- set filter = predicates[0] -%}
+  {%- elif predicates | length > 1 -%}
+    {%- set filter = '(' ~ (predicates | join(') and (')) ~ ')' -%}
+  {%- endif -%}
+  {%- if filter is not none -%}
+    {%- set filter = cuped__check_expression(filter, where ~ ": the filter of the SL metric '" ~ sl_name ~ "'") -%}
   {%- endif -%}
 
   {{ return({
