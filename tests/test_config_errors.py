@@ -128,6 +128,22 @@ CASES = {
         lambda c: c["decision_tests"].update(guardrails_hold="fail"),
         ["`decision_tests.guardrails_hold` must be one of error, warn, off, got: fail"],
     ),
+    "semantic metric together with a hand-written source": (
+        lambda c: _metric(c, "pages_per_user_7d").update(source="demo_sessions"),
+        [
+            "metric 'pages_per_user_7d'",
+            "`source` cannot be combined with `semantic_metric`",
+            "neither side would win",
+        ],
+    ),
+    "semantic metric without a unit entity": (
+        lambda c: c.pop("semantic_unit_entity"),
+        ["metric 'pages_per_user_7d'", "set `semantic_unit_entity`"],
+    ),
+    "semantic metric typed as a ratio": (
+        lambda c: _metric(c, "pages_per_user_7d").update(type="ratio"),
+        ["metric 'pages_per_user_7d'", "must be mean or proportion"],
+    ),
     "theta method misspelt": (
         lambda c: c.update(theta="pooled"),
         ["`theta` must be one of within, total, got: pooled"],
@@ -179,3 +195,77 @@ def test_a_misspelt_relation_is_named_with_the_package_model_that_reads_it(tmp_p
     run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
     assert run.returncode != 0
     assert "cuped__unit_values.sql) depends on a node named 'demo_sesions'" in run.output
+
+
+def test_an_unknown_semantic_layer_metric_stops_parse_naming_it(tmp_path) -> None:
+    # The DAG edge is recorded at parse time with metric(<name>): dbt itself stops on a name the
+    # project does not define, naming the package model and the metric.
+    change = lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="pages_viewd")  # noqa: E731
+    run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
+    assert run.returncode != 0
+    assert "depends on a metric named 'pages_viewd' which was not found" in run.output
+
+
+SEMANTIC_COMPILE_CASES = {
+    # The Semantic Layer definitions are in dbt's graph only from compile time on.
+    "an entity the semantic model lacks": (
+        lambda c: c.update(semantic_unit_entity="customer"),
+        [
+            "metric 'pages_per_user_7d'",
+            "the semantic model 'demo_sessions' (SL metric 'pages_viewed', measure 'pages_viewed')",
+            "has no entity 'customer'",
+            "its entities are: session, user",
+        ],
+    ),
+    "a proportion of an SL ratio metric": (
+        lambda c: _metric(c, "pages_per_user_7d").update(
+            semantic_metric="revenue_per_order", type="proportion", window_days=None
+        ),
+        ["metric 'pages_per_user_7d'", "`type: proportion` does not apply to the SL ratio metric"],
+    ),
+    "an average measure": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="average_order_revenue"),
+        [
+            "metric 'pages_per_user_7d'",
+            "the aggregation `average` of the semantic model 'demo_orders'",
+            "supported are sum, count, count_distinct, max, sum_boolean",
+        ],
+    ),
+    "a filter that needs a join": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="german_revenue"),
+        [
+            "metric 'pages_per_user_7d'",
+            "Dimension('user__country')",
+            "a join to another semantic model is not supported",
+        ],
+    ),
+    "a hand-written ratio over an SL ratio metric": (
+        lambda c: c["metrics"].__setitem__(
+            c["metrics"].index(_metric(c, "orders_per_user")),
+            {"name": "orders_per_user", "semantic_metric": "revenue_per_order"},
+        ),
+        [
+            "metric 'revenue_per_order'",
+            "`denominator` names 'orders_per_user', which is a ratio metric",
+        ],
+    ),
+    "a derived metric": (
+        lambda c: _metric(c, "pages_per_user_7d").update(semantic_metric="revenue_minus_sessions"),
+        ["metric 'pages_per_user_7d'", "is a derived metric; supported are simple metrics"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEMANTIC_COMPILE_CASES))
+def test_a_semantic_metric_mistake_stops_compile_naming_it(case, tmp_path) -> None:
+    change, fragments = SEMANTIC_COMPILE_CASES[case]
+    run = run_dbt(
+        ["compile", "--select", "cuped__analysis_plan"],
+        project_dir=REPO,
+        work_dir=tmp_path,
+        variables=_with(change),
+    )
+    assert run.returncode != 0
+    for fragment in fragments:
+        assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
+    assert "Traceback" not in run.output

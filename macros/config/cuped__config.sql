@@ -43,7 +43,7 @@
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
                      'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests',
-                     'timezone'] -%}
+                     'timezone', 'semantic_unit_entity'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -76,6 +76,7 @@
     'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
     'bayes_prior': cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
     'timezone': cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
+    'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
   } -%}
 
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
@@ -145,8 +146,25 @@
 
   {%- do config.update({'raw_metrics': raw_metrics}) -%}
   {%- set metrics = [] -%}
+  {%- set parts = [] -%}
   {%- for metric in raw_metrics -%}
-    {%- do metrics.append(cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config)) -%}
+    {%- set normalized = cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config) -%}
+    {%- for part in normalized.pop('semantic_parts', []) -%}
+      {%- if part['name'] in metric_names -%}
+        {{ exceptions.raise_compiler_error("cuped: metric '" ~ normalized['name'] ~ "': the name '" ~ part['name'] ~ "' of its hidden " ~ part['name'].split('@')[-1] ~ " part is taken by another metric; rename that metric.") }}
+      {%- endif -%}
+      {%- do parts.append(part) -%}
+    {%- endfor -%}
+    {%- do metrics.append(normalized) -%}
+  {%- endfor -%}
+  {#- an SL ratio metric's parts come last: user metrics keep their positions -#}
+  {%- set metrics = metrics + parts -%}
+  {%- for metric in metrics if metric['type'] == 'ratio' and metric['part_of'] is none and metric['semantic'] is none -%}
+    {%- for key in ['numerator', 'denominator'] -%}
+      {%- for other in metrics if other['name'] == metric[key] and other['type'] == 'ratio' -%}
+        {{ exceptions.raise_compiler_error("cuped: metric '" ~ metric['name'] ~ "': `" ~ key ~ "` names '" ~ other['name'] ~ "', which is a ratio metric (its `semantic_metric` is an SL ratio metric); numerator and denominator must be `mean` or `proportion` metrics.") }}
+      {%- endfor -%}
+    {%- endfor -%}
   {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
 
@@ -160,12 +178,16 @@
     {%- endfor -%}
   {%- endfor -%}
   {%- do config.update({'segments': all_segments}) -%}
+  {%- do cuped__check_marked_semantic_metrics(raw_metrics) -%}
   {{ return(cuped__layout(config)) }}
 {% endmacro %}
 
 
 {#- One metric definition, validated, with defaults. -#}
 {% macro cuped__normalize_metric(metric, metric_names, attribute_columns, assignment_columns, config) %}
+  {%- if metric.get('semantic_metric') is not none -%}
+    {{ return(cuped__normalize_semantic_metric(metric, metric_names, attribute_columns, config)) }}
+  {%- endif -%}
   {%- set name = metric['name'] -%}
   {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set allowed = ['name', 'label', 'description', 'source', 'unit_column', 'timestamp_column', 'type',
@@ -227,6 +249,7 @@
     'source': cuped__check_relation_name(metric.get('source'), where ~ ": `source`", required=true),
     'unit_column': cuped__check_identifier(metric.get('unit_column', assignment_columns['unit_id']), where ~ ": `unit_column`"),
     'timestamp_column': cuped__check_identifier(metric.get('timestamp_column'), where ~ ": `timestamp_column`"),
+    'columns_are_sql': false,
     'agg': agg,
     'value': value,
     'filter': filter,
@@ -236,6 +259,8 @@
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
     'numerator': none,
     'denominator': none,
+    'part_of': none,
+    'semantic': none,
   }) }}
 {% endmacro %}
 
@@ -278,6 +303,7 @@
     'source': none,
     'unit_column': none,
     'timestamp_column': none,
+    'columns_are_sql': false,
     'agg': none,
     'value': none,
     'filter': none,
@@ -287,6 +313,8 @@
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
     'numerator': parts['numerator'],
     'denominator': parts['denominator'],
+    'part_of': none,
+    'semantic': none,
   }) }}
 {% endmacro %}
 
@@ -363,4 +391,20 @@
   {%- endif -%}
   {{ return({'lower': cap.get('lower'), 'upper': cap.get('upper'),
              'lower_quantile': cap.get('lower_quantile'), 'upper_quantile': cap.get('upper_quantile')}) }}
+{% endmacro %}
+
+
+{#-
+  `dbt run-operation cuped__print_metric_layout`: metric name → its position in the layout (the
+  `metric_<i>_*` columns of cuped__unit_values), as JSON, for tests and tools. It includes the
+  hidden '<name>@numerator' / '<name>@denominator' parts of Semantic Layer ratio metrics.
+-#}
+{% macro cuped__print_metric_layout() %}
+  {{ print(tojson(cuped__config()['metric_indices'])) }}
+{% endmacro %}
+
+
+{#- `dbt run-operation cuped__print_metrics`: the normalized, laid-out metrics as JSON, for tests and tools. -#}
+{% macro cuped__print_metrics() %}
+  {{ print(tojson(cuped__config()['metrics'])) }}
 {% endmacro %}

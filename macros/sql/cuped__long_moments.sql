@@ -21,7 +21,7 @@
   {%- for pair in config['moments']['pairs'] -%}{%- do columns.append(cuped__covariance_column(pair[0], pair[1])) -%}{%- endfor -%}
   {%- set width = columns | length -%}
   {%- set pairs = [] -%}
-  {%- for metric in config['metrics'] -%}
+  {%- for metric in config['metrics'] if metric['part_of'] is none -%}
     {%- set variables = metric['variables'] -%}
     {%- for a in variables -%}
       {%- set i = loop.index0 -%}

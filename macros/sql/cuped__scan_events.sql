@@ -10,13 +10,32 @@
   {%- set relation = cuped__relation(scan['source']) -%}
   {%- set checks = [] -%}
   {%- for entry in scan['metrics'] -%}
-    {%- do checks.append([scan['unit_column'], "metric '" ~ entry['metric']['name'] ~ "': `unit_column`"]) -%}
-    {%- do checks.append([scan['timestamp_column'], "metric '" ~ entry['metric']['name'] ~ "': `timestamp_column`"]) -%}
+    {%- set metric = entry['metric'] -%}
+    {%- if metric['semantic'] is none -%}
+      {%- do checks.append([metric['unit_column'], "metric '" ~ metric['name'] ~ "': `unit_column`"]) -%}
+      {%- do checks.append([metric['timestamp_column'], "metric '" ~ metric['name'] ~ "': `timestamp_column`"]) -%}
+    {%- elif execute -%}
+      {#- a Semantic Layer expr that is a plain column name is checked like a configured column -#}
+      {%- set in_model = "metric '" ~ metric['name'] ~ "': semantic model '" ~ metric['semantic']['semantic_model'] ~ "'" -%}
+      {%- for column, what in [[metric['unit_column'], "entity '" ~ metric['semantic']['unit_entity'] ~ "'"], [metric['timestamp_column'], "time dimension '" ~ metric['semantic']['time_dimension'] ~ "'"]] -%}
+        {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column) -%}
+          {%- do checks.append([column, in_model ~ ", " ~ what]) -%}
+        {%- endif -%}
+      {%- endfor -%}
+    {%- endif -%}
   {%- endfor -%}
   {{- cuped__check_columns(relation, checks) -}}
+  {#- the event time as a UTC instant: a column's type says whether it holds instants or wall-clock
+      time (in `timezone`); a Semantic Layer expression that is not a plain column is wall-clock -#}
+  {%- set timezone = cuped__config()['timezone'] -%}
+  {%- if scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column']) -%}
+    {%- set event_at = cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
+  {%- else -%}
+    {%- set event_at = cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
+  {%- endif -%}
     select
-        {{ cuped__column(scan['unit_column']) }} as unit_id,
-        {{ cuped__timestamp_utc(relation, scan['timestamp_column'], cuped__config()['timezone']) }} as event_at
+        {{ scan['unit_sql'] }} as unit_id,
+        {{ event_at }} as event_at
         {%- for entry in scan['metrics'] %}
         {%- set metric = entry['metric'] %},
         {% if metric['value'] is not none -%}

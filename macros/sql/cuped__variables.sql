@@ -12,11 +12,15 @@
   cuped__layout(config) adds to the validated configuration everything the models derive from
   it, computed once (linear in the number of metrics), so no model recomputes it per metric:
     config['metric_indices']  name → position in config['metrics']
-    config['scans']           the event-source scans: one per (relation, unit column, timestamp
-                              column), each {'index', 'source', 'unit_column', 'timestamp_column',
-                              'metrics': [{'index', 'metric'}]}
+    config['scans']           the event-source scans: one per (relation, unit SQL, timestamp
+                              SQL), each {'index', 'source', 'unit_sql', 'timestamp_sql',
+                              'metrics': [{'index', 'metric'}]}; a hand-written metric's columns
+                              are names (quoted when needed), a Semantic Layer metric's are its
+                              entity's and time dimension's SQL `expr`, and both kinds share a
+                              scan when they read the same relation the same way
     metric['scan_index']      the scan a (non-ratio) metric is read from
-    metric['variables']       the ordered variables of the metric's analysis
+    metric['variables']       the ordered variables of the metric's analysis (none for the hidden
+                              parts of an SL ratio metric, metric['part_of'] set)
     config['moments']         {'means': [variable], 'pairs': [[variable_a, variable_b]]}, every
                               moment any metric needs, once
     config['capped']          indices of the metrics with a `cap`
@@ -34,11 +38,22 @@
   {%- set covariate_attributes = [] -%}
   {%- for metric in metrics -%}
     {%- if metric['type'] != 'ratio' -%}
-      {%- set key = metric['source'] ~ '|' ~ metric['unit_column'] ~ '|' ~ metric['timestamp_column'] -%}
+      {%- if metric['columns_are_sql'] -%}
+        {%- set unit_sql = metric['unit_column'] -%}
+        {%- set timestamp_sql = metric['timestamp_column'] -%}
+      {%- else -%}
+        {%- set unit_sql = cuped__column(metric['unit_column']) -%}
+        {%- set timestamp_sql = cuped__column(metric['timestamp_column']) -%}
+      {%- endif -%}
+      {%- set key = cuped__relation_key(metric['source']) ~ '|' ~ unit_sql ~ '|' ~ timestamp_sql -%}
       {%- if key not in scan_of -%}
         {%- do scan_of.update({key: scans | length}) -%}
-        {%- do scans.append({'index': scans | length, 'source': metric['source'], 'unit_column': metric['unit_column'],
-                             'timestamp_column': metric['timestamp_column'], 'metrics': []}) -%}
+        {%- do scans.append({'index': scans | length, 'source': metric['source'], 'unit_sql': unit_sql,
+                             'timestamp_sql': timestamp_sql, 'timestamp_column': metric['timestamp_column'],
+                             'timestamp_is_sql': metric['columns_are_sql'], 'metrics': []}) -%}
+      {%- elif metric['semantic'] is none -%}
+        {#- a scan shared by hand-written and Semantic Layer metrics reads its relation through ref() -#}
+        {%- do scans[scan_of[key]].update({'source': metric['source']}) -%}
       {%- endif -%}
       {%- do scans[scan_of[key]]['metrics'].append({'index': loop.index0, 'metric': metric}) -%}
       {%- do metric.update({'scan_index': scan_of[key]}) -%}
@@ -56,7 +71,8 @@
   {%- set pairs = [] -%}
   {%- set seen = {} -%}
   {%- for metric in metrics -%}
-    {%- set variables = cuped__metric_variables(config, loop.index0) -%}
+    {#- the hidden parts of an SL ratio metric are analysed only through their ratio -#}
+    {%- set variables = [] if metric['part_of'] is not none else cuped__metric_variables(config, loop.index0) -%}
     {%- do metric.update({'variables': variables}) -%}
     {%- for a in variables -%}
       {%- if ('mean ' ~ a['key']) not in seen -%}
@@ -157,4 +173,20 @@
     {%- do variables.append(cuped__indicator_variable(config, metric_index)) -%}
   {%- endif -%}
   {{ return(variables) }}
+{% endmacro %}
+
+{#-
+  What identifies a metric's relation for sharing scans: the graph node a model or seed name
+  refers to (so a hand-written `source: orders` and a Semantic Layer metric over ref('orders')
+  share one scan), else the configured name itself.
+-#}
+{% macro cuped__relation_key(source) %}
+  {%- if source.startswith('@node:') -%}{{ return(source) }}{%- endif -%}
+  {%- if not execute or source.startswith('@') or source.startswith('source:') -%}{{ return(source) }}{%- endif -%}
+  {%- set parts = source.split('.') if '.' in source else [project_name, source] -%}
+  {%- for node in graph.nodes.values() if node['resource_type'] in ['model', 'seed', 'snapshot']
+        and node['package_name'] == parts[0] and node['name'] == parts[1] -%}
+    {{ return('@node:' ~ node['unique_id']) }}
+  {%- endfor -%}
+  {{ return(source) }}
 {% endmacro %}

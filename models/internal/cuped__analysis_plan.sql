@@ -27,7 +27,7 @@ arrivals as (
 ),
 
 metrics as (
-    {% for metric in config['metrics'] %}
+    {% for metric in config['metrics'] if metric['part_of'] is none %}
     select
         {{ cuped__literal(metric['name']) }} as metric_name,
         {{ cuped__literal(metric['label']) }} as metric_label,
