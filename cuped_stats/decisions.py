@@ -109,6 +109,7 @@ from cuped_stats.one_sided import (
 from cuped_stats.sequential import DEFAULT_PLANNED_N
 
 __all__ = [
+    "COMPARISON_VERDICTS",
     "DECISIONS",
     "DECISION_COLUMNS",
     "INFERENCE_MODES",
@@ -119,6 +120,7 @@ __all__ = [
     "ExperimentContext",
     "MetricResult",
     "MetricVerdict",
+    "comparison_verdict",
     "decide",
     "decision_row",
     "evaluate_metrics",
@@ -140,6 +142,26 @@ VERDICTS: tuple[str, ...] = (
     "breached",
     "undetermined",
 )
+
+#: The verdict of one comparison on its multiplicity-adjusted two-sided p-value
+#: (:func:`comparison_verdict`): what ``cuped_results.comparison_verdict`` and the report's badges
+#: show, beside the rule's one-sided :data:`VERDICTS`.
+COMPARISON_VERDICTS: tuple[str, ...] = ("better", "worse", "inconclusive", "unavailable")
+
+
+def comparison_verdict(
+    effect: float | None, adjusted_p: float | None, alpha: float, higher_is_better: bool | None
+) -> str:
+    """``better``/``worse`` when ``adjusted_p < alpha``, by the sign of ``effect`` and the
+    metric's direction (``None`` counts as higher is better); else ``inconclusive``;
+    ``unavailable`` without an effect or an adjusted p-value (NaN counts as missing)."""
+    if effect is None or adjusted_p is None or math.isnan(effect) or math.isnan(adjusted_p):
+        return "unavailable"
+    if adjusted_p >= alpha or effect == 0:
+        return "inconclusive"
+    up_is_good = higher_is_better is None or bool(higher_is_better)
+    return "better" if (effect > 0) == up_is_good else "worse"
+
 
 #: The ``cuped_results`` columns :meth:`MetricResult.from_row` reads, plus ``metric_role`` and,
 #: for guardrails, ``non_inferiority_margin`` and ``non_inferiority_margin_kind``.

@@ -32,6 +32,7 @@ from cuped_stats.decisions import (
     ROLES,
     ExperimentContext,
     MetricResult,
+    comparison_verdict,
     decide,
     decision_row,
 )
@@ -129,6 +130,7 @@ RESULTS_COLUMNS: dict[str, type] = {
     "non_inferiority_margin_kind": _TEXT,
     "non_inferiority_p_value": _FLOAT,
     "non_inferiority_bound": _FLOAT,
+    "comparison_verdict": _TEXT,
 }
 
 #: Column name → dtype of :func:`health_table`, in output order.
@@ -409,6 +411,7 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "non_inferiority_margin_kind": None if margin is None else margin.kind,
         "non_inferiority_p_value": ni_p,
         "non_inferiority_bound": ni_bound,
+        "comparison_verdict": None,
     }
 
 
@@ -542,6 +545,13 @@ def results_rows(
         ):
             rows[i]["p_value_role_holm"] = p_holm
             rows[i]["p_value_role_bh"] = p_bh
+            if rows[i]["variant"] is not None:
+                rows[i]["comparison_verdict"] = comparison_verdict(
+                    rows[i]["absolute_effect"],
+                    p_holm,
+                    float(rows[i]["alpha"]),
+                    rows[i]["higher_is_better"],
+                )
     if not daily:
         _add_bayes_readouts(rows, plans)
     return rows

@@ -178,6 +178,7 @@ def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
         "bayes_relative_ci_upper",
         "expected_loss",
         "prior",
+        "comparison_verdict",
     }
     same = [c for c in v1.columns if c != "computed_at"]  # each version is built at its own time
     pd.testing.assert_frame_equal(v1[same], outputs["results_v2"][same])
@@ -324,6 +325,24 @@ def test_ratio_metric_equals_numpy_delta_method_linearisation(unit_data, outputs
             assert row["absolute_effect_se"] == pytest.approx(se, rel=1e-9)
             assert row["unadjusted_absolute_effect"] == pytest.approx(rt - rc, rel=1e-9)
             assert row["metric_type"] == "ratio"
+
+
+def test_comparison_verdicts_are_the_reports_badges_and_follow_the_adjusted_p(outputs) -> None:
+    """The table says what the report's badge says: better/worse on the role-family Holm p."""
+    from cuped_stats.report.view import comparison
+
+    results = outputs["results"]
+    for row in results.to_dict("records"):
+        significant = row["p_value_role_holm"] < row["alpha"]
+        up = row["absolute_effect"] > 0
+        expected = (
+            ("better" if up == bool(row["higher_is_better"]) else "worse")
+            if significant
+            else "inconclusive"
+        )
+        assert row["comparison_verdict"] == expected, (row["experiment_id"], row["metric_name"])
+        assert comparison(row).verdict == row["comparison_verdict"]
+    assert {"better", "inconclusive"} <= set(results["comparison_verdict"])
 
 
 def test_daily_series_equals_a_recomputation_as_of_that_day(outputs) -> None:

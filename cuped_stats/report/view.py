@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cuped_stats.decisions import COMPARISON_VERDICTS, comparison_verdict
 from cuped_stats.report.format import (
     as_date,
     as_float,
@@ -83,7 +84,7 @@ ROLE_ADJUSTED_P_FAMILY = (
     "treatment variants of the experiment (within each segment); without roles, over all metrics"
 )
 DEFAULT_ALPHA = 0.05
-VERDICTS = ("better", "worse", "inconclusive", "unavailable")
+VERDICTS = COMPARISON_VERDICTS
 #: Values of ``cuped_decisions.decision``, in the order the overview lists them.
 DECISIONS = ("ship", "roll_back", "keep_running", "inconclusive", "unhealthy")
 DECISION_LABELS = {
@@ -303,15 +304,10 @@ def _alpha(row: Row) -> float:
 def verdict(
     effect: float | None, adjusted_p: float | None, alpha: float, higher_is_better: Any
 ) -> str:
-    """``better``/``worse`` when ``adjusted_p < alpha`` (by the effect's sign and the metric's
-    direction; a null direction counts as higher is better), else ``inconclusive``;
-    ``unavailable`` without an effect or an adjusted p-value."""
-    if effect is None or adjusted_p is None:
-        return "unavailable"
-    if adjusted_p >= alpha or effect == 0:
-        return "inconclusive"
-    up_is_good = higher_is_better is None or is_true(higher_is_better)
-    return "better" if (effect > 0) == up_is_good else "worse"
+    """:func:`cuped_stats.decisions.comparison_verdict` (the table's ``comparison_verdict``), with
+    the direction read as the tables give it (bool, text or null)."""
+    direction = None if higher_is_better is None else is_true(higher_is_better)
+    return comparison_verdict(effect, adjusted_p, alpha, direction)
 
 
 def _interval(row: Row, estimate: str, lower: str, upper: str) -> Interval:
