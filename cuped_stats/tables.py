@@ -526,35 +526,38 @@ def results_rows(
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
     rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
 
-    families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    role_families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        families[tuple(row[c] for c in order[:-1])].append(i)
-        role_families[(*(row[c] for c in order[:-1]), row["metric_role"])].append(i)
+    family = [tuple(row[c] for c in order[:-1]) for row in rows]
+    _adjust_within(rows, family, "p_value_holm", "p_value_bh")
+    role_family = [(*key, row["metric_role"]) for key, row in zip(family, rows, strict=True)]
+    _adjust_within(rows, role_family, "p_value_role_holm", "p_value_role_bh")
+    for row in rows:
+        if row["variant"] is not None:
+            row["comparison_verdict"] = comparison_verdict(
+                row["absolute_effect"],
+                row["p_value_role_holm"],
+                float(row["alpha"]),
+                row["higher_is_better"],
+            )
+    if not daily:
+        _add_bayes_readouts(rows, plans)
+    return rows
+
+
+def _adjust_within(
+    rows: list[dict[str, Any]], family_of: Sequence[Any], holm_key: str, bh_key: str
+) -> None:
+    """Holm and Benjamini-Hochberg adjusted p-values of ``rows`` within each family
+    (``family_of[i]`` is row ``i``'s), written under ``holm_key`` and ``bh_key``."""
+    families: dict[Any, list[int]] = defaultdict(list)
+    for i, family in enumerate(family_of):
+        families[family].append(i)
     for members in families.values():
         p_values = [rows[i]["p_value"] for i in members]
         for i, p_holm, p_bh in zip(
             members, holm(p_values), benjamini_hochberg(p_values), strict=True
         ):
-            rows[i]["p_value_holm"] = p_holm
-            rows[i]["p_value_bh"] = p_bh
-    for members in role_families.values():
-        p_values = [rows[i]["p_value"] for i in members]
-        for i, p_holm, p_bh in zip(
-            members, holm(p_values), benjamini_hochberg(p_values), strict=True
-        ):
-            rows[i]["p_value_role_holm"] = p_holm
-            rows[i]["p_value_role_bh"] = p_bh
-            if rows[i]["variant"] is not None:
-                rows[i]["comparison_verdict"] = comparison_verdict(
-                    rows[i]["absolute_effect"],
-                    p_holm,
-                    float(rows[i]["alpha"]),
-                    rows[i]["higher_is_better"],
-                )
-    if not daily:
-        _add_bayes_readouts(rows, plans)
-    return rows
+            rows[i][holm_key] = p_holm
+            rows[i][bh_key] = p_bh
 
 
 def _prior_for(plan: Row, experiment_id: Any, metric_rows: Sequence[dict[str, Any]]) -> NormalPrior:

@@ -65,3 +65,18 @@ def run_dbt(
         command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     return DbtRun(completed.returncode, completed.stdout + completed.stderr, database, project_dir)
+
+
+def write_installing_project(root: Path) -> None:
+    """A dbt project `shop` in ``root`` that installs this package (``packages.yml`` ``local:``),
+    on a DuckDB file the runner places (``CUPED_DUCKDB_PATH``), with an empty ``seeds`` folder."""
+    (root / "seeds").mkdir(parents=True, exist_ok=True)
+    (root / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (root / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")

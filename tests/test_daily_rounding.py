@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from tests.dbt_runner import REPO, DbtRun, run_dbt
+from tests.dbt_runner import DbtRun, run_dbt, write_installing_project
 
 CONFIG = {
     "assignments": "exposures",
@@ -38,16 +38,7 @@ CONFIG = {
 
 def _write(root: Path) -> None:
     rng = np.random.default_rng(3)
-    (root / "seeds").mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(
-        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
-        "flags:\n  send_anonymous_usage_stats: false\n"
-    )
-    (root / "profiles.yml").write_text(
-        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
-    )
-    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    write_installing_project(root)
     exposures, events = ["experiment_id,unit_id,variant,assigned_at"], ["unit_id,event_at,amount"]
     for unit in range(400):
         day = 1 + unit % 5

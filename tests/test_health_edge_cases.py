@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.dbt_runner import REPO, DbtRun, run_dbt
+from tests.dbt_runner import DbtRun, run_dbt, write_installing_project
 
 CONFIG = {
     "assignments": "exposures",
@@ -40,16 +40,7 @@ CONFIG = {
 
 def _write(root: Path, weights: str, attrs: str) -> None:
     rng = np.random.default_rng(11)
-    (root / "seeds").mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(
-        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
-        "flags:\n  send_anonymous_usage_stats: false\n"
-    )
-    (root / "profiles.yml").write_text(
-        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
-    )
-    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    write_installing_project(root)
     exposures, events = ["experiment_id,unit_id,variant,assigned_at"], ["unit_id,event_at,amount"]
     for unit in range(300):
         # seg_gap: control has no android unit; weights_gap: variant c is not in the weights
@@ -258,16 +249,7 @@ def _reliability_files() -> dict[str, str]:
 
 
 def _write_project(root: Path, files: dict[str, str], seeds_yml: str) -> None:
-    (root / "seeds").mkdir(parents=True, exist_ok=True)
-    (root / "dbt_project.yml").write_text(
-        "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
-        "flags:\n  send_anonymous_usage_stats: false\n"
-    )
-    (root / "profiles.yml").write_text(
-        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
-    )
-    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    write_installing_project(root)
     (root / "seeds" / "_seeds.yml").write_text(seeds_yml)
     for name, text in files.items():
         (root / "seeds" / name).write_text(text)
