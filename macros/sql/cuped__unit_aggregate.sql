@@ -1,30 +1,24 @@
 {#-
-  The per-unit aggregate of one metric over one window, as a SQL aggregate expression over the
-  joined (units, events) rows. `in_window` is a SQL predicate on those rows; the metric's filter was
-  evaluated beside its value in the source's own scope (`passes_<i>`, `value_<i>`). The result is
-  null when no row qualifies (callers coalesce to 0), except for proportions, which are 0 or 1.
+  The per-unit aggregate of one metric, as a SQL aggregate expression over the joined (units,
+  events) rows of one group, restricted to the rows where `in_window` holds (a SQL predicate, or
+  none for every row). The scan set `value_<i>` to null on rows that fail the metric's filter
+  (cuped__scan_events), so the aggregates skip them as they skip nulls. The result is null when
+  no row qualifies (callers coalesce to 0), except for proportions, which are 0 or 1.
 -#}
-{% macro cuped__unit_aggregate(metric, metric_index, in_window) %}
-  {%- set when = '(' ~ in_window ~ ') and events.passes_' ~ metric_index ~ ' = 1' -%}
+{% macro cuped__unit_aggregate(metric, metric_index, in_window=none) %}
   {%- set value = 'events.value_' ~ metric_index -%}
-  {%- if metric['agg'] == 'any' -%}
-    {{ cuped__aggregate_where('flag', '1', when) }}
-  {%- elif metric['agg'] == 'sum' -%}
-    {{ cuped__aggregate_where('sum', value, when) }}
-  {%- elif metric['agg'] == 'count' and metric['value'] is none -%}
-    {{ cuped__aggregate_where('count', '1', when) }}
-  {%- elif metric['agg'] == 'count' -%}
-    {{ cuped__aggregate_where('count', value, when) }}
-  {%- elif metric['agg'] == 'count_distinct' -%}
-    {{ cuped__aggregate_where('count_distinct', value, when) }}
-  {%- elif metric['agg'] == 'max' -%}
-    {{ cuped__aggregate_where('max', value, when) }}
+  {%- set function = {'any': 'max', 'sum': 'sum', 'count': 'count', 'count_distinct': 'count_distinct', 'max': 'max'}[metric['agg']] -%}
+  {%- if in_window is none -%}
+    {%- set aggregate = 'count(distinct ' ~ value ~ ')' if function == 'count_distinct' else function ~ '(' ~ value ~ ')' -%}
+  {%- else -%}
+    {%- set aggregate = cuped__aggregate_where(function, value, in_window) -%}
   {%- endif -%}
+  {{- 'coalesce(' ~ aggregate ~ ', 0)' if metric['agg'] == 'any' else aggregate -}}
 {% endmacro %}
 
 {#-
-  An aggregate over the rows where `condition` holds: `sum`, `count`, `count_distinct`, `max` of
-  `value`, or `flag` (1 when any row holds, else 0). Warehouses with the SQL-standard FILTER
+  An aggregate over the rows where `condition` holds: `sum`, `count`, `count_distinct` or `max` of
+  `value`. Warehouses with the SQL-standard FILTER
   clause use it (it skips the rows instead of evaluating a CASE per aggregate); the default is
   the portable CASE form, with the same results.
 -#}
@@ -33,9 +27,7 @@
 {% endmacro %}
 
 {% macro default__cuped__aggregate_where(function, value, condition) -%}
-  {%- if function == 'flag' -%}
-    max(case when {{ condition }} then 1 else 0 end)
-  {%- elif function == 'count_distinct' -%}
+  {%- if function == 'count_distinct' -%}
     count(distinct case when {{ condition }} then {{ value }} end)
   {%- else -%}
     {{ function }}(case when {{ condition }} then {{ value }} end)
@@ -43,9 +35,7 @@
 {%- endmacro %}
 
 {% macro duckdb__cuped__aggregate_where(function, value, condition) -%}
-  {%- if function == 'flag' -%}
-    coalesce(max(1) filter (where {{ condition }}), 0)
-  {%- elif function == 'count_distinct' -%}
+  {%- if function == 'count_distinct' -%}
     count(distinct {{ value }}) filter (where {{ condition }})
   {%- else -%}
     {{ function }}({{ value }}) filter (where {{ condition }})

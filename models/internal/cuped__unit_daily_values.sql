@@ -40,8 +40,7 @@ source_{{ k }}_post_events as (
         events.event_at,
         {{ cuped__local_date('events.event_at', config['timezone']) }} as day
         {%- for entry in scan['metrics'] %},
-        events.value_{{ entry['index'] }},
-        events.passes_{{ entry['index'] }}
+        events.value_{{ entry['index'] }}
         {%- endfor %}
     from units
     inner join source_{{ k }}_events as events
@@ -58,7 +57,7 @@ source_{{ k }}_daily as (
         unit_id,
         day,
         {%- for entry in scan['metrics'] if entry['metric']['agg'] != 'count_distinct' %}
-        {{ cuped__unit_aggregate(entry['metric'], entry['index'], cuped__post_window(entry['metric'], units='events')) }} as metric_{{ entry['index'] }}_day,
+        {{ cuped__unit_aggregate(entry['metric'], entry['index'], cuped__window_end(entry['metric'], units='events')) }} as metric_{{ entry['index'] }}_day,
         {%- endfor %}
         1 as has_events
     from source_{{ k }}_post_events as events
@@ -74,9 +73,10 @@ metric_{{ i }}_first_seen as (
     from (
         select experiment_id, unit_id, value_{{ i }}, min(day) as first_day
         from source_{{ k }}_post_events as events
-        where ({{ cuped__post_window(entry['metric'], units='events') }})
-            and passes_{{ i }} = 1
-            and value_{{ i }} is not null
+        where value_{{ i }} is not null
+        {%- if entry['metric']['window_days'] is not none %}
+            and {{ cuped__window_end(entry['metric'], units='events') }}
+        {%- endif %}
         group by experiment_id, unit_id, value_{{ i }}
     ) as first_seen
     group by experiment_id, unit_id, first_day

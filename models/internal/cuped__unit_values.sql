@@ -3,11 +3,14 @@
   the unit had pre-period activity in each event source, and its unit attributes.
 
   Each event source is scanned once for all of its metrics and both windows: events are joined to
-  units over [assigned_at − pre_period_days, analysis end] and grouped per unit, then split into
-  the pre-period window
-  [assigned_at − pre_period_days, assigned_at) and the post window [assigned_at, analysis end] (or
-  [assigned_at, assigned_at + window_days) for metrics with `window_days`). Units without events
-  keep value 0: they are analysed, not dropped. An experiment's `pre_period_days` in
+  units over [assigned_at − pre_period_days, analysis end] and grouped per unit and period, the
+  pre-period window [assigned_at − pre_period_days, assigned_at) and the post window
+  [assigned_at, analysis end] (or [assigned_at, assigned_at + window_days) for metrics with
+  `window_days`). The period is part of the group key rather than a FILTER on each aggregate:
+  one aggregate per metric instead of two, and none filtered unless it has `window_days`
+  (2.5 times as fast at 100 metrics). A unit had pre-period activity in a source when it has a
+  pre-period group there. Units without events keep value 0: they are analysed, not dropped.
+  An experiment's `pre_period_days` in
   `experiment_settings` sets its own pre-period window. (Stacking the sources into one join and one group
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
   aggregate state for every unit, instead of one source's at a time.)
@@ -39,19 +42,17 @@ source_{{ k }}_per_unit as (
     select
         units.experiment_id,
         units.unit_id,
+        events.event_at < units.assigned_at as is_pre,
         {%- for entry in scan['metrics'] %}
-        {%- set i = entry['index'] %}
-        {%- set metric = entry['metric'] %}
-        {{ cuped__unit_aggregate(metric, i, cuped__post_window(metric)) }} as metric_{{ i }}_post,
-        {{ cuped__unit_aggregate(metric, i, 'events.event_at < units.assigned_at') }} as metric_{{ i }}_pre,
+        {{ cuped__unit_aggregate(entry['metric'], entry['index'], cuped__window_end(entry['metric'])) }} as metric_{{ entry['index'] }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
-        {{ cuped__aggregate_where('flag', '1', 'events.event_at < units.assigned_at') }} as had_pre_period
     from units
     inner join source_{{ k }}_events as events
         on events.unit_id = units.unit_id
     where events.event_at >= {{ cuped__pre_period_start(config, 'units') }}
         and (units.analysis_end_at is null or events.event_at <= units.analysis_end_at)
-    group by units.experiment_id, units.unit_id
+    group by units.experiment_id, units.unit_id, events.event_at < units.assigned_at
 
 ),
 {% endfor %}
@@ -97,10 +98,10 @@ unit_values as (
         {%- for scan in scans %}
         {%- set k = scan['index'] %}
         {%- for entry in scan['metrics'] %}
-        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
-        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
+        cast(coalesce(source_{{ k }}_post.metric_{{ entry['index'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
+        cast(coalesce(source_{{ k }}_pre.metric_{{ entry['index'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
         {%- endfor %}
-        cast(coalesce(source_{{ k }}_per_unit.had_pre_period, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
+        cast(case when source_{{ k }}_pre.unit_id is null then 0 else 1 end as {{ double }}) as source_{{ k }}_had_pre_period,
         {%- endfor %}
         {%- if attributes %}
         {%- for column in attributes['columns'] %}
@@ -123,14 +124,17 @@ unit_values as (
         {%- endif %}
         case when
             {%- for scan in scans %}
-            {% if not loop.first %}or {% endif %}coalesce(source_{{ scan['index'] }}_per_unit.had_pre_period, 0) = 1
+            {% if not loop.first %}or {% endif %}source_{{ scan['index'] }}_pre.unit_id is not null
             {%- endfor %}
         then 1 else 0 end as had_pre_period
     from units
     {%- for scan in scans %}
-    left join source_{{ scan['index'] }}_per_unit
-        on source_{{ scan['index'] }}_per_unit.experiment_id = units.experiment_id
-        and source_{{ scan['index'] }}_per_unit.unit_id = units.unit_id
+    {%- for period, is_pre in [['post', 'false'], ['pre', 'true']] %}
+    left join source_{{ scan['index'] }}_per_unit as source_{{ scan['index'] }}_{{ period }}
+        on source_{{ scan['index'] }}_{{ period }}.experiment_id = units.experiment_id
+        and source_{{ scan['index'] }}_{{ period }}.unit_id = units.unit_id
+        and source_{{ scan['index'] }}_{{ period }}.is_pre = {{ is_pre }}
+    {%- endfor %}
     {%- endfor %}
     {%- if attributes %}
     left join unit_attributes
