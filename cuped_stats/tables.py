@@ -131,6 +131,9 @@ RESULTS_COLUMNS: dict[str, type] = {
     "non_inferiority_p_value": _FLOAT,
     "non_inferiority_bound": _FLOAT,
     "comparison_verdict": _TEXT,
+    # `missing: exclude`: units of each arm left out of the metric for having no value
+    "n_control_missing": _INT,
+    "n_variant_missing": _INT,
 }
 
 #: Column name → dtype of :func:`health_table`, in output order.
@@ -337,7 +340,9 @@ def _non_inferiority(plan: Row, comparison: Any) -> tuple[float | None, float | 
     return test.p_value, test.bound
 
 
-def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, Any]:
+def _result_row(
+    key: tuple[Any, ...], plan: Row, comparison: Any, arm_units: Mapping[str, int]
+) -> dict[str, Any]:
     experiment_id, segment_name, segment_value, metric_name, as_of_date = key
     cuped, raw = comparison.cuped, comparison.unadjusted
     sequence = confidence_sequence(
@@ -412,6 +417,10 @@ def _result_row(key: tuple[Any, ...], plan: Row, comparison: Any) -> dict[str, A
         "non_inferiority_p_value": ni_p,
         "non_inferiority_bound": ni_bound,
         "comparison_verdict": None,
+        "n_control_missing": arm_units.get(comparison.control_variant, comparison.n_control)
+        - comparison.n_control,
+        "n_variant_missing": arm_units.get(comparison.variant, comparison.n_variant)
+        - comparison.n_variant,
     }
 
 
@@ -422,7 +431,12 @@ PLACEHOLDER_STATUSES: tuple[str, ...] = ("no_units", "single_arm")
 
 
 def _placeholder_row(
-    key: tuple[Any, ...], plan: Row, arms: Sequence[ArmMoments], status: str, reason: str
+    key: tuple[Any, ...],
+    plan: Row,
+    arms: Sequence[ArmMoments],
+    status: str,
+    reason: str,
+    arm_units: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     experiment_id, segment_name, segment_value, metric_name, as_of_date = key
     control = next((arm for arm in arms if arm.variant == str(plan["control_variant"])), None)
@@ -438,6 +452,10 @@ def _placeholder_row(
         control_variant=plan["control_variant"],
         n_control=0 if control is None else control.n,
         n_variant=0,
+        n_control_missing=0
+        if control is None
+        else (arm_units or {}).get(control.variant, control.n) - control.n,
+        n_variant_missing=0,
         theta="{}",
         covariates="[]",
         covariates_dropped="{}",
@@ -621,6 +639,11 @@ def _analyse_group(
         + ("" if as_of_date is None else f", as of {as_of_date}")
     )
     arms = arms_from_moment_rows(moment_rows, context=context)
+    # every analysed unit of each arm (`n_arm`); `n` counts those the metric is analysed on
+    arm_units = {
+        str(row["variant"]): int(row["n_arm"] if row.get("n_arm") is not None else row["n"])
+        for row in moment_rows
+    }
     outcome = OUTCOME_VARIABLES[plan["metric_type"]]
     for arm in arms:
         if arm.names[: len(outcome)] != outcome or arm.names != arms[0].names:
@@ -643,8 +666,8 @@ def _analyse_group(
     if not comparisons:
         variants = ", ".join(sorted(arm.variant for arm in arms))
         reason = f"only one variant has units ({variants}): there is nothing to compare"
-        return [_placeholder_row(key, plan, arms, "single_arm", reason)]
-    return [_result_row(key, plan, comparison) for comparison in comparisons]
+        return [_placeholder_row(key, plan, arms, "single_arm", reason, arm_units)]
+    return [_result_row(key, plan, comparison, arm_units) for comparison in comparisons]
 
 
 def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:

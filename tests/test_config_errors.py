@@ -144,6 +144,21 @@ CASES = {
         lambda c: _metric(c, "pages_per_user_7d").update(type="ratio"),
         ["metric 'pages_per_user_7d'", "must be mean or proportion"],
     ),
+    "missing: exclude on a proportion": (
+        lambda c: _metric(c, "conversion").update(missing="exclude"),
+        ["metric 'conversion'", "`missing: exclude` applies only to `type: mean` metrics"],
+    ),
+    "ratio over a metric with missing: exclude": (
+        lambda c: _metric(c, "orders_per_user").update(missing="exclude"),
+        [
+            "metric 'revenue_per_order'",
+            "`denominator` names 'orders_per_user', which has `missing: exclude`",
+        ],
+    ),
+    "missing misspelt": (
+        lambda c: _metric(c, "orders_per_user").update(missing="drop"),
+        ["metric 'orders_per_user'", "`missing` must be one of zero, exclude"],
+    ),
     "theta method misspelt": (
         lambda c: c.update(theta="pooled"),
         ["`theta` must be one of within, total, got: pooled"],

@@ -192,7 +192,7 @@
   {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set allowed = ['name', 'label', 'description', 'source', 'unit_column', 'timestamp_column', 'type',
                      'agg', 'value', 'filter', 'window_days', 'cap', 'covariates', 'higher_is_better',
-                     'numerator', 'denominator'] -%}
+                     'numerator', 'denominator', 'missing'] -%}
   {%- do cuped__check_keys(metric, allowed, where) -%}
   {%- set metric_type = cuped__check_choice(metric.get('type', cuped__settings()['defaults']['metric_type']), cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
@@ -240,6 +240,7 @@
   {%- if window_days is not none -%}
     {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
   {%- endif -%}
+  {%- set missing = cuped__normalize_missing(metric, metric_type, where) -%}
 
   {{ return({
     'name': name,
@@ -254,6 +255,7 @@
     'value': value,
     'filter': filter,
     'window_days': window_days,
+    'missing': missing,
     'cap': cuped__normalize_cap(metric.get('cap'), where),
     'covariates': resolved,
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
@@ -272,7 +274,7 @@
 {% macro cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config) %}
   {%- set name = metric['name'] -%}
   {%- set where = "metric '" ~ name ~ "'" -%}
-  {%- for key in ['source', 'unit_column', 'timestamp_column', 'agg', 'value', 'filter', 'window_days', 'cap'] -%}
+  {%- for key in ['source', 'unit_column', 'timestamp_column', 'agg', 'value', 'filter', 'window_days', 'cap', 'missing'] -%}
     {%- if metric.get(key) is not none -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` does not apply to `type: ratio`; a ratio metric is built from its `numerator` and `denominator` metrics, so set `" ~ key ~ "` on those.") }}
     {%- endif -%}
@@ -293,6 +295,9 @@
     {%- for other in raw_metrics if other.get('name') == part and other.get('type', 'mean') == 'ratio' -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` names '" ~ part ~ "', which is itself a ratio metric; numerator and denominator must be `mean` or `proportion` metrics.") }}
     {%- endfor -%}
+    {%- for other in raw_metrics if other.get('name') == part and other.get('missing') == 'exclude' -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` names '" ~ part ~ "', which has `missing: exclude`; a ratio sums its numerator and denominator over the same units, so its parts count a unit without rows as 0. Use a metric without `missing: exclude`.") }}
+    {%- endfor -%}
     {%- do parts.update({key: part}) -%}
   {%- endfor -%}
   {{ return({
@@ -308,6 +313,7 @@
     'value': none,
     'filter': none,
     'window_days': none,
+    'missing': 'zero',
     'cap': none,
     'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
@@ -316,6 +322,20 @@
     'part_of': none,
     'semantic': none,
   }) }}
+{% endmacro %}
+
+
+{#-
+  A metric's `missing`: `zero` (a unit without a qualifying row in the post window has value 0:
+  events) or `exclude` (it is left out of the metric: outcomes that are not events, such as a
+  survey score). Only `type: mean` metrics read their own rows.
+-#}
+{% macro cuped__normalize_missing(metric, metric_type, where) %}
+  {%- set missing = cuped__check_choice(metric.get('missing', cuped__settings()['defaults']['missing']), cuped__settings()['choices']['missing'], where ~ ": `missing`") -%}
+  {%- if missing == 'exclude' and metric_type != 'mean' -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` applies only to `type: mean` metrics (a proportion counts a unit without events as 0 by definition; a ratio's units are those of its numerator and denominator).") }}
+  {%- endif -%}
+  {{ return(missing) }}
 {% endmacro %}
 
 

@@ -18,7 +18,7 @@
 {#- The keys a `semantic_metric` entry may have; the others come from the Semantic Layer. -#}
 {% macro cuped__semantic_metric_keys() %}
   {{ return(['name', 'label', 'description', 'semantic_metric', 'semantic_unit_entity', 'type',
-             'window_days', 'cap', 'covariates', 'higher_is_better']) }}
+             'window_days', 'cap', 'covariates', 'higher_is_better', 'missing']) }}
 {% endmacro %}
 
 
@@ -53,6 +53,7 @@
     'description_given': metric.get('description'),
     'label_given': metric.get('label'),
     'window_days': window_days,
+    'missing': cuped__normalize_missing(metric, requested_type, where),
     'cap': cuped__normalize_cap(metric.get('cap'), where),
     'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
@@ -78,6 +79,9 @@
     {%- if requested_type == 'proportion' -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type: proportion` does not apply to the SL ratio metric '" ~ sl_name ~ "'; a proportion is the share of units with any qualifying event of a simple metric.") }}
     {%- endif -%}
+    {%- if common['missing'] != 'zero' -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` does not apply to the SL ratio metric '" ~ sl_name ~ "'; a ratio's units are those of its numerator and denominator.") }}
+    {%- endif -%}
     {%- if common['cap'] is not none -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` does not apply to the SL ratio metric '" ~ sl_name ~ "' (a ratio metric is not capped; cap its parts by listing them as their own metrics).") }}
     {%- endif -%}
@@ -97,7 +101,7 @@
       {%- do resolved.update({'label': name ~ ' (' ~ role ~ ')', 'description': ''}) -%}
       {%- set part_common = {
         'name': name ~ '@' ~ role, 'description_given': none, 'label_given': none,
-        'window_days': window_days, 'cap': none, 'covariates': [], 'higher_is_better': common['higher_is_better'],
+        'window_days': window_days, 'missing': 'zero', 'cap': none, 'covariates': [], 'higher_is_better': common['higher_is_better'],
       } -%}
       {%- set part = cuped__semantic_metric_dict(part_common, 'mean', resolved, where) -%}
       {%- do part.update({'part_of': name}) -%}
@@ -109,7 +113,7 @@
       'description': cuped__check_string(metric.get('description', description), where ~ ": `description`", allow_empty=true),
       'type': 'ratio',
       'source': none, 'unit_column': none, 'timestamp_column': none, 'columns_are_sql': false,
-      'agg': none, 'value': none, 'filter': none, 'window_days': none, 'cap': none,
+      'agg': none, 'value': none, 'filter': none, 'window_days': none, 'missing': 'zero', 'cap': none,
       'covariates': common['covariates'],
       'higher_is_better': common['higher_is_better'],
       'numerator': name ~ '@numerator',
@@ -148,6 +152,7 @@
     'value': value,
     'filter': resolved['filter'],
     'window_days': common['window_days'],
+    'missing': common['missing'],
     'cap': common['cap'],
     'covariates': common['covariates'],
     'higher_is_better': common['higher_is_better'],

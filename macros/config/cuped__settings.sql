@@ -10,6 +10,7 @@
       'agg': ['sum', 'count', 'count_distinct', 'max'],
       'theta': ['within', 'total'],
       'relative_ci': ['delta', 'log', 'fieller'],
+      'missing': ['zero', 'exclude'],
     },
     'alpha_bounds': [0, 0.5],
     'defaults': {
@@ -26,6 +27,7 @@
       'bayes_prior': 'empirical',
       'metric_type': 'mean',
       'agg': 'sum',
+      'missing': 'zero',
       'timezone': 'UTC',
     },
   }) }}

@@ -2,7 +2,8 @@
   The long form the statistics core reads, from `wide`, a relation of per-arm moments (columns
   `keys`, n_units, `mean__<key>`, `cov__<key_a>__<key_b>`): for every row of `wide`, one row per
   metric × pair of the metric's variables (diagonal included), with the unit count, both means
-  and the covariance.
+  and the covariance. `n` counts the units the metric is analysed on (`n_units`, or for a metric
+  with `missing: exclude` its `n_units__x<i>`); `n_arm` every analysed unit of the arm.
 
   Its size does not grow with the number of metrics times the number of rows: the moment
   columns are unpivoted once (cuped__unpivot, one row per arm and column) and joined to the list
@@ -28,7 +29,7 @@
       {%- for b in variables[i:] -%}
         {%- do pairs.append([cuped__literal(metric['name']), cuped__literal(a['name']), cuped__literal(b['name']),
                              i, i + loop.index0, columns.index('mean__' ~ a['key']), columns.index('mean__' ~ b['key']),
-                             columns.index(cuped__covariance_column(a, b))]) -%}
+                             columns.index(cuped__covariance_column(a, b)), cuped__literal(a['n'])]) -%}
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
@@ -68,7 +69,7 @@ keyed_cells as (
 
 pairs as (
 
-{{ cuped__values(pairs, ['metric_name', 'variable_1', 'variable_2', 'index_1', 'index_2', 'mean_index_1', 'mean_index_2', 'covariance_index']) }}
+{{ cuped__values(pairs, ['metric_name', 'variable_1', 'variable_2', 'index_1', 'index_2', 'mean_index_1', 'mean_index_2', 'covariance_index', 'n_column']) }}
 
 )
 
@@ -81,7 +82,17 @@ select
     pairs.variable_2,
     pairs.index_1,
     pairs.index_2,
+    {%- if config['excluding'] | length == 0 %}
     wide.n_units as n,
+    {%- else %}
+    case pairs.n_column
+        {%- for i in config['excluding'] %}
+        when 'n_units__x{{ i }}' then wide.n_units__x{{ i }}
+        {%- endfor %}
+        else wide.n_units
+    end as n,
+    {%- endif %}
+    wide.n_units as n_arm,
     mean_1.cell_value as mean_1,
     mean_2.cell_value as mean_2,
     covariance.cell_value as covariance

@@ -24,6 +24,10 @@
     config['moments']         {'means': [variable], 'pairs': [[variable_a, variable_b]]}, every
                               moment any metric needs, once
     config['capped']          indices of the metrics with a `cap`
+    config['excluding']       indices of the metrics with `missing: exclude`: cuped__unit_values
+                              has `metric_<i>_observed` (1 when the unit has a value), their
+                              variables are null elsewhere and their moments count
+                              `n_units__x<i>` units (a variable's 'n' names its count column)
     config['covariate_attributes']  unit-attribute columns used as covariates
 -#}
 {% macro cuped__layout(config) %}
@@ -35,6 +39,7 @@
   {%- set scans = [] -%}
   {%- set scan_of = {} -%}
   {%- set capped = [] -%}
+  {%- set excluding = [] -%}
   {%- set covariate_attributes = [] -%}
   {%- for metric in metrics -%}
     {%- if metric['type'] != 'ratio' -%}
@@ -59,13 +64,14 @@
       {%- do metric.update({'scan_index': scan_of[key]}) -%}
     {%- endif -%}
     {%- if metric['cap'] is not none -%}{%- do capped.append(loop.index0) -%}{%- endif -%}
+    {%- if metric.get('missing') == 'exclude' -%}{%- do excluding.append(loop.index0) -%}{%- endif -%}
     {%- for covariate in metric['covariates'] -%}
       {%- if covariate['kind'] == 'attribute' and covariate['column'] not in covariate_attributes -%}
         {%- do covariate_attributes.append(covariate['column']) -%}
       {%- endif -%}
     {%- endfor -%}
   {%- endfor -%}
-  {%- do config.update({'scans': scans, 'capped': capped, 'covariate_attributes': covariate_attributes}) -%}
+  {%- do config.update({'scans': scans, 'capped': capped, 'excluding': excluding, 'covariate_attributes': covariate_attributes}) -%}
 
   {%- set means = [] -%}
   {%- set pairs = [] -%}
@@ -90,6 +96,18 @@
   {%- endfor -%}
   {%- do config.update({'moments': {'means': means, 'pairs': pairs}}) -%}
   {{ return(config) }}
+{% endmacro %}
+
+{#-
+  `value`, an expression over cuped__unit_values (whose columns carry `prefix`, e.g. 'unit_values.'),
+  where metric i is analysed: everywhere, or with `missing: exclude` only on the units with a value
+  of it (null elsewhere: every aggregate skips nulls).
+-#}
+{% macro cuped__analysed_value(config, metric_index, value, prefix='') %}
+  {%- if metric_index in config['excluding'] -%}
+    {{ return('case when ' ~ prefix ~ 'metric_' ~ metric_index ~ '_observed = 1 then ' ~ value ~ ' end') }}
+  {%- endif -%}
+  {{ return(value) }}
 {% endmacro %}
 
 {#- The column holding cov(a, b), the same for (a, b) and (b, a). -#}
@@ -172,7 +190,20 @@
   {%- if config['pre_period_indicator'] and metric['covariates'] | length > 0 -%}
     {%- do variables.append(cuped__indicator_variable(config, metric_index)) -%}
   {%- endif -%}
-  {{ return(variables) }}
+  {%- if metric.get('missing') != 'exclude' -%}
+    {%- for variable in variables -%}{%- do variable.update({'n': 'n_units'}) -%}{%- endfor -%}
+    {{ return(variables) }}
+  {%- endif -%}
+  {#- `missing: exclude`: every variable of the metric is its own, null on the units without a
+      value (`metric_<i>_observed` = 0); avg, var_samp and covar_samp skip nulls, so its moments
+      are those of its observed units, counted in `n_units__x<i>` -#}
+  {%- set own = [] -%}
+  {%- for variable in variables -%}
+    {%- do own.append({'name': variable['name'], 'key': 'x' ~ metric_index ~ '__' ~ variable['key'],
+                       'sql': cuped__analysed_value(config, metric_index, variable['sql']),
+                       'n': 'n_units__x' ~ metric_index}) -%}
+  {%- endfor -%}
+  {{ return(own) }}
 {% endmacro %}
 
 {#-

@@ -5,7 +5,8 @@
   experiment's thresholds (cuped__metric_caps). The overall row has segment_name =
   segment_value = 'all'; each configured segment adds one row per value (grouping sets: one pass),
   for the experiments it applies to (an experiment's `segments` in `experiment_settings`, else
-  the global `segments`).
+  the global `segments`). A metric with `missing: exclude` has its own unit count,
+  `n_units__x<i>`, and its variables' moments are over those units (cuped__metric_variables).
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = config['moments'] -%}
@@ -40,6 +41,9 @@ arm_moments as (
         count(*) as n_units,
         sum(had_pre_period) as n_units_with_pre_period,
         sum(missing_attributes) as n_units_missing_attributes,
+        {%- for i in config['excluding'] %}
+        cast(sum(metric_{{ i }}_observed) as {{ dbt.type_bigint() }}) as n_units__x{{ i }},
+        {%- endfor %}
         {%- for variable in moments['means'] %}
         avg({{ variable['sql'] }}) as mean__{{ variable['key'] }},
         {%- endfor %}

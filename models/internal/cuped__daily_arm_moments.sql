@@ -12,7 +12,9 @@
   exactly 0 (c + Σz/n would leave rounding noise of order 1e-16·c, and a relative effect over
   noise). A covariance within 1e-12 of its Cauchy–Schwarz scale √(Σz_a²·Σz_b²)/(n − 1) is
   cancellation noise and is 0. Covariates (pre-period values, attributes) are fixed at
-  assignment; outcomes use the final winsorization thresholds.
+  assignment; outcomes use the final winsorization thresholds. A metric with `missing: exclude`
+  has its own running count, `n_units__x<i>`: a unit enters it on the day of its first value (its
+  variables add 0 to every sum before that).
 -#}
 {%- set config = cuped__config() -%}
 {%- set moments = config['moments'] -%}
@@ -25,6 +27,9 @@ select
     cast(null as date) as as_of_date,
     variant,
     n_units
+    {%- for i in config['excluding'] %},
+    n_units__x{{ i }}
+    {%- endfor %}
     {%- for variable in moments['means'] %},
     mean__{{ variable['key'] }}
     {%- endfor %}
@@ -52,6 +57,9 @@ daily_sums as (
         variant,
         day,
         sum(d_n) as d_n
+        {%- for i in config['excluding'] %},
+        sum(d_n__x{{ i }}) as d_n__x{{ i }}
+        {%- endfor %}
         {%- for column in sums %},
         sum(d_{{ column }}) as d_{{ column }}
         {%- endfor %}
@@ -81,6 +89,11 @@ running_sums as (
         sum(coalesce(daily_sums.d_n, 0)) over (
             partition by days.experiment_id, arms.variant order by days.day
             rows between unbounded preceding and current row) as n_units
+        {%- for i in config['excluding'] %},
+        sum(coalesce(daily_sums.d_n__x{{ i }}, 0)) over (
+            partition by days.experiment_id, arms.variant order by days.day
+            rows between unbounded preceding and current row) as n_units__x{{ i }}
+        {%- endfor %}
         {%- for column in sums %},
         sum(coalesce(daily_sums.d_{{ column }}, 0)) over (
             partition by days.experiment_id, arms.variant order by days.day
@@ -105,18 +118,22 @@ daily_arm_moments as (
         running_sums.day as as_of_date,
         running_sums.variant,
         cast(running_sums.n_units as {{ dbt.type_bigint() }}) as n_units,
+        {%- for i in config['excluding'] %}
+        cast(running_sums.n_units__x{{ i }} as {{ dbt.type_bigint() }}) as n_units__x{{ i }},
+        {%- endfor %}
         {%- for variable in moments['means'] %}
-        r__{{ variable['key'] }} / running_sums.n_units as mean__{{ variable['key'] }},
+        r__{{ variable['key'] }} / nullif(running_sums.{{ variable['n'] }}, 0) as mean__{{ variable['key'] }},
         {%- endfor %}
         {%- for pair in moments['pairs'] %}
         {%- set name = cuped__covariance_column(pair[0], pair[1]) %}
+        {%- set n = 'running_sums.' ~ pair[0]['n'] %}
         {%- set products = 's__' ~ name %}
-        {%- set deviation = '(' ~ products ~ ' - s__' ~ pair[0]['key'] ~ ' * s__' ~ pair[1]['key'] ~ ' / running_sums.n_units)' %}
+        {%- set deviation = '(' ~ products ~ ' - s__' ~ pair[0]['key'] ~ ' * s__' ~ pair[1]['key'] ~ ' / ' ~ n ~ ')' %}
         {%- set scale = 'sqrt(s__' ~ cuped__covariance_column(pair[0], pair[0]) ~ ' * s__' ~ cuped__covariance_column(pair[1], pair[1]) ~ ')' %}
         case
-            when running_sums.n_units < 2 then null
+            when {{ n }} < 2 then null
             when abs({{ deviation }}) <= 1e-12 * {{ scale }} then 0.0
-            else {{ deviation }} / (running_sums.n_units - 1)
+            else {{ deviation }} / ({{ n }} - 1)
         end as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from running_sums

@@ -2,7 +2,8 @@
   One row per experiment × capped metric × period ('post', 'pre'): the winsorization thresholds
   applied to the per-unit values, and how many analysed units each one moved. Quantile
   thresholds are pooled over all arms of the experiment and computed separately for the post
-  value and its pre-period covariate; absolute thresholds are the configured numbers.
+  value and its pre-period covariate; absolute thresholds are the configured numbers. A metric
+  with `missing: exclude` is capped over the units it is analysed on (those with a value).
 -#}
 {%- set config = cuped__config() -%}
 {%- set capped = config['capped'] -%}
@@ -45,7 +46,7 @@ thresholds as (
         {%- if cap[side] is not none %}
         cast({{ cap[side] }} as {{ double }})
         {%- elif cap[side ~ '_quantile'] is not none %}
-        cast({{ cuped__percentile(column, cap[side ~ '_quantile']) }} as {{ double }})
+        cast({{ cuped__percentile(cuped__analysed_value(config, i, column), cap[side ~ '_quantile']) }} as {{ double }})
         {%- else %}
         cast(null as {{ double }})
         {%- endif %} as {{ column }}_{{ side }}{{ ',' if not (outer_last and loop.last and period == 'pre') }}
@@ -65,8 +66,9 @@ moved as (
         {%- set outer_last = loop.last %}
         {%- for period in ['post', 'pre'] %}
         {%- set column = 'metric_' ~ i ~ '_' ~ period %}
-        sum(case when unit_values.{{ column }} < thresholds.{{ column }}_lower then 1 else 0 end) as {{ column }}_below,
-        sum(case when unit_values.{{ column }} > thresholds.{{ column }}_upper then 1 else 0 end) as {{ column }}_above{{ ',' if not (outer_last and loop.last) }}
+        {%- set value = cuped__analysed_value(config, i, 'unit_values.' ~ column, 'unit_values.') %}
+        sum(case when {{ value }} < thresholds.{{ column }}_lower then 1 else 0 end) as {{ column }}_below,
+        sum(case when {{ value }} > thresholds.{{ column }}_upper then 1 else 0 end) as {{ column }}_above{{ ',' if not (outer_last and loop.last) }}
         {%- endfor %}
         {%- endfor %}
     from unit_values

@@ -44,6 +44,9 @@ daily_state as (
         {%- for column in post_columns %},
         daily.{{ column }}
         {%- endfor %}
+        {%- for i in config['excluding'] %},
+        daily.metric_{{ i }}_observed
+        {%- endfor %}
         {%- for column in post_columns %},
         capped_unit_values.{{ column[:-5] }}_pre
         {%- endfor %}
@@ -73,9 +76,18 @@ centred as (
         daily_state.unit_id,
         daily_state.variant,
         daily_state.day,
+        {%- for i in config['excluding'] %}
+        daily_state.metric_{{ i }}_observed,
+        {%- endfor %}
         {%- for variable in moments['means'] %}
+        {%- if variable['n'] == 'n_units' %}
         {{ variable['sql'] }} as v__{{ variable['key'] }},
         ({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }} as z__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- else %}
+        {#- a `missing: exclude` metric's variable: 0 in every sum until the unit has a value -#}
+        coalesce({{ variable['sql'] }}, 0) as v__{{ variable['key'] }},
+        coalesce(({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }}, 0) as z__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- endif %}
         {%- endfor %}
     from daily_state
     inner join centres
@@ -90,6 +102,9 @@ products as (
         unit_id,
         variant,
         day,
+        {%- for i in config['excluding'] %}
+        metric_{{ i }}_observed,
+        {%- endfor %}
         {%- for variable in moments['means'] %}
         v__{{ variable['key'] }} as r__{{ variable['key'] }},
         z__{{ variable['key'] }} as s__{{ variable['key'] }},
@@ -110,6 +125,9 @@ changes as (
         variant,
         day,
         case when lag(day) over (partition by experiment_id, unit_id order by day) is null then 1 else 0 end as d_n
+        {%- for i in config['excluding'] %},
+        metric_{{ i }}_observed - coalesce(lag(metric_{{ i }}_observed) over (partition by experiment_id, unit_id order by day), 0) as d_n__x{{ i }}
+        {%- endfor %}
         {%- set sums = [] %}
         {%- for variable in moments['means'] %}{% do sums.append('r__' ~ variable['key']) %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
         {%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}

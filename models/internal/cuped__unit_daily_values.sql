@@ -1,7 +1,8 @@
 {#-
   One row per experiment × analysed unit × day on which the unit's metrics can change (its
   assignment day and every day with post-period events): each (non-ratio) metric's cumulative
-  post-period value as of the end of that day, `metric_<i>_post`. Built from per-unit-per-day
+  post-period value as of the end of that day, `metric_<i>_post` (and for a metric with
+  `missing: exclude`, `metric_<i>_observed`: 1 from the day of its first row with a value). Built from per-unit-per-day
   aggregates in one scan of each source and running sums/maxima over days, so the cumulative
   series costs one pass, not one recomputation per day. Empty unless `daily_series: true`.
 -#}
@@ -59,6 +60,9 @@ source_{{ k }}_daily as (
         {%- for entry in scan['metrics'] if entry['metric']['agg'] != 'count_distinct' %}
         {{ cuped__unit_aggregate(entry['metric'], entry['index'], cuped__window_end(entry['metric'], units='events')) }} as metric_{{ entry['index'] }}_day,
         {%- endfor %}
+        {%- for entry in scan['metrics'] if entry['metric']['missing'] == 'exclude' %}
+        {{ cuped__unit_aggregate({'agg': 'count'}, entry['index'], cuped__window_end(entry['metric'], units='events')) }} as metric_{{ entry['index'] }}_rows_day,
+        {%- endfor %}
         1 as has_events
     from source_{{ k }}_post_events as events
     group by experiment_id, unit_id, day
@@ -108,6 +112,9 @@ daily as (
         {%- else %},
         source_{{ scan['index'] }}_daily.metric_{{ entry['index'] }}_day
         {%- endif %}
+        {%- if entry['metric']['missing'] == 'exclude' %},
+        source_{{ scan['index'] }}_daily.metric_{{ entry['index'] }}_rows_day
+        {%- endif %}
         {%- endfor %}
         {%- endfor %}
     from unit_days
@@ -134,6 +141,11 @@ select
     cast(coalesce({{ cuped__daily_accumulation(entry['metric']) }}(metric_{{ entry['index'] }}_day) over (
         partition by experiment_id, unit_id order by day rows between unbounded preceding and current row
     ), 0) as {{ double }}) as metric_{{ entry['index'] }}_post
+    {%- if entry['metric']['missing'] == 'exclude' %},
+    case when coalesce(sum(metric_{{ entry['index'] }}_rows_day) over (
+        partition by experiment_id, unit_id order by day rows between unbounded preceding and current row
+    ), 0) > 0 then 1 else 0 end as metric_{{ entry['index'] }}_observed
+    {%- endif %}
     {%- endfor %}
 from daily
 {%- else %}
@@ -146,6 +158,9 @@ empty as (
         {{ cuped__local_date('assigned_at', config['timezone']) }} as day
         {%- for entry in metrics %},
         cast(0 as {{ double }}) as metric_{{ entry['index'] }}_post
+        {%- if entry['metric']['missing'] == 'exclude' %},
+        0 as metric_{{ entry['index'] }}_observed
+        {%- endif %}
         {%- endfor %}
     from units
 
