@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from cuped_stats.cuped import CONSTANT_RTOL
 from cuped_stats.moments import ArmMoments
@@ -188,7 +188,7 @@ def balance_test(
     weight = n / variance
     weighted_mean = float(np.sum(weight * mean) / np.sum(weight))
     chi2 = float(np.sum(weight * (mean - weighted_mean) ** 2))
-    p_value = float(scipy.stats.chi2.sf(chi2, df))
+    p_value = float(scipy.special.chdtrc(df, chi2))  # chi2.sf: scipy.stats costs 1.5 s to import
     return BalanceTest(chi2, df, p_value, p_value < BALANCE_ALPHA, "ok", "")
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import scipy.stats
+import scipy.special
 
 __all__ = [
     "SRM_ALPHA",
@@ -96,5 +96,5 @@ def sample_ratio_mismatch(
     if total == 0:
         return SampleRatioMismatch(None, df, None, False, "no_units", "no units in any arm")
     chi2 = sum((n - total * s) ** 2 / (total * s) for n, s in tested)
-    p_value = float(scipy.stats.chi2.sf(chi2, df))
+    p_value = float(scipy.special.chdtrc(df, chi2))  # chi2.sf: scipy.stats costs 1.5 s to import
     return SampleRatioMismatch(float(chi2), df, p_value, p_value < SRM_ALPHA, "ok", "")
