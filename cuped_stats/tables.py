@@ -40,6 +40,7 @@ from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
 from cuped_stats.one_sided import Margin, non_inferiority_test
 from cuped_stats.power import days_needed, mde_from_se, plan_sample_size
+from cuped_stats.quantile import QuantileArm, QuantileComparison, analyze_quantile
 from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence
 from cuped_stats.srm import expected_shares, sample_ratio_mismatch
 
@@ -48,6 +49,7 @@ __all__ = [
     "BALANCE_COLUMNS",
     "DECISIONS_COLUMNS",
     "HEALTH_COLUMNS",
+    "PLAN_METRIC_TYPES",
     "POWER_COLUMNS",
     "RESULTS_COLUMNS",
     "STATISTICS_COLUMNS",
@@ -66,6 +68,10 @@ __all__ = [
 ]
 
 Row = Mapping[str, Any]
+
+#: Metric types an analysis plan row may have: the moment-based ones of the core, and
+#: ``quantile`` (its arms come as ``quantile_rows``, :class:`cuped_stats.quantile.QuantileArm`).
+PLAN_METRIC_TYPES: tuple[str, ...] = (*METRIC_TYPES, "quantile")
 
 _TEXT, _FLOAT, _INT, _BOOL, _DATE = object, np.float64, np.int64, np.bool_, dt.date
 
@@ -266,9 +272,17 @@ def _check_plan_row(row: Row) -> dict[str, Any]:
     where = f"experiment {row.get('experiment_id')!r}, metric {row.get('metric_name')!r}"
     if missing:
         raise ValueError(f"{where}: analysis plan row lacks {missing}")
-    if row["metric_type"] not in METRIC_TYPES:
+    if row["metric_type"] not in PLAN_METRIC_TYPES:
         raise ValueError(
-            f"{where}: unknown metric_type {row['metric_type']!r}; expected one of {METRIC_TYPES}"
+            f"{where}: unknown metric_type {row['metric_type']!r}; "
+            f"expected one of {PLAN_METRIC_TYPES}"
+        )
+    if row["metric_type"] == "quantile" and (
+        row.get("quantile") is None or row.get("quantile_level") not in ("unit", "event")
+    ):
+        raise ValueError(
+            f"{where}: a quantile metric's plan row needs quantile and quantile_level "
+            f"(unit or event), got {row.get('quantile')!r}, {row.get('quantile_level')!r}"
         )
     if row["theta_method"] not in THETA_METHODS:
         raise ValueError(
@@ -417,11 +431,19 @@ def _result_row(
         "non_inferiority_p_value": ni_p,
         "non_inferiority_bound": ni_bound,
         "comparison_verdict": None,
-        "n_control_missing": arm_units.get(comparison.control_variant, comparison.n_control)
-        - comparison.n_control,
-        "n_variant_missing": arm_units.get(comparison.variant, comparison.n_variant)
-        - comparison.n_variant,
+        "n_control_missing": _missing_units(comparison, arm_units, comparison.control_variant),
+        "n_variant_missing": _missing_units(comparison, arm_units, comparison.variant),
     }
+
+
+def _missing_units(comparison: Any, arm_units: Mapping[str, int], variant: str) -> int:
+    """Units of ``variant`` left out of the metric for having no value (``missing: exclude``)."""
+    if isinstance(comparison, _QuantileAsComparison):
+        return comparison.missing[variant]
+    analysed = (
+        comparison.n_control if variant == comparison.control_variant else comparison.n_variant
+    )
+    return arm_units.get(variant, analysed) - analysed
 
 
 #: Statuses of a row that stands for an experiment x segment x metric with nothing to compare:
@@ -479,7 +501,11 @@ def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
 
 
 def results_rows(
-    moment_rows: Iterable[Row], plan_rows: Iterable[Row], *, daily: bool = False
+    moment_rows: Iterable[Row],
+    plan_rows: Iterable[Row],
+    *,
+    daily: bool = False,
+    quantile_rows: Iterable[Row] = (),
 ) -> list[dict[str, Any]]:
     """One row per experiment x segment x metric x treatment variant (keys: RESULTS_COLUMNS).
 
@@ -495,6 +521,13 @@ def results_rows(
     ``variant`` and statistics): experiments are reported, never silently dropped. The plan's
     optional ``planned_units`` tunes the always-valid confidence sequence
     (:func:`cuped_stats.sequential.confidence_sequence`; default its ``DEFAULT_PLANNED_N``).
+
+    A ``quantile`` metric is analysed from ``quantile_rows`` instead of moments (the
+    ``cuped__quantile_arms`` rows: experiment, segment, variant, metric and the fields of
+    :class:`cuped_stats.quantile.QuantileArm`) with :func:`cuped_stats.quantile.analyze_quantile`;
+    its arm "means" are the arm quantiles, its unadjusted figures are its figures (no CUPED), and
+    ``n_control``/``n_variant`` count the units with a value (level ``unit``) or every unit
+    (level ``event``). The daily series has no quantile rows.
 
     With ``daily=True`` the moments are those of the daily series: each row carries the day it
     is as of (``as_of_date``), every day is analysed as its own table (its own multiple-testing
@@ -532,8 +565,23 @@ def results_rows(
             "analysis plan row"
         )
     rows: list[dict[str, Any]] = []
-    covered = {(k[0], k[3]) for k in groups}
+    quantile_groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for row in quantile_rows:
+        key = (row["experiment_id"], row["segment_name"], row["segment_value"], row["metric_name"])
+        quantile_groups[(*key, None)].append(row)
+    for key, arm_rows in quantile_groups.items():
+        plan = plans.get((key[0], key[3]))
+        if plan is None or plan["metric_type"] != "quantile":
+            raise ValueError(
+                f"experiment {key[0]!r}, metric {key[3]!r}: quantile inputs without a quantile "
+                "analysis plan row"
+            )
+        if not daily:
+            rows.extend(_analyse_quantile_group(key, plan, arm_rows))
+    covered = {(k[0], k[3]) for k in groups} | {(k[0], k[3]) for k in quantile_groups}
     for (experiment_id, metric_name), plan in plans.items():
+        if daily and plan["metric_type"] == "quantile":
+            continue
         if not daily and (experiment_id, metric_name) not in covered:
             key = (experiment_id, "all", "all", metric_name, None)
             reason = "the experiment has no analysed unit (see cuped_health for exclusions)"
@@ -625,6 +673,83 @@ def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, An
             expected_loss=readout.expected_loss,
             prior=priors[key].to_json(),
         )
+
+
+_QUANTILE_ARM_FIELDS = tuple(f for f in QuantileArm.__dataclass_fields__ if f != "variant")
+
+
+def _analyse_quantile_group(
+    key: tuple[Any, ...], plan: dict[str, Any], arm_rows: list[Row]
+) -> list[dict[str, Any]]:
+    """The result rows of one experiment x segment x quantile metric: one per treatment
+    variant, or one ``single_arm`` placeholder."""
+    experiment_id, segment_name, segment_value, metric_name, _ = key
+    context = (
+        f"experiment {experiment_id!r}, metric {metric_name!r}, "
+        f"segment {segment_name!r}={segment_value!r}"
+    )
+    arms = []
+    for row in arm_rows:
+        values = {f: row.get(f) for f in _QUANTILE_ARM_FIELDS}
+        for f, value in values.items():
+            if isinstance(value, float) and math.isnan(value):
+                values[f] = None
+        arms.append(QuantileArm(variant=str(row["variant"]), **values))
+    level = str(plan["quantile_level"])
+    try:
+        comparisons = analyze_quantile(
+            arms,
+            str(plan["control_variant"]),
+            quantile=float(plan["quantile"]),
+            level=level,
+            alpha=float(plan["alpha"]),
+            relative_ci_method=plan["relative_ci_method"],
+        )
+    except ValueError as error:
+        raise ValueError(f"{context}: {error}") from error
+    by_variant = {arm.variant: arm for arm in arms}
+    if not comparisons:
+        variants = ", ".join(sorted(by_variant))
+        reason = f"only one variant has units ({variants}): there is nothing to compare"
+        control = by_variant.get(str(plan["control_variant"]))
+        row = _placeholder_row(key, plan, [], "single_arm", reason)
+        if control is not None:
+            row["n_control"] = control.n_values if level == "unit" else control.n_units
+            row["n_control_missing"] = control.n_units - row["n_control"] if level == "unit" else 0
+        return [row]
+    return [
+        _result_row(key, plan, _QuantileAsComparison(c, plan, by_variant), {}) for c in comparisons
+    ]
+
+
+class _QuantileAsComparison:
+    """A :class:`QuantileComparison` in the shape of a CUPED comparison for :func:`_result_row`:
+    its estimate is both the adjusted and the unadjusted one (no CUPED), no covariates, and the
+    arms' counts are their units with a value (level ``unit``) or their units (``event``)."""
+
+    def __init__(
+        self, comparison: QuantileComparison, plan: Row, arms: Mapping[str, QuantileArm]
+    ) -> None:
+        self.cuped = self.unadjusted = comparison.estimate
+        self.variant = comparison.variant
+        self.control_variant = comparison.control_variant
+        self.metric_type = "quantile"
+        self.alpha = comparison.alpha
+        self.theta_method = plan["theta_method"]
+        self.relative_ci_method = comparison.relative_ci_method
+        self.variance_reduction = None
+        self.theta: tuple[float, ...] = ()
+        self.covariates: tuple[str, ...] = ()
+        self.covariates_dropped: tuple[tuple[str, str], ...] = ()
+        self.status, self.status_reason = comparison.status, comparison.status_reason
+        unit_level = comparison.level == "unit"
+        self.n_control = comparison.n_values_control if unit_level else comparison.n_control
+        self.n_variant = comparison.n_values_variant if unit_level else comparison.n_variant
+        # unit level with `missing: exclude`: the units without a value
+        self.missing = {
+            comparison.control_variant: comparison.n_control - self.n_control,
+            comparison.variant: comparison.n_variant - self.n_variant,
+        }
 
 
 def _analyse_group(
@@ -1090,12 +1215,14 @@ def statistics_rows(
     plan_rows: Iterable[Row],
     count_rows: Iterable[Row],
     daily_moment_rows: Iterable[Row] = (),
+    quantile_rows: Iterable[Row] = (),
 ) -> list[dict[str, Any]]:
     """Every statistic of the package as rows of one table (keys: STATISTICS_COLUMNS), so that
     one Python step serves every public table: ``table_name`` says which (a key of
     STATISTICS_KINDS); a row has only its kind's columns (the others are null).
 
-    - ``results``: :func:`results_rows` of the moments and the analysis plan;
+    - ``results``: :func:`results_rows` of the moments, the quantile metrics' arm inputs and
+      the analysis plan;
     - ``results_daily``: the same for the moments as of each day (``as_of_date``);
     - ``health``: :func:`health_rows` of the arm counts;
     - ``balance``: :func:`balance_rows`;
@@ -1103,7 +1230,7 @@ def statistics_rows(
     - ``decisions``: :func:`decisions_rows` of the results, health and plan.
     """
     moments, plans = list(moment_rows), list(plan_rows)
-    results = results_rows(moments, plans)
+    results = results_rows(moments, plans, quantile_rows=quantile_rows)
     health = health_rows(count_rows)
     kinds = {
         "results": results,

@@ -10,5 +10,6 @@ def model(dbt, session):
         daily_moment_rows=read_rows(dbt.ref("cuped__daily_moments")),
         plan_rows=read_rows(dbt.ref("cuped__analysis_plan")),
         count_rows=read_rows(dbt.ref("cuped__arm_counts")),
+        quantile_rows=read_rows(dbt.ref("cuped__quantile_arms")),
     )
     return to_frame(rows, STATISTICS_COLUMNS, session)

@@ -146,7 +146,10 @@ CASES = {
     ),
     "missing: exclude on a proportion": (
         lambda c: _metric(c, "conversion").update(missing="exclude"),
-        ["metric 'conversion'", "`missing: exclude` applies only to `type: mean` metrics"],
+        [
+            "metric 'conversion'",
+            "`missing: exclude` applies only to `type: mean` and `type: quantile`",
+        ],
     ),
     "ratio over a metric with missing: exclude": (
         lambda c: _metric(c, "orders_per_user").update(missing="exclude"),
@@ -158,6 +161,33 @@ CASES = {
     "missing misspelt": (
         lambda c: _metric(c, "orders_per_user").update(missing="drop"),
         ["metric 'orders_per_user'", "`missing` must be one of zero, exclude"],
+    ),
+    "quantile metric without its quantile": (
+        lambda c: _metric(c, "sessions_per_user").update(type="quantile"),
+        ["metric 'sessions_per_user'", "`type: quantile` needs `quantile`"],
+    ),
+    "quantile out of range": (
+        lambda c: _metric(c, "sessions_per_user").update(type="quantile", quantile=90),
+        ["metric 'sessions_per_user'", "`quantile` must be a number strictly between 0 and 1"],
+    ),
+    "quantile metric with covariates": (
+        lambda c: _metric(c, "sessions_per_user").update(
+            type="quantile", quantile=0.9, covariates=["pre_period"]
+        ),
+        ["metric 'sessions_per_user'", "`covariates` does not apply to `type: quantile`"],
+    ),
+    "quantile metric as a guardrail": (
+        lambda c: (
+            _metric(c, "conversion").update(covariates=["pre_period"]),
+            _metric(c, "sessions_per_user").update(type="quantile", quantile=0.5, covariates=[]),
+        ),
+        ["quantile metric 'sessions_per_user' can only be `secondary`"],
+    ),
+    "quantile metric as another metric's covariate": (
+        lambda c: _metric(c, "sessions_per_user").update(
+            type="quantile", quantile=0.5, covariates=[]
+        ),
+        ["metric 'conversion': covariate 'sessions_per_user' is a quantile metric"],
     ),
     "theta method misspelt": (
         lambda c: c.update(theta="pooled"),

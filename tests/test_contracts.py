@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from cuped_stats.cuped import METRIC_TYPES, RELATIVE_CI_METHODS, THETA_METHODS
-from cuped_stats.tables import ALPHA_BOUNDS, STATISTICS_KINDS
+from cuped_stats.cuped import RELATIVE_CI_METHODS, THETA_METHODS
+from cuped_stats.tables import ALPHA_BOUNDS, PLAN_METRIC_TYPES, STATISTICS_KINDS
 from tests.dbt_runner import REPO, run_dbt
 
 PUBLIC = REPO / "models" / "public"
@@ -151,10 +151,10 @@ def settings(tmp_path_factory) -> dict:
 
 def test_configuration_choices_are_the_ones_the_core_knows(settings) -> None:
     choices = settings["choices"]
-    assert tuple(choices["metric_type"]) == METRIC_TYPES
+    assert tuple(choices["metric_type"]) == PLAN_METRIC_TYPES
     assert tuple(choices["theta"]) == THETA_METHODS
     assert tuple(choices["relative_ci"]) == RELATIVE_CI_METHODS
     assert tuple(settings["alpha_bounds"]) == ALPHA_BOUNDS
     assert settings["defaults"]["theta"] == THETA_METHODS[0]
     assert settings["defaults"]["relative_ci"] == RELATIVE_CI_METHODS[0]
-    assert settings["defaults"]["metric_type"] == METRIC_TYPES[0]
+    assert settings["defaults"]["metric_type"] == PLAN_METRIC_TYPES[0]

@@ -166,6 +166,18 @@
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
+  {%- for metric in metrics -%}
+    {%- for key in ['numerator', 'denominator'] -%}
+      {%- for other in metrics if other['name'] == metric[key] and other['type'] == 'quantile' -%}
+        {{ exceptions.raise_compiler_error("cuped: metric '" ~ metric['name'] ~ "': `" ~ key ~ "` names '" ~ other['name'] ~ "', a quantile metric; numerator and denominator must be `mean` or `proportion` metrics.") }}
+      {%- endfor -%}
+    {%- endfor -%}
+    {%- for covariate in metric['covariates'] if covariate['kind'] == 'metric' -%}
+      {%- for other in metrics if other['name'] == covariate['metric'] and other['type'] == 'quantile' -%}
+        {{ exceptions.raise_compiler_error("cuped: metric '" ~ metric['name'] ~ "': covariate '" ~ other['name'] ~ "' is a quantile metric, which has no per-unit pre-period value; use a mean metric over the same events.") }}
+      {%- endfor -%}
+    {%- endfor -%}
+  {%- endfor -%}
   {%- do config.update({'metrics': metrics}) -%}
 
   {#- per-experiment settings; the segments computed are the global ones and every experiment's -#}
@@ -192,7 +204,7 @@
   {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set allowed = ['name', 'label', 'description', 'source', 'unit_column', 'timestamp_column', 'type',
                      'agg', 'value', 'filter', 'window_days', 'cap', 'covariates', 'higher_is_better',
-                     'numerator', 'denominator', 'missing'] -%}
+                     'numerator', 'denominator', 'missing', 'quantile', 'level'] -%}
   {%- do cuped__check_keys(metric, allowed, where) -%}
   {%- set metric_type = cuped__check_choice(metric.get('type', cuped__settings()['defaults']['metric_type']), cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
@@ -203,6 +215,7 @@
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` applies only to `type: ratio` metrics.") }}
     {%- endif -%}
   {%- endfor -%}
+  {%- set quantile = cuped__normalize_quantile(metric, metric_type, where) -%}
 
   {%- if metric.get('source') is none -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `source` is required: the model, seed or `source:<source>.<table>` that holds its events.") }}
@@ -220,6 +233,16 @@
     {%- endfor -%}
     {%- set agg = 'any' -%}
     {%- set value = none -%}
+  {%- elif quantile is not none and quantile['level'] == 'event' -%}
+    {%- if metric.get('agg') is not none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `agg` does not apply to `level: event` (the quantile is over the events' `value` itself); remove it, or use `level: unit` for the quantile of a per-unit aggregate.") }}
+    {%- endif -%}
+    {%- if metric.get('value') is none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `level: event` needs `value`, the SQL expression whose quantile over events is compared.") }}
+    {%- endif -%}
+    {#- the per-unit sum is computed with the other metrics but not analysed -#}
+    {%- set agg = 'sum' -%}
+    {%- set value = cuped__check_expression(metric.get('value'), where ~ ": `value`") -%}
   {%- else -%}
     {%- set agg = cuped__check_choice(metric.get('agg', cuped__settings()['defaults']['agg']), cuped__settings()['choices']['agg'], where ~ ": `agg`") -%}
     {%- set value = metric.get('value') -%}
@@ -234,7 +257,14 @@
     {%- set filter = cuped__check_expression(filter, where ~ ": `filter`") -%}
   {%- endif -%}
 
-  {%- set resolved = cuped__normalize_covariates(metric, metric_names, attribute_columns) -%}
+  {%- if quantile is not none -%}
+    {%- for key in ['cap', 'covariates'] if metric.get(key) is not none and metric.get(key) != [] -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` does not apply to `type: quantile`: quantiles are compared without CUPED (no covariate adjustment of a quantile is shown calibrated) and without winsorization (a quantile is robust to the tail already).") }}
+    {%- endfor -%}
+    {%- set resolved = [] -%}
+  {%- else -%}
+    {%- set resolved = cuped__normalize_covariates(metric, metric_names, attribute_columns) -%}
+  {%- endif -%}
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
@@ -256,7 +286,8 @@
     'filter': filter,
     'window_days': window_days,
     'missing': missing,
-    'cap': cuped__normalize_cap(metric.get('cap'), where),
+    'quantile': quantile,
+    'cap': none if quantile is not none else cuped__normalize_cap(metric.get('cap'), where),
     'covariates': resolved,
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
     'numerator': none,
@@ -274,7 +305,7 @@
 {% macro cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config) %}
   {%- set name = metric['name'] -%}
   {%- set where = "metric '" ~ name ~ "'" -%}
-  {%- for key in ['source', 'unit_column', 'timestamp_column', 'agg', 'value', 'filter', 'window_days', 'cap', 'missing'] -%}
+  {%- for key in ['source', 'unit_column', 'timestamp_column', 'agg', 'value', 'filter', 'window_days', 'cap', 'missing', 'quantile', 'level'] -%}
     {%- if metric.get(key) is not none -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` does not apply to `type: ratio`; a ratio metric is built from its `numerator` and `denominator` metrics, so set `" ~ key ~ "` on those.") }}
     {%- endif -%}
@@ -314,6 +345,7 @@
     'filter': none,
     'window_days': none,
     'missing': 'zero',
+    'quantile': none,
     'cap': none,
     'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
     'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
@@ -326,14 +358,40 @@
 
 
 {#-
+  A quantile metric's {'q', 'level'}: `quantile` q in (0, 1) and `level` `unit` (the quantile of the
+  units' per-unit values, `agg` as for a mean) or `event` (of the events' `value`, clustered by
+  unit). None for other types, which may not set either key.
+-#}
+{% macro cuped__normalize_quantile(metric, metric_type, where) %}
+  {%- if metric_type != 'quantile' -%}
+    {%- for key in ['quantile', 'level'] if metric.get(key) is not none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` applies only to `type: quantile` metrics.") }}
+    {%- endfor -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set q = metric.get('quantile') -%}
+  {%- if q is none -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type: quantile` needs `quantile`, the q in (0, 1) to compare (e.g. 0.9 for p90).") }}
+  {%- endif -%}
+  {%- if q is boolean or q is not number or not (0 < q < 1) -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `quantile` must be a number strictly between 0 and 1, got: " ~ q) }}
+  {%- endif -%}
+  {%- set level = cuped__check_choice(metric.get('level', 'unit'), ['unit', 'event'], where ~ ": `level`") -%}
+  {{ return({'q': q, 'level': level}) }}
+{% endmacro %}
+
+
+{#-
   A metric's `missing`: `zero` (a unit without a qualifying row in the post window has value 0:
   events) or `exclude` (it is left out of the metric: outcomes that are not events, such as a
   survey score). Only `type: mean` metrics read their own rows.
 -#}
 {% macro cuped__normalize_missing(metric, metric_type, where) %}
   {%- set missing = cuped__check_choice(metric.get('missing', cuped__settings()['defaults']['missing']), cuped__settings()['choices']['missing'], where ~ ": `missing`") -%}
-  {%- if missing == 'exclude' and metric_type != 'mean' -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` applies only to `type: mean` metrics (a proportion counts a unit without events as 0 by definition; a ratio's units are those of its numerator and denominator).") }}
+  {%- if missing == 'exclude' and metric_type == 'quantile' and metric.get('level', 'unit') != 'unit' -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` applies to `level: unit` quantiles only (at `level: event` the quantile is over events, and a unit without events adds none).") }}
+  {%- elif missing == 'exclude' and metric_type not in ['mean', 'quantile'] -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` applies only to `type: mean` and `type: quantile` metrics (a proportion counts a unit without events as 0 by definition; a ratio's units are those of its numerator and denominator).") }}
   {%- endif -%}
   {{ return(missing) }}
 {% endmacro %}

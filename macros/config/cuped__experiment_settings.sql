@@ -93,6 +93,11 @@
         {%- do margins.update({name: {'value': value | float, 'kind': kind}}) -%}
       {%- endfor -%}
     {%- endif -%}
+    {%- for name, role in roles.items() if role in ['primary', 'guardrail'] -%}
+      {%- for metric in config['metrics'] if metric['name'] == name and metric['type'] == 'quantile' -%}
+        {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": quantile metric '" ~ name ~ "' can only be `secondary`: the decision rule's one-sided tests use t intervals with degrees of freedom, and a quantile's interval is normal (outer-CI), which the rule does not take yet.") }}
+      {%- endfor -%}
+    {%- endfor -%}
     {%- set metrics = none -%}
     {%- if roles | length > 0 -%}
       {%- set metrics = metric_names | select('in', roles) | list -%}

@@ -101,7 +101,7 @@
       {%- do resolved.update({'label': name ~ ' (' ~ role ~ ')', 'description': ''}) -%}
       {%- set part_common = {
         'name': name ~ '@' ~ role, 'description_given': none, 'label_given': none,
-        'window_days': window_days, 'missing': 'zero', 'cap': none, 'covariates': [], 'higher_is_better': common['higher_is_better'],
+        'window_days': window_days, 'missing': 'zero', 'quantile': none, 'cap': none, 'covariates': [], 'higher_is_better': common['higher_is_better'],
       } -%}
       {%- set part = cuped__semantic_metric_dict(part_common, 'mean', resolved, where) -%}
       {%- do part.update({'part_of': name}) -%}
@@ -113,7 +113,7 @@
       'description': cuped__check_string(metric.get('description', description), where ~ ": `description`", allow_empty=true),
       'type': 'ratio',
       'source': none, 'unit_column': none, 'timestamp_column': none, 'columns_are_sql': false,
-      'agg': none, 'value': none, 'filter': none, 'window_days': none, 'missing': 'zero', 'cap': none,
+      'agg': none, 'value': none, 'filter': none, 'window_days': none, 'missing': 'zero', 'quantile': none, 'cap': none,
       'covariates': common['covariates'],
       'higher_is_better': common['higher_is_better'],
       'numerator': name ~ '@numerator',
@@ -153,6 +153,7 @@
     'filter': resolved['filter'],
     'window_days': common['window_days'],
     'missing': common['missing'],
+    'quantile': none,
     'cap': common['cap'],
     'covariates': common['covariates'],
     'higher_is_better': common['higher_is_better'],

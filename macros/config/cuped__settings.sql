@@ -6,7 +6,7 @@
 {% macro cuped__settings() %}
   {{ return({
     'choices': {
-      'metric_type': ['mean', 'proportion', 'ratio'],
+      'metric_type': ['mean', 'proportion', 'ratio', 'quantile'],
       'agg': ['sum', 'count', 'count_distinct', 'max'],
       'theta': ['within', 'total'],
       'relative_ci': ['delta', 'log', 'fieller'],

@@ -29,6 +29,8 @@
                               variables are null elsewhere and their moments count
                               `n_units__x<i>` units (a variable's 'n' names its count column)
     config['covariate_attributes']  unit-attribute columns used as covariates
+    config['quantiles']       indices of the `type: quantile` metrics (no moments; their per-arm
+                              inputs are cuped__quantile_arms)
 -#}
 {% macro cuped__layout(config) %}
   {%- set metrics = config['metrics'] -%}
@@ -75,10 +77,13 @@
 
   {%- set means = [] -%}
   {%- set pairs = [] -%}
+  {%- set quantiles = [] -%}
   {%- set seen = {} -%}
   {%- for metric in metrics -%}
     {#- the hidden parts of an SL ratio metric are analysed only through their ratio -#}
-    {%- set variables = [] if metric['part_of'] is not none else cuped__metric_variables(config, loop.index0) -%}
+    {%- if metric['type'] == 'quantile' -%}{%- do quantiles.append(loop.index0) -%}{%- endif -%}
+    {#- a quantile metric has no moments: its arms come from cuped__quantile_arms -#}
+    {%- set variables = [] if metric['part_of'] is not none or metric['type'] == 'quantile' else cuped__metric_variables(config, loop.index0) -%}
     {%- do metric.update({'variables': variables}) -%}
     {%- for a in variables -%}
       {%- if ('mean ' ~ a['key']) not in seen -%}
@@ -94,7 +99,7 @@
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
-  {%- do config.update({'moments': {'means': means, 'pairs': pairs}}) -%}
+  {%- do config.update({'moments': {'means': means, 'pairs': pairs}, 'quantiles': quantiles}) -%}
   {{ return(config) }}
 {% endmacro %}
 

@@ -32,7 +32,9 @@ metrics as (
         {{ cuped__literal(metric['name']) }} as metric_name,
         {{ cuped__literal(metric['label']) }} as metric_label,
         {{ cuped__literal(metric['type']) }} as metric_type,
-        {{ 'true' if metric['higher_is_better'] else 'false' }} as higher_is_better
+        {{ 'true' if metric['higher_is_better'] else 'false' }} as higher_is_better,
+        cast({{ metric['quantile']['q'] if metric['quantile'] else 'null' }} as {{ double }}) as quantile,
+        cast({{ cuped__literal(metric['quantile']['level']) if metric['quantile'] else 'null' }} as {{ dbt.type_string() }}) as quantile_level
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
@@ -75,6 +77,8 @@ select
     coalesce(experiment_settings.theta_method, {{ cuped__literal(config['theta']) }}) as theta_method,
     coalesce(experiment_settings.relative_ci_method, {{ cuped__literal(config['relative_ci']) }}) as relative_ci_method,
     metrics.higher_is_better,
+    metrics.quantile,
+    metrics.quantile_level,
     coalesce(metric_roles.metric_role, 'secondary') as metric_role,
     cast(metric_roles.non_inferiority_margin as {{ double }}) as non_inferiority_margin,
     metric_roles.non_inferiority_margin_kind,
