@@ -179,6 +179,8 @@ def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
         "expected_loss",
         "prior",
         "comparison_verdict",
+        "n_control_missing",
+        "n_variant_missing",
     }
     same = [c for c in v1.columns if c != "computed_at"]  # each version is built at its own time
     pd.testing.assert_frame_equal(v1[same], outputs["results_v2"][same])
