@@ -7,7 +7,7 @@
   for the experiments it applies to (an experiment's `segments` in `experiment_settings`, else
   the global `segments`).
 -#}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 
 with capped_unit_values as (

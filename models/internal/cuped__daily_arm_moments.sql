@@ -14,7 +14,7 @@
   cancellation noise and is 0. Covariates (pre-period values, attributes) are fixed at
   assignment; outcomes use the final winsorization thresholds.
 -#}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: the same columns, no rows, and no pass over the unit values -#}
