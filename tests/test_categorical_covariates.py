@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +40,7 @@ CONFIG = {
     "unit_attributes": {
         "relation": "attrs",
         "unit_column": "unit_id",
-        "columns": ["country", "tier"],
+        "columns": ["country", "tier", "zip"],
     },
     "categorical_min_units": MIN_UNITS,
     "daily_series": True,
@@ -74,7 +75,7 @@ def _write(root: Path) -> None:
     write_installing_project(root)
     exposures = ["experiment_id,unit_id,variant,assigned_at"]
     events = ["unit_id,event_at,amount"]
-    attrs = ["unit_id,country,tier"]
+    attrs = ["unit_id,country,tier,zip"]
     units = [("post", u) for u in range(800)] + [("strat", u) for u in range(1000, 1400)]
     variants: dict[int, str] = {}
     for experiment, block in (("post", range(800)), ("strat", range(1000, 1400))):
@@ -91,7 +92,7 @@ def _write(root: Path) -> None:
         for u in block:
             country = COUNTRIES[int(rng.choice(len(COUNTRIES), p=COUNTRY_P))]
             if u % 400 < 390:  # the last 10 units of each 400 have no attributes row
-                attrs.append(f"{u},{country or ''},{tiers[u]}")
+                attrs.append(f"{u},{country or ''},{tiers[u]},z{u % 60:02d}")
             else:
                 country = None
             base = rng.gamma(2.0, 4.0)
@@ -112,7 +113,7 @@ def _write(root: Path) -> None:
     (seeds / "attrs.csv").write_text("\n".join(attrs) + "\n")
     (seeds / "_seeds.yml").write_text(
         "version: 2\nseeds:\n  - name: attrs\n    config:\n"
-        "      column_types: {unit_id: integer, country: varchar, tier: integer}\n"
+        "      column_types: {unit_id: integer, country: varchar, tier: integer, zip: varchar}\n"
     )
 
 
@@ -122,6 +123,31 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     _write(root)
     run_dbt(["deps"], project_dir=root, work_dir=work).check()
     return run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+
+
+def test_too_many_levels_stop_the_run_naming_the_column_and_the_setting(
+    built: DbtRun, tmp_path: Path
+) -> None:
+    # `zip` has 60 levels of 20 units and '(missing)': with categorical_min_units 1 none is
+    # pooled, 61 > 51
+    work = tmp_path / "w"
+    work.mkdir()
+    shutil.copy(built.database, work / "cuped.duckdb")
+    config = copy.deepcopy(CONFIG)
+    config["categorical_min_units"] = 1
+    config["metrics"][0]["covariates"] = ["pre_period", "zip"]
+    run = run_dbt(
+        ["run", "-s", "cuped__unit_values", "cuped__arm_moments"],
+        project_dir=built.project_dir,
+        work_dir=work,
+        variables={"cuped": config},
+    )
+    assert run.returncode != 0
+    assert "`unit_attributes` column 'zip' (a categorical covariate or strata column) has 61" in (
+        run.output
+    ), run.output[-3000:]
+    assert "Raise `categorical_min_units`" in run.output
+    assert "Traceback" not in run.output
 
 
 def _sql(run: DbtRun, query: str) -> pd.DataFrame:

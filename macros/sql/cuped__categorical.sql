@@ -79,33 +79,29 @@
   {%- set relation = cuped__node_relation(node['unique_id']) -%}
   {%- set text = cuped__text_columns(relation) -%}
   {%- set columns = config['unit_attributes']['columns'] -%}
+  {#- per column: each level with at least `categorical_min_units` rows (and '(missing)'), and
+      one row (level null) summing the others, so a column of many rare values stays small -#}
   {%- set queries = [] -%}
+  {%- set keep = 'n_units >= ' ~ config['categorical_min_units'] ~ " and level <> '(other)' or level = '(missing)'" -%}
   {%- for column in config['covariate_attributes'] if ('attribute_' ~ columns.index(column)) in text -%}
     {%- set j = columns.index(column) -%}
-    {%- do queries.append('select ' ~ j ~ ' as attribute_index, attribute_' ~ j ~ ' as level, count(*) as n_units from ' ~ relation ~ ' group by attribute_' ~ j) -%}
+    {%- do queries.append('select ' ~ j ~ ' as attribute_index, case when ' ~ keep ~ ' then level end as level, sum(n_units) as n_units'
+                          ~ ' from (select attribute_' ~ j ~ ' as level, count(*) as n_units from ' ~ relation ~ ' group by attribute_' ~ j ~ ') as counts'
+                          ~ ' group by 1, 2') -%}
   {%- endfor -%}
   {%- if queries | length == 0 -%}{{ return(out) }}{%- endif -%}
   {%- set counts = {} -%}
   {%- for row in run_query(queries | join(' union all ') ~ ' order by 1, 2').rows -%}
     {%- set column = columns[row[0] | int] -%}
     {%- if column not in counts -%}{%- do counts.update({column: []}) -%}{%- endif -%}
-    {%- do counts[column].append({'name': row[1] | string, 'n_units': row[2] | int}) -%}
+    {%- do counts[column].append({'name': '(other)' if row[1] is none else row[1] | string, 'n_units': row[2] | int}) -%}
   {%- endfor -%}
-  {%- for column, found in counts.items() -%}
-    {%- set kept = [] -%}
-    {%- set levels = [] -%}
-    {%- set pooled = namespace(n=0, any=false) -%}
-    {%- for level in found -%}
-      {%- if level['name'] == '(missing)' or (level['n_units'] >= config['categorical_min_units'] and level['name'] != '(other)') -%}
-        {%- do kept.append(level['name']) -%}
-        {%- do levels.append(level) -%}
-      {%- else -%}
-        {%- set pooled.n = pooled.n + level['n_units'] -%}
-        {%- set pooled.any = true -%}
-      {%- endif -%}
-    {%- endfor -%}
-    {%- if pooled.any -%}{%- do levels.append({'name': '(other)', 'n_units': pooled.n}) -%}{%- endif -%}
-    {%- set levels = levels | sort(attribute='name') -%}
+  {%- for column, levels in counts.items() -%}
+    {%- set levels = levels | sort(attribute='name', case_sensitive=true) -%}
+    {%- if levels | length > cuped__max_levels() + 1 -%}
+      {{ exceptions.raise_compiler_error("cuped: `unit_attributes` column '" ~ column ~ "' (a categorical covariate or strata column) has " ~ (levels | length) ~ " levels once those with fewer than `categorical_min_units` (" ~ config['categorical_min_units'] ~ ") units are pooled; at most " ~ (cuped__max_levels() + 1) ~ " are analysed (each indicator adds a row and a column to every metric's moments). Raise `categorical_min_units` to pool the rare ones into '(other)', or group the values in a model over the relation.") }}
+    {%- endif -%}
+    {%- set kept = levels | map(attribute='name') | reject('equalto', '(other)') | list -%}
     {%- set reference = namespace(name=none, n=-1) -%}
     {%- for level in levels if level['n_units'] > reference.n -%}
       {%- set reference.name = level['name'] -%}
@@ -115,6 +111,10 @@
   {%- endfor -%}
   {{ return(out) }}
 {% endmacro %}
+
+
+{#- The most indicators of one categorical column: each adds a variable to every metric that uses it, and its covariances with every other one to the moments. -#}
+{% macro cuped__max_levels() %}{{ return(50) }}{% endmacro %}
 
 
 {#- The indicator variables of categorical column `column` (none before its levels are known). -#}

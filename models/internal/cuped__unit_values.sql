@@ -1,6 +1,9 @@
 {#-
   One row per experiment × analysed unit: every metric's post-period and pre-period value, whether
-  the unit had pre-period activity in each event source, and its unit attributes.
+  the unit had pre-period activity in each event source, and its unit attributes (numeric
+  covariates as numbers, 0 when missing; categorical covariates and strata as text, '(missing)'
+  when null or without an attributes row: their levels are read from this table,
+  macros/sql/cuped__categorical.sql).
 
   Each event source is scanned once for all of its metrics and both windows: events are joined to
   units over [assigned_at − pre_period_days, analysis end] and grouped per unit, then split into
