@@ -391,3 +391,61 @@ def test_a_bad_strata_or_min_units_stops_parse_naming_it(case: str, tmp_path: Pa
     for fragment in fragments:
         assert fragment in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
+
+
+# --- the statistics step's reading of the plan (no dbt) -------------------------------------------
+
+
+def test_the_plan_picks_the_experiments_strata_and_leaves_out_other_strata() -> None:
+    from cuped_stats import ArmMoments, analyze_metric
+    from cuped_stats.tables import results_rows
+    from tests.helpers import moment_rows
+
+    rng = np.random.default_rng(3)
+    arms, rows = [], []
+    for variant in ("control", "treatment"):
+        n = 300
+        tier = rng.integers(0, 3, n)
+        country = rng.integers(0, 2, n)
+        x = rng.normal(size=n)
+        y = 2 * tier + country + x + rng.normal(size=n) + (variant == "treatment")
+        columns = {
+            "@y": y,
+            "x": x,
+            "tier[1]": (tier == 1).astype(float),
+            "tier[2]": (tier == 2).astype(float),
+            "seg[b]": country.astype(float),
+        }
+        arms.append(ArmMoments.from_units(variant, columns))
+        for experiment in ("stratified", "other"):
+            rows += moment_rows(experiment, "m", variant, columns)
+    plan = {
+        "metric_name": "m",
+        "metric_type": "mean",
+        "control_variant": "control",
+        "alpha": 0.05,
+        "theta_method": "within",
+        "higher_is_better": True,
+        "strata_only_attributes": json.dumps(["tier", "seg"]),
+    }
+    plans = [
+        {**plan, "experiment_id": "stratified", "strata_attribute": "tier"},
+        {**plan, "experiment_id": "other", "strata_attribute": None},
+    ]
+    found = {row["experiment_id"]: row for row in results_rows(rows, plans)}
+    tiers = ("tier[1]", "tier[2]")
+    (stratified,) = analyze_metric(
+        [arm.select(("@y", "x", *tiers)) for arm in arms], "control", strata=tiers
+    )
+    (other,) = analyze_metric([arm.select(("@y", "x")) for arm in arms], "control")
+    for name, expected in (("stratified", stratified), ("other", other)):
+        row = found[name]
+        assert json.loads(row["covariates"]) == list(expected.covariates)
+        for column, value in (
+            ("absolute_effect", expected.cuped.effect),
+            ("absolute_effect_se", expected.cuped.se),
+            ("unadjusted_absolute_effect", expected.unadjusted.effect),
+            ("unadjusted_se", expected.unadjusted.se),
+        ):
+            np.testing.assert_allclose(row[column], value, rtol=1e-12)
+    assert json.loads(found["stratified"]["covariates"])[:2] == list(tiers)
