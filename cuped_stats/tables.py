@@ -752,6 +752,36 @@ class _QuantileAsComparison:
         }
 
 
+def _is_indicator_of(name: str, attribute: str) -> bool:
+    """Whether variable ``name`` is an indicator ``<attribute>[<level>]`` of a categorical
+    unit attribute (the SQL layer's names, macros/sql/cuped__categorical.sql)."""
+    return name.startswith(attribute + "[") and name.endswith("]")
+
+
+def _design_variables(
+    arms: list[ArmMoments], plan: Row
+) -> tuple[list[ArmMoments], tuple[str, ...]]:
+    """The arms with the indicators of the strata columns that are not the metric's covariates
+    left out unless the experiment is stratified on them (plan ``strata_only_attributes``, a JSON
+    list), and the indicators of the experiment's own strata column (plan ``strata_attribute``),
+    passed to the core as ``strata``. Both plan columns are optional."""
+    stratum = plan.get("strata_attribute")
+    stratum = None if stratum is None or stratum != stratum else str(stratum)  # NaN: null
+    raw = plan.get("strata_only_attributes")
+    others = [] if raw is None or raw != raw else json.loads(str(raw))
+    others = [attribute for attribute in others if attribute != stratum]
+    names = arms[0].names if arms else ()
+    if others:
+        keep = [n for n in names if not any(_is_indicator_of(n, a) for a in others)]
+        if len(keep) != len(names):
+            arms = [arm.select(keep) for arm in arms]
+            names = tuple(keep)
+    if stratum is None:
+        return arms, ()
+    # a single stratum (one level after pooling) has no indicator: nothing to adjust for
+    return arms, tuple(n for n in names if _is_indicator_of(n, stratum))
+
+
 def _analyse_group(
     key: tuple[Any, ...], plan: dict[str, Any], moment_rows: list[Row]
 ) -> list[dict[str, Any]]:
@@ -777,6 +807,7 @@ def _analyse_group(
                 f"{plan['metric_type']} metric needs {outcome} first and the same variables "
                 f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
             )
+    arms, strata = _design_variables(arms, plan)
     try:
         comparisons = analyze_metric(
             arms,
@@ -785,6 +816,7 @@ def _analyse_group(
             alpha=float(plan["alpha"]),
             theta_method=plan["theta_method"],
             relative_ci_method=plan["relative_ci_method"],
+            strata=strata,
         )
     except ValueError as error:
         raise ValueError(f"{context}: {error}") from error

@@ -144,10 +144,12 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
             "unit_id, e.g. (1) x2",
         ),
         (
+            # a text covariate is categorical (tests/test_categorical_covariates.py); a date is
+            # neither a number nor a category
             WEIGHTS,
-            None,
-            ["pre_period", "platform"],
-            "cuped: metric 'spend': covariate 'platform': column 'platform' of",
+            _attrs().replace("\n", ",2026-01-01\n").replace("ltv,2026-01-01", "ltv,signed_up"),
+            ["pre_period", "signed_up"],
+            "cuped: metric 'spend': covariate 'signed_up': column 'signed_up' of",
         ),
         (
             WEIGHTS,
@@ -161,7 +163,7 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
         "weights column missing",
         "duplicate weights",
         "duplicate attributes",
-        "text covariate",
+        "date covariate",
         "infinite attribute",
     ],
 )
@@ -175,6 +177,8 @@ def test_malformed_weights_and_attributes_stop_the_build_naming_the_relation(
     config = copy.deepcopy(CONFIG)
     if config_change is not None:
         config["metrics"][0]["covariates"] = config_change
+        columns = config["unit_attributes"]["columns"]
+        columns += [c for c in config_change if c != "pre_period" and c not in columns]
     run = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": config})
     assert run.returncode != 0
     assert message in run.output, run.output[-3000:]

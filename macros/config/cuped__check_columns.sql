@@ -29,7 +29,7 @@
   {%- for check in checks -%}
     {%- set data_type = types.get(check[0] | lower, '') -%}
     {%- if modules.re.search('char|text|string|uuid|blob|binary|json|date|time|interval|struct|list|map|\\[', data_type) -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ ": column '" ~ check[0] ~ "' of " ~ relation ~ " is " ~ data_type ~ "; a covariate must be numeric (use it in `segments` instead, or encode it as numbers).") }}
+      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ ": column '" ~ check[0] ~ "' of " ~ relation ~ " is " ~ data_type ~ "; a covariate must be numeric, or text (categorical: one indicator per level); cast it to one of those in a model over the relation, or use it in `segments`.") }}
     {%- endif -%}
   {%- endfor -%}
   {{ return('') }}

@@ -29,7 +29,9 @@
     {%- do checks.append(['metric_' ~ i ~ '_pre', source ~ " (pre period)"]) -%}
   {%- endfor -%}
   {%- if config['unit_attributes'] -%}
-    {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes'] -%}
+    {%- set text = cuped__text_columns(this) -%}
+    {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes']
+          and ('attribute_' ~ config['unit_attributes']['columns'].index(column)) not in text -%}
       {%- do checks.append(['attribute_' ~ config['unit_attributes']['columns'].index(column), "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
     {%- endfor -%}
   {%- endif -%}

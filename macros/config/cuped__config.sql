@@ -9,7 +9,9 @@
   invocation shares, under a key that holds the var it was built from. The configuration is
   read-only once built: no model changes it.
 -#}
-{% macro cuped__config() %}
+{% macro cuped__config(levels=false) %}
+  {#- levels=true: the layout with the levels of categorical attributes (cuped__config_with_levels) -#}
+  {%- if levels and execute -%}{{ return(cuped__config_with_levels()) }}{%- endif -%}
   {%- set key = (var('cuped', none) | string) ~ '|' ~ project_name ~ '|' ~ execute -%}
   {%- set cached = graph.get('__cuped_config__') -%}
   {%- if cached is mapping and cached.get('key') == key -%}
@@ -22,7 +24,7 @@
 
 
 {#- The configuration itself, built from the `cuped` var (see cuped__config). -#}
-{% macro cuped__build_config() %}
+{% macro cuped__build_config(levels=none) %}
   {%- set raw = var('cuped', none) -%}
   {%- if raw is none -%}
     {{ exceptions.raise_compiler_error(
@@ -43,7 +45,7 @@
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
                      'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests',
-                     'timezone', 'semantic_unit_entity'] -%}
+                     'timezone', 'semantic_unit_entity', 'strata', 'categorical_min_units'] -%}
   {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -77,6 +79,7 @@
     'bayes_prior': cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
     'timezone': cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
     'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
+    'categorical_min_units': cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units'),
   } -%}
 
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
@@ -126,6 +129,7 @@
   {%- endfor -%}
   {%- do cuped__check_unique(segments, "`segments`") -%}
   {%- do config.update({'segments': segments}) -%}
+  {%- do config.update({'strata': cuped__check_strata(raw.get('strata'), attribute_columns, "`strata`")}) -%}
 
   {#- metrics -#}
   {%- set raw_metrics = cuped__check_list(raw.get('metrics'), "`metrics`") -%}
@@ -191,7 +195,7 @@
   {%- endfor -%}
   {%- do config.update({'segments': all_segments}) -%}
   {%- do cuped__check_marked_semantic_metrics(raw_metrics) -%}
-  {{ return(cuped__layout(config)) }}
+  {{ return(cuped__layout(config, levels)) }}
 {% endmacro %}
 
 

@@ -7,8 +7,9 @@
 
   Returns {experiment id: {roles: {metric: role}, margins: {metric: {value, kind}}, metrics: [names
   in the configuration's metric order] or none (all metrics), segments: list or none (the global
-  list), alpha, theta, relative_ci, pre_period_days (effective values), control_variant (none: the
-  `experiments` relation or the global default)}}.
+  list), alpha, theta, relative_ci, pre_period_days, strata (effective values; strata: a
+  `unit_attributes` column or none), control_variant (none: the `experiments` relation or the
+  global default)}}.
 -#}
 {% macro cuped__normalize_experiment_settings(raw, config, attribute_columns) %}
   {%- if raw is none -%}{{ return({}) }}{%- endif -%}
@@ -20,7 +21,7 @@
   {%- set directions = {} -%}
   {%- for metric in config['metrics'] -%}{%- do directions.update({metric['name']: metric['higher_is_better']}) -%}{%- endfor -%}
   {%- set allowed = ['primary', 'secondary', 'guardrails', 'segments', 'alpha', 'theta', 'relative_ci',
-                     'pre_period_days', 'control_variant'] -%}
+                     'pre_period_days', 'control_variant', 'strata'] -%}
   {%- set out = {} -%}
   {%- for experiment_id, block in raw.items() -%}
     {%- if experiment_id is not string or experiment_id | trim == '' -%}
@@ -115,6 +116,7 @@
       'relative_ci': relative_ci,
       'pre_period_days': pre_period_days,
       'control_variant': control_variant,
+      'strata': cuped__check_strata(block.get('strata'), attribute_columns, where ~ ": `strata`") if 'strata' in block else config['strata'],
     }}) -%}
   {%- endfor -%}
   {{ return(out) }}

@@ -28,11 +28,19 @@
                               has `metric_<i>_observed` (1 when the unit has a value), their
                               variables are null elsewhere and their moments count
                               `n_units__x<i>` units (a variable's 'n' names its count column)
-    config['covariate_attributes']  unit-attribute columns used as covariates
+    config['covariate_attributes']  unit-attribute columns used as covariates or strata
+    config['strata_attributes']     the `strata` columns (global and per experiment)
+    config['categorical_levels']    the levels of categorical attributes (cuped__categorical.sql;
+                                    empty before execution and in cuped__config() without levels)
     config['quantiles']       indices of the `type: quantile` metrics (no moments; their per-arm
                               inputs are cuped__quantile_arms)
 -#}
-{% macro cuped__layout(config) %}
+{% macro cuped__layout(config, levels=none) %}
+  {%- set strata_attributes = [] -%}
+  {%- for column in [config['strata']] + (config['experiment_settings'].values() | map(attribute='strata') | list) -%}
+    {%- if column is not none and column not in strata_attributes -%}{%- do strata_attributes.append(column) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- do config.update({'strata_attributes': strata_attributes, 'categorical_levels': levels or {}}) -%}
   {%- set metrics = config['metrics'] -%}
   {%- set indices = {} -%}
   {%- for metric in metrics -%}{%- do indices.update({metric['name']: loop.index0}) -%}{%- endfor -%}
@@ -72,6 +80,9 @@
         {%- do covariate_attributes.append(covariate['column']) -%}
       {%- endif -%}
     {%- endfor -%}
+  {%- endfor -%}
+  {%- for column in strata_attributes if column not in covariate_attributes -%}
+    {%- do covariate_attributes.append(column) -%}
   {%- endfor -%}
   {%- do config.update({'scans': scans, 'capped': capped, 'excluding': excluding, 'covariate_attributes': covariate_attributes}) -%}
 
@@ -167,7 +178,9 @@
 {#-
   The ordered variables of one metric's analysis: outcome(s) first ('@y', or '@numerator' and
   '@denominator' for a ratio), then the covariates in configured order (a ratio covariate as a
-  '<name>@numerator', '<name>@denominator' pair), then the pre-period indicator. Called by
+  '<name>@numerator', '<name>@denominator' pair; a categorical attribute as its indicators), then
+  the indicators of `strata` columns that are not covariates (the statistics step keeps them only
+  for the experiments stratified on them), then the pre-period indicator. Called by
   cuped__layout once per metric; models read metric['variables'].
 -#}
 {% macro cuped__metric_variables(config, metric_index) %}
@@ -186,11 +199,18 @@
       {%- set found = cuped__pre_period_variables(config, 'pre_period', metric_index) -%}
     {%- elif covariate['kind'] == 'metric' -%}
       {%- set found = cuped__pre_period_variables(config, covariate['name'], indices[covariate['metric']]) -%}
+    {%- elif covariate['column'] in config['categorical_levels'] or covariate['column'] in config['strata_attributes'] -%}
+      {%- set found = cuped__categorical_variables(config, covariate['column']) -%}
     {%- else -%}
       {%- set column = 'attribute_' ~ config['unit_attributes']['columns'].index(covariate['column']) -%}
       {%- set found = [{'name': covariate['name'], 'key': column, 'sql': column}] -%}
     {%- endif -%}
     {%- for variable in found -%}{%- do variables.append(variable) -%}{%- endfor -%}
+  {%- endfor -%}
+  {#- the indicators of the strata columns that are not covariates, for the experiments stratified on them -#}
+  {%- set covariate_columns = metric['covariates'] | selectattr('kind', 'equalto', 'attribute') | map(attribute='column') | list -%}
+  {%- for column in config['strata_attributes'] if column not in covariate_columns -%}
+    {%- for variable in cuped__categorical_variables(config, column) -%}{%- do variables.append(variable) -%}{%- endfor -%}
   {%- endfor -%}
   {%- if config['pre_period_indicator'] and metric['covariates'] | length > 0 -%}
     {%- do variables.append(cuped__indicator_variable(config, metric_index)) -%}

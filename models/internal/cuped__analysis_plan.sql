@@ -2,7 +2,8 @@
   One row per experiment × analysed metric: what the statistics core needs besides the moments.
   An experiment of `experiment_settings` is analysed on the metrics it lists, in their roles (a
   guardrail with its non-inferiority margin), at its own alpha, theta and relative CI; any other
-  experiment on every metric, role `secondary`, with the global settings.
+  experiment on every metric, role `secondary`, with the global settings. `strata_attribute` is
+  the experiment's `strata` column (its indicators are the design's strata in the statistics).
 -#}
 {%- set config = cuped__config() -%}
 {%- set double = cuped__type_double() -%}
@@ -34,7 +35,9 @@ metrics as (
         {{ cuped__literal(metric['type']) }} as metric_type,
         {{ 'true' if metric['higher_is_better'] else 'false' }} as higher_is_better,
         cast({{ metric['quantile']['q'] if metric['quantile'] else 'null' }} as {{ double }}) as quantile,
-        cast({{ cuped__literal(metric['quantile']['level']) if metric['quantile'] else 'null' }} as {{ dbt.type_string() }}) as quantile_level
+        cast({{ cuped__literal(metric['quantile']['level']) if metric['quantile'] else 'null' }} as {{ dbt.type_string() }}) as quantile_level,
+        {%- set covariate_columns = metric['covariates'] | selectattr('kind', 'equalto', 'attribute') | map(attribute='column') | list %}
+        {{ cuped__literal(tojson(config['strata_attributes'] | reject('in', covariate_columns) | list)) }} as strata_only_attributes
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
@@ -46,7 +49,8 @@ metrics as (
 {%- for experiment_id, settings in experiment_settings.items() -%}
   {%- do setting_rows.append([cuped__literal(experiment_id),
         'cast(' ~ settings['alpha'] ~ ' as ' ~ double ~ ')',
-        cuped__literal(settings['theta']), cuped__literal(settings['relative_ci'])]) -%}
+        cuped__literal(settings['theta']), cuped__literal(settings['relative_ci']),
+        cuped__literal(settings['strata'])]) -%}
   {%- for metric in config['metrics'] -%}
     {%- set name = metric['name'] -%}
     {%- if settings['metrics'] is none or name in settings['metrics'] -%}
@@ -60,7 +64,7 @@ metrics as (
 {%- endfor %}
 
 experiment_settings as (
-    {{ cuped__values(setting_rows, ['experiment_id', 'alpha', 'theta_method', 'relative_ci_method']) }}
+    {{ cuped__values(setting_rows, ['experiment_id', 'alpha', 'theta_method', 'relative_ci_method', 'strata_attribute']) }}
 ),
 
 metric_roles as (
@@ -88,7 +92,14 @@ select
     {#- null: the prior is fitted from the metric's other experiments (empirical Bayes) -#}
     cast({{ 'null' if config['bayes_prior']['mean'] is none else config['bayes_prior']['mean'] }} as {{ double }}) as bayes_prior_mean,
     cast({{ 'null' if config['bayes_prior']['sd'] is none else config['bayes_prior']['sd'] }} as {{ double }}) as bayes_prior_sd,
-    arrivals.assignment_days
+    arrivals.assignment_days,
+    {#- the experiment's stratification (`strata`), and the strata columns whose indicators the
+        metric's moments hold only for the experiments stratified on them -#}
+    cast(case
+        when experiment_settings.experiment_id is null then {{ cuped__literal(config['strata']) }}
+        else experiment_settings.strata_attribute
+    end as {{ dbt.type_string() }}) as strata_attribute,
+    metrics.strata_only_attributes
 from experiments
 cross join metrics
 left join experiment_settings

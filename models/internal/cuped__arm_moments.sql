@@ -8,7 +8,7 @@
   the global `segments`). A metric with `missing: exclude` has its own unit count,
   `n_units__x<i>`, and its variables' moments are over those units (cuped__metric_variables).
 -#}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 
 with capped_unit_values as (

@@ -16,7 +16,7 @@
   has its own running count, `n_units__x<i>`: a unit enters it on the day of its first value (its
   variables add 0 to every sum before that).
 -#}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: the same columns, no rows, and no pass over the unit values -#}

@@ -3,7 +3,7 @@
   (its mean over the experiment's final, winsorized unit values). Ephemeral.
 -#}
 {{ config(materialized='ephemeral') }}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 
 with capped_unit_values as (

@@ -5,5 +5,5 @@
   '@denominator' for a ratio), then the covariates in order (a ratio covariate as
   '<name>@numerator', '<name>@denominator').
 -#}
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {{ cuped__long_moments(config, ref('cuped__arm_moments'), ['experiment_id', 'segment_name', 'segment_value', 'variant']) }}

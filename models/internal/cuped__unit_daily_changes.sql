@@ -4,7 +4,7 @@
   centred value z and of each product z_a·z_b). See cuped__daily_arm_moments for the method. Empty unless `daily_series: true`.
 -#}
 
-{%- set config = cuped__config() -%}
+{%- set config = cuped__config(levels=true) -%}
 {%- set moments = config['moments'] -%}
 {%- set capped = config['capped'] -%}
 {%- set post_columns = [] -%}

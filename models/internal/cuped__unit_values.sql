@@ -1,6 +1,9 @@
 {#-
   One row per experiment × analysed unit: every metric's post-period and pre-period value, whether
-  the unit had pre-period activity in each event source, and its unit attributes.
+  the unit had pre-period activity in each event source, and its unit attributes (numeric
+  covariates as numbers, 0 when missing; categorical covariates and strata as text, '(missing)'
+  when null or without an attributes row: their levels are read from this table,
+  macros/sql/cuped__categorical.sql).
 
   Each event source is scanned once for all of its metrics and both windows: events are joined to
   units over [assigned_at − pre_period_days, analysis end] and grouped per unit and period, the
@@ -67,9 +70,11 @@ source_{{ k }}_per_unit as (
   {%- do checks.append([column, "`unit_attributes.columns`"]) %}
 {%- endfor %}
 {{- cuped__check_columns(attributes_relation, checks) }}
+{#- categorical covariates and strata are held as text, their levels read downstream (cuped__categorical.sql) -#}
+{%- set categorical = cuped__categorical_attributes(config, attributes_relation) %}
 {%- set numeric_checks = [] %}
 {%- for metric in config['metrics'] %}
-  {%- for covariate in metric['covariates'] if covariate['kind'] == 'attribute' %}
+  {%- for covariate in metric['covariates'] if covariate['kind'] == 'attribute' and covariate['column'] not in categorical %}
     {%- do numeric_checks.append([covariate['column'], "metric '" ~ metric['name'] ~ "': covariate '" ~ covariate['name'] ~ "'"]) %}
   {%- endfor %}
 {%- endfor %}
@@ -80,7 +85,9 @@ unit_attributes as (
         {{ cuped__column(attributes['unit_column']) }} as unit_id,
         {%- for column in attributes['columns'] %}
         {%- set j = loop.index0 %}
-        {%- if column in covariate_attributes %}
+        {%- if column in categorical %}
+        cast({{ cuped__column(column) }} as {{ dbt.type_string() }}) as attribute_{{ j }},
+        {%- elif column in covariate_attributes %}
         cast({{ cuped__column(column) }} as {{ double }}) as attribute_{{ j }},
         {%- endif %}
         {%- if column in config['segments'] %}
@@ -112,7 +119,9 @@ unit_values as (
         {%- endfor %}
         {%- if attributes %}
         {%- for column in attributes['columns'] %}
-        {%- if column in covariate_attributes %}
+        {%- if column in categorical %}
+        coalesce(unit_attributes.attribute_{{ loop.index0 }}, '(missing)') as attribute_{{ loop.index0 }},
+        {%- elif column in covariate_attributes %}
         coalesce(unit_attributes.attribute_{{ loop.index0 }}, 0) as attribute_{{ loop.index0 }},
         {%- endif %}
         {%- endfor %}
