@@ -5,7 +5,7 @@
 -#}
 {% macro cuped__warn_unknown_experiment_settings() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- set configured = cuped__config()['experiment_settings'] -%}
+  {%- set configured = cuped.cuped__config()['experiment_settings'] -%}
   {%- if configured | length == 0 -%}{{ return('') }}{%- endif -%}
   {%- set query -%}
     select experiment_id from {{ ref('cuped__experiments') }} order by experiment_id

@@ -11,7 +11,7 @@
   {%- if value is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ usage ~ ", got: " ~ value) }}
   {%- endif -%}
-  {%- do cuped__check_keys(value, ['mean', 'sd'], "`bayes_prior`") -%}
+  {%- do cuped.cuped__check_keys(value, ['mean', 'sd'], "`bayes_prior`") -%}
   {%- set checked = {} -%}
   {%- for key in ['mean', 'sd'] -%}
     {%- set number = value.get(key) -%}

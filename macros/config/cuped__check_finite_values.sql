@@ -7,7 +7,7 @@
 
 {#- SQL: `expression` is a finite number no larger in magnitude than cuped__value_limit(). x − x is 0 for finite x and NaN for NaN and ±infinity, in DuckDB, Postgres and Spark alike. -#}
 {% macro cuped__is_finite(expression) %}
-  {{- return('(' ~ expression ~ ' - ' ~ expression ~ ' = 0 and abs(' ~ expression ~ ') <= ' ~ cuped__value_limit() ~ ')') -}}
+  {{- return('(' ~ expression ~ ' - ' ~ expression ~ ' = 0 and abs(' ~ expression ~ ') <= ' ~ cuped.cuped__value_limit() ~ ')') -}}
 {% endmacro %}
 
 {#-
@@ -20,7 +20,7 @@
 -#}
 {% macro cuped__check_finite_values() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- set config = cuped__config() -%}
+  {%- set config = cuped.cuped__config() -%}
   {%- set checks = [] -%}
   {%- for metric in config['metrics'] if metric['type'] != 'ratio' -%}
     {%- set i = config['metric_indices'][metric['name']] -%}
@@ -29,7 +29,7 @@
     {%- do checks.append(['metric_' ~ i ~ '_pre', source ~ " (pre period)"]) -%}
   {%- endfor -%}
   {%- if config['unit_attributes'] -%}
-    {%- set text = cuped__text_columns(this) -%}
+    {%- set text = cuped.cuped__text_columns(this) -%}
     {%- for column in config['unit_attributes']['columns'] if column in config['covariate_attributes']
           and ('attribute_' ~ config['unit_attributes']['columns'].index(column)) not in text -%}
       {%- do checks.append(['attribute_' ~ config['unit_attributes']['columns'].index(column), "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
@@ -37,14 +37,14 @@
   {%- endif -%}
   {%- set counts = [] -%}
   {%- for check in checks -%}
-    {%- do counts.append('sum(case when ' ~ cuped__is_finite(check[0]) ~ ' then 0 else 1 end) as n_' ~ loop.index0) -%}
+    {%- do counts.append('sum(case when ' ~ cuped.cuped__is_finite(check[0]) ~ ' then 0 else 1 end) as n_' ~ loop.index0) -%}
   {%- endfor -%}
   {%- set found = run_query('select ' ~ (counts | join(', ')) ~ ' from ' ~ this) -%}
   {%- for check in checks -%}
     {%- set n_bad = found.rows[0][loop.index0] or 0 -%}
     {%- if n_bad > 0 -%}
-      {%- set example = run_query('select experiment_id, unit_id, cast(' ~ check[0] ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' where not ' ~ cuped__is_finite(check[0]) ~ ' order by experiment_id, unit_id limit 1').rows[0] -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ " is not a finite number within ±" ~ cuped__value_limit() ~ " for " ~ n_bad ~ " unit(s), e.g. experiment '" ~ example[0] ~ "', unit " ~ example[1] ~ ": " ~ example[2] ~ ". Fix or filter those rows at the source; a unit cannot be left out without biasing the comparison.") }}
+      {%- set example = run_query('select experiment_id, unit_id, cast(' ~ check[0] ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' where not ' ~ cuped.cuped__is_finite(check[0]) ~ ' order by experiment_id, unit_id limit 1').rows[0] -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ " is not a finite number within ±" ~ cuped.cuped__value_limit() ~ " for " ~ n_bad ~ " unit(s), e.g. experiment '" ~ example[0] ~ "', unit " ~ example[1] ~ ": " ~ example[2] ~ ". Fix or filter those rows at the source; a unit cannot be left out without biasing the comparison.") }}
     {%- endif -%}
   {%- endfor -%}
   {{ return('') }}

@@ -11,19 +11,19 @@
   {#- the relations are resolved at parse time too (their refs are this model's dependencies);
       the checks themselves query only at run time -#}
   {%- if config['experiments'] -%}
-    {%- set relation = cuped__relation(config['experiments']) -%}
+    {%- set relation = cuped.cuped__relation(config['experiments']) -%}
     {%- set where = "the `experiments` relation " ~ config['experiments'] -%}
-    {%- do cuped__check_columns(relation, [['experiment_id', where], ['control_variant', where]]) -%}
-    {%- do cuped__check_unique_rows(relation, ['experiment_id'], where) -%}
+    {%- do cuped.cuped__check_columns(relation, [['experiment_id', where], ['control_variant', where]]) -%}
+    {%- do cuped.cuped__check_unique_rows(relation, ['experiment_id'], where) -%}
   {%- endif -%}
   {%- if config['variant_weights'] -%}
-    {%- set relation = cuped__relation(config['variant_weights']) -%}
+    {%- set relation = cuped.cuped__relation(config['variant_weights']) -%}
     {%- set where = "the `variant_weights` relation " ~ config['variant_weights'] -%}
-    {%- do cuped__check_columns(relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -%}
-    {%- do cuped__check_unique_rows(relation, ['experiment_id', 'variant'], where) -%}
+    {%- do cuped.cuped__check_columns(relation, [['experiment_id', where], ['variant', where], ['weight', where]]) -%}
+    {%- do cuped.cuped__check_unique_rows(relation, ['experiment_id', 'variant'], where) -%}
     {%- if execute -%}
-      {%- set weight = 'cast(weight as ' ~ cuped__type_double() ~ ')' -%}
-      {%- set bad = run_query('select experiment_id, variant, cast(weight as ' ~ dbt.type_string() ~ ') from ' ~ relation ~ ' where weight is not null and not (' ~ cuped__is_finite(weight) ~ ' and ' ~ weight ~ ' >= 0) order by 1, 2 limit 1') -%}
+      {%- set weight = 'cast(weight as ' ~ cuped.cuped__type_double() ~ ')' -%}
+      {%- set bad = run_query('select experiment_id, variant, cast(weight as ' ~ dbt.type_string() ~ ') from ' ~ relation ~ ' where weight is not null and not (' ~ cuped.cuped__is_finite(weight) ~ ' and ' ~ weight ~ ' >= 0) order by 1, 2 limit 1') -%}
       {%- if bad.rows | length > 0 -%}
         {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column 'weight' must hold finite numbers >= 0, got " ~ bad.rows[0][2] ~ " for (" ~ bad.rows[0][0] ~ ", " ~ bad.rows[0][1] ~ ").") }}
       {%- endif -%}
@@ -31,10 +31,10 @@
   {%- endif -%}
   {%- set attributes = config['unit_attributes'] -%}
   {%- if attributes -%}
-    {%- set relation = cuped__relation(attributes['relation']) -%}
+    {%- set relation = cuped.cuped__relation(attributes['relation']) -%}
     {%- set where = "the `unit_attributes` relation " ~ attributes['relation'] -%}
-    {%- do cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]]) -%}
-    {%- do cuped__check_unique_rows(relation, [attributes['unit_column']], where) -%}
+    {%- do cuped.cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]]) -%}
+    {%- do cuped.cuped__check_unique_rows(relation, [attributes['unit_column']], where) -%}
   {%- endif -%}
   {{ return('') }}
 {% endmacro %}

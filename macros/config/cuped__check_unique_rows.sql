@@ -6,7 +6,7 @@
 {% macro cuped__check_unique_rows(relation, columns, where) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set keys = [] -%}
-  {%- for column in columns -%}{%- do keys.append(cuped__column(column)) -%}{%- endfor -%}
+  {%- for column in columns -%}{%- do keys.append(cuped.cuped__column(column)) -%}{%- endfor -%}
   {%- set query -%}
     select {{ keys | join(', ') }}, count(*) as n_rows
     from {{ relation }}

@@ -24,7 +24,7 @@
 
 {% macro cuped__check_boolean(value, where) %}
   {%- if value is not boolean -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be true or false, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be true or false, got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
@@ -32,7 +32,7 @@
 {#- `maximum` bounds day counts: a window beyond it would reach past the timestamps a warehouse holds. -#}
 {% macro cuped__check_integer(value, where, minimum, unit='', maximum=none) %}
   {%- if value is boolean or value is not integer or value < minimum -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {%- if maximum is not none and value > maximum -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " at most " ~ maximum ~ " (100 years), got: " ~ value) }}
@@ -50,25 +50,25 @@
 {% macro cuped__alpha_minimum() %}{{ return(1e-10) }}{% endmacro %}
 
 {% macro cuped__check_alpha(value, bounds, where="`alpha`") %}
-  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or not (value > bounds[0] and value < bounds[1]) -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- if value is boolean or value is not number or not cuped.cuped__is_finite_number(value) or not (value > bounds[0] and value < bounds[1]) -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number between " ~ bounds[0] ~ " and " ~ bounds[1] ~ " (e.g. 0.05), got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
-  {%- if value < cuped__alpha_minimum() -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be at least " ~ cuped__alpha_minimum() ~ " (smaller levels are not resolved in double precision and give infinite intervals), got: " ~ value) }}
+  {%- if value < cuped.cuped__alpha_minimum() -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be at least " ~ cuped.cuped__alpha_minimum() ~ " (smaller levels are not resolved in double precision and give infinite intervals), got: " ~ value) }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}
 
 {% macro cuped__check_fraction(value, where) %}
-  {%- if value is boolean or value is not number or not cuped__is_finite_number(value) or value <= 0 or value >= 1 -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number strictly between 0 and 1, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+  {%- if value is boolean or value is not number or not cuped.cuped__is_finite_number(value) or value <= 0 or value >= 1 -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a number strictly between 0 and 1, got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | float) }}
 {% endmacro %}
 
 {% macro cuped__check_list(value, where) %}
   {%- if value is none or value is string or value is mapping or value is not iterable -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a list, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a list, got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {{ return(value | list) }}
 {% endmacro %}

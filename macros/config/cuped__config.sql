@@ -11,13 +11,13 @@
 -#}
 {% macro cuped__config(levels=false) %}
   {#- levels=true: the layout with the levels of categorical attributes (cuped__config_with_levels) -#}
-  {%- if levels and execute -%}{{ return(cuped__config_with_levels()) }}{%- endif -%}
+  {%- if levels and execute -%}{{ return(cuped.cuped__config_with_levels()) }}{%- endif -%}
   {%- set key = (var('cuped', none) | string) ~ '|' ~ project_name ~ '|' ~ execute -%}
   {%- set cached = graph.get('__cuped_config__') -%}
   {%- if cached is mapping and cached.get('key') == key -%}
     {{ return(cached['config']) }}
   {%- endif -%}
-  {%- set config = cuped__build_config() -%}
+  {%- set config = cuped.cuped__build_config() -%}
   {%- do graph.update({'__cuped_config__': {'key': key, 'config': config}}) -%}
   {{ return(config) }}
 {% endmacro %}
@@ -46,40 +46,40 @@
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
                      'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests',
                      'timezone', 'semantic_unit_entity', 'strata', 'categorical_min_units'] -%}
-  {%- do cuped__check_keys(raw, allowed, "the `cuped` var") -%}
+  {%- do cuped.cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
   {%- if assignment_columns is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: `assignment_columns` must map experiment_id, unit_id, variant, assigned_at to your column names, got: " ~ assignment_columns) }}
   {%- endif -%}
-  {%- do cuped__check_keys(assignment_columns, ['experiment_id', 'unit_id', 'variant', 'assigned_at'], "`assignment_columns`") -%}
+  {%- do cuped.cuped__check_keys(assignment_columns, ['experiment_id', 'unit_id', 'variant', 'assigned_at'], "`assignment_columns`") -%}
   {%- set columns = {} -%}
   {%- for key in ['experiment_id', 'unit_id', 'variant', 'assigned_at'] -%}
-    {%- do columns.update({key: cuped__check_identifier(assignment_columns.get(key, key), "`assignment_columns." ~ key ~ "`")}) -%}
+    {%- do columns.update({key: cuped.cuped__check_identifier(assignment_columns.get(key, key), "`assignment_columns." ~ key ~ "`")}) -%}
   {%- endfor -%}
 
-  {%- set settings = cuped__settings() -%}
+  {%- set settings = cuped.cuped__settings() -%}
   {%- set choices = settings['choices'] -%}
   {%- set defaults = settings['defaults'] -%}
   {%- set config = {
-    'assignments': cuped__check_relation_name(raw.get('assignments'), "`assignments`", required=true),
+    'assignments': cuped.cuped__check_relation_name(raw.get('assignments'), "`assignments`", required=true),
     'assignment_columns': columns,
-    'experiments': cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
-    'variant_weights': cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
-    'control_variant': cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
-    'pre_period_days': cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500),
-    'alpha': cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
-    'theta': cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
-    'relative_ci': cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
-    'pre_period_indicator': cuped__check_boolean(raw.get('pre_period_indicator', defaults['pre_period_indicator']), "`pre_period_indicator`"),
-    'daily_series': cuped__check_boolean(raw.get('daily_series', defaults['daily_series']), "`daily_series`"),
-    'power': cuped__check_fraction(raw.get('power', defaults['power']), "`power`"),
-    'target_relative_mde': cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
-    'planned_units': cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
-    'bayes_prior': cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
-    'timezone': cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
-    'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
-    'categorical_min_units': cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units'),
+    'experiments': cuped.cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
+    'variant_weights': cuped.cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
+    'control_variant': cuped.cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
+    'pre_period_days': cuped.cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500),
+    'alpha': cuped.cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
+    'theta': cuped.cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
+    'relative_ci': cuped.cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
+    'pre_period_indicator': cuped.cuped__check_boolean(raw.get('pre_period_indicator', defaults['pre_period_indicator']), "`pre_period_indicator`"),
+    'daily_series': cuped.cuped__check_boolean(raw.get('daily_series', defaults['daily_series']), "`daily_series`"),
+    'power': cuped.cuped__check_fraction(raw.get('power', defaults['power']), "`power`"),
+    'target_relative_mde': cuped.cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
+    'planned_units': cuped.cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
+    'bayes_prior': cuped.cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
+    'timezone': cuped.cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
+    'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped.cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
+    'categorical_min_units': cuped.cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units'),
   } -%}
 
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
@@ -87,9 +87,9 @@
   {%- if decision_tests is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: `decision_tests` must be a mapping {guardrails_hold, control_present} of error, warn or off, got: " ~ decision_tests) }}
   {%- endif -%}
-  {%- do cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present'], "`decision_tests`") -%}
+  {%- do cuped.cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present'], "`decision_tests`") -%}
   {%- for key, severity in decision_tests.items() -%}
-    {%- do cuped__check_choice(severity, ['error', 'warn', 'off'], "`decision_tests." ~ key ~ "`") -%}
+    {%- do cuped.cuped__check_choice(severity, ['error', 'warn', 'off'], "`decision_tests." ~ key ~ "`") -%}
   {%- endfor -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
@@ -100,25 +100,25 @@
     {%- if attributes is not mapping -%}
       {{ exceptions.raise_compiler_error("cuped: `unit_attributes` must be a mapping {relation, unit_column, columns}, got: " ~ attributes) }}
     {%- endif -%}
-    {%- do cuped__check_keys(attributes, ['relation', 'unit_column', 'columns'], "`unit_attributes`") -%}
-    {%- set attribute_columns = cuped__check_list(attributes.get('columns'), "`unit_attributes.columns`") -%}
+    {%- do cuped.cuped__check_keys(attributes, ['relation', 'unit_column', 'columns'], "`unit_attributes`") -%}
+    {%- set attribute_columns = cuped.cuped__check_list(attributes.get('columns'), "`unit_attributes.columns`") -%}
     {%- if attribute_columns | length == 0 -%}
       {{ exceptions.raise_compiler_error("cuped: `unit_attributes.columns` lists no column; name the pre-treatment columns to use as covariates or segments.") }}
     {%- endif -%}
     {%- for column in attribute_columns -%}
-      {%- do cuped__check_identifier(column, "`unit_attributes.columns`") -%}
+      {%- do cuped.cuped__check_identifier(column, "`unit_attributes.columns`") -%}
     {%- endfor -%}
-    {%- do cuped__check_unique(attribute_columns, "`unit_attributes.columns`") -%}
+    {%- do cuped.cuped__check_unique(attribute_columns, "`unit_attributes.columns`") -%}
     {%- do config.update({'unit_attributes': {
-      'relation': cuped__check_relation_name(attributes.get('relation'), "`unit_attributes.relation`", required=true),
-      'unit_column': cuped__check_identifier(attributes.get('unit_column', columns['unit_id']), "`unit_attributes.unit_column`"),
+      'relation': cuped.cuped__check_relation_name(attributes.get('relation'), "`unit_attributes.relation`", required=true),
+      'unit_column': cuped.cuped__check_identifier(attributes.get('unit_column', columns['unit_id']), "`unit_attributes.unit_column`"),
       'columns': attribute_columns,
     }}) -%}
   {%- endif -%}
   {%- set attribute_columns = config['unit_attributes']['columns'] if config['unit_attributes'] else [] -%}
 
   {#- segments -#}
-  {%- set segments = cuped__check_list(raw.get('segments', []) or [], "`segments`") -%}
+  {%- set segments = cuped.cuped__check_list(raw.get('segments', []) or [], "`segments`") -%}
   {%- for segment in segments -%}
     {%- if segment == 'all' -%}
       {{ exceptions.raise_compiler_error("cuped: segment 'all' collides with the overall rows (segment_name = segment_value = 'all'); rename the `unit_attributes` column, e.g. in a model over the relation.") }}
@@ -127,12 +127,12 @@
       {{ exceptions.raise_compiler_error("cuped: segment '" ~ segment ~ "' is not a `unit_attributes` column; segments must be one of: " ~ (attribute_columns | join(', ') or '(no unit_attributes configured)')) }}
     {%- endif -%}
   {%- endfor -%}
-  {%- do cuped__check_unique(segments, "`segments`") -%}
+  {%- do cuped.cuped__check_unique(segments, "`segments`") -%}
   {%- do config.update({'segments': segments}) -%}
-  {%- do config.update({'strata': cuped__check_strata(raw.get('strata'), attribute_columns, "`strata`")}) -%}
+  {%- do config.update({'strata': cuped.cuped__check_strata(raw.get('strata'), attribute_columns, "`strata`")}) -%}
 
   {#- metrics -#}
-  {%- set raw_metrics = cuped__check_list(raw.get('metrics'), "`metrics`") -%}
+  {%- set raw_metrics = cuped.cuped__check_list(raw.get('metrics'), "`metrics`") -%}
   {%- if raw_metrics | length == 0 -%}
     {{ exceptions.raise_compiler_error("cuped: `metrics` is required and lists no metric; add at least one metric definition.") }}
   {%- endif -%}
@@ -141,7 +141,7 @@
     {%- if metric is not mapping or metric.get('name') is none -%}
       {{ exceptions.raise_compiler_error("cuped: metric #" ~ loop.index ~ " must be a mapping with a `name`, got: " ~ metric) }}
     {%- endif -%}
-    {%- set name = cuped__check_metric_name(metric.get('name'), loop.index) -%}
+    {%- set name = cuped.cuped__check_metric_name(metric.get('name'), loop.index) -%}
     {%- if name in metric_names -%}
       {{ exceptions.raise_compiler_error("cuped: metric '" ~ name ~ "' is defined twice; metric names must be unique.") }}
     {%- endif -%}
@@ -152,7 +152,7 @@
   {%- set metrics = [] -%}
   {%- set parts = [] -%}
   {%- for metric in raw_metrics -%}
-    {%- set normalized = cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config) -%}
+    {%- set normalized = cuped.cuped__normalize_metric(metric, metric_names, attribute_columns, columns, config) -%}
     {%- for part in normalized.pop('semantic_parts', []) -%}
       {%- if part['name'] in metric_names -%}
         {{ exceptions.raise_compiler_error("cuped: metric '" ~ normalized['name'] ~ "': the name '" ~ part['name'] ~ "' of its hidden " ~ part['name'].split('@')[-1] ~ " part is taken by another metric; rename that metric.") }}
@@ -185,7 +185,7 @@
   {%- do config.update({'metrics': metrics}) -%}
 
   {#- per-experiment settings; the segments computed are the global ones and every experiment's -#}
-  {%- set experiment_settings = cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
+  {%- set experiment_settings = cuped.cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
   {%- do config.update({'experiment_settings': experiment_settings, 'default_segments': segments}) -%}
   {%- set all_segments = segments | list -%}
   {%- for experiment_id, settings_block in experiment_settings.items() -%}
@@ -194,32 +194,32 @@
     {%- endfor -%}
   {%- endfor -%}
   {%- do config.update({'segments': all_segments}) -%}
-  {%- do cuped__check_marked_semantic_metrics(raw_metrics) -%}
-  {{ return(cuped__layout(config, levels)) }}
+  {%- do cuped.cuped__check_marked_semantic_metrics(raw_metrics) -%}
+  {{ return(cuped.cuped__layout(config, levels)) }}
 {% endmacro %}
 
 
 {#- One metric definition, validated, with defaults. -#}
 {% macro cuped__normalize_metric(metric, metric_names, attribute_columns, assignment_columns, config) %}
   {%- if metric.get('semantic_metric') is not none -%}
-    {{ return(cuped__normalize_semantic_metric(metric, metric_names, attribute_columns, config)) }}
+    {{ return(cuped.cuped__normalize_semantic_metric(metric, metric_names, attribute_columns, config)) }}
   {%- endif -%}
   {%- set name = metric['name'] -%}
   {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set allowed = ['name', 'label', 'description', 'source', 'unit_column', 'timestamp_column', 'type',
                      'agg', 'value', 'filter', 'window_days', 'cap', 'covariates', 'higher_is_better',
                      'numerator', 'denominator', 'missing', 'quantile', 'level'] -%}
-  {%- do cuped__check_keys(metric, allowed, where) -%}
-  {%- set metric_type = cuped__check_choice(metric.get('type', cuped__settings()['defaults']['metric_type']), cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
+  {%- do cuped.cuped__check_keys(metric, allowed, where) -%}
+  {%- set metric_type = cuped.cuped__check_choice(metric.get('type', cuped.cuped__settings()['defaults']['metric_type']), cuped.cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
-    {{ return(cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config)) }}
+    {{ return(cuped.cuped__normalize_ratio_metric(metric, metric_names, attribute_columns, config)) }}
   {%- endif -%}
   {%- for key in ['numerator', 'denominator'] -%}
     {%- if metric.get(key) is not none -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` applies only to `type: ratio` metrics.") }}
     {%- endif -%}
   {%- endfor -%}
-  {%- set quantile = cuped__normalize_quantile(metric, metric_type, where) -%}
+  {%- set quantile = cuped.cuped__normalize_quantile(metric, metric_type, where) -%}
 
   {%- if metric.get('source') is none -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `source` is required: the model, seed or `source:<source>.<table>` that holds its events.") }}
@@ -246,19 +246,19 @@
     {%- endif -%}
     {#- the per-unit sum is computed with the other metrics but not analysed -#}
     {%- set agg = 'sum' -%}
-    {%- set value = cuped__check_expression(metric.get('value'), where ~ ": `value`") -%}
+    {%- set value = cuped.cuped__check_expression(metric.get('value'), where ~ ": `value`") -%}
   {%- else -%}
-    {%- set agg = cuped__check_choice(metric.get('agg', cuped__settings()['defaults']['agg']), cuped__settings()['choices']['agg'], where ~ ": `agg`") -%}
+    {%- set agg = cuped.cuped__check_choice(metric.get('agg', cuped.cuped__settings()['defaults']['agg']), cuped.cuped__settings()['choices']['agg'], where ~ ": `agg`") -%}
     {%- set value = metric.get('value') -%}
     {%- if value is not none -%}
-      {%- set value = cuped__check_expression(value, where ~ ": `value`") -%}
+      {%- set value = cuped.cuped__check_expression(value, where ~ ": `value`") -%}
     {%- elif agg != 'count' -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `agg: " ~ agg ~ "` needs `value`, the SQL expression to aggregate (e.g. `value: revenue`). Only `agg: count` may omit it.") }}
     {%- endif -%}
   {%- endif -%}
   {%- set filter = metric.get('filter') -%}
   {%- if filter is not none -%}
-    {%- set filter = cuped__check_expression(filter, where ~ ": `filter`") -%}
+    {%- set filter = cuped.cuped__check_expression(filter, where ~ ": `filter`") -%}
   {%- endif -%}
 
   {%- if quantile is not none -%}
@@ -267,23 +267,23 @@
     {%- endfor -%}
     {%- set resolved = [] -%}
   {%- else -%}
-    {%- set resolved = cuped__normalize_covariates(metric, metric_names, attribute_columns) -%}
+    {%- set resolved = cuped.cuped__normalize_covariates(metric, metric_names, attribute_columns) -%}
   {%- endif -%}
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
+    {%- set window_days = cuped.cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
   {%- endif -%}
-  {%- set missing = cuped__normalize_missing(metric, metric_type, where) -%}
+  {%- set missing = cuped.cuped__normalize_missing(metric, metric_type, where) -%}
 
   {{ return({
     'name': name,
-    'label': cuped__check_string(metric.get('label', name), where ~ ": `label`"),
-    'description': cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
+    'label': cuped.cuped__check_string(metric.get('label', name), where ~ ": `label`"),
+    'description': cuped.cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
     'type': metric_type,
-    'source': cuped__check_relation_name(metric.get('source'), where ~ ": `source`", required=true),
-    'unit_column': cuped__check_identifier(metric.get('unit_column', assignment_columns['unit_id']), where ~ ": `unit_column`"),
-    'timestamp_column': cuped__check_identifier(metric.get('timestamp_column'), where ~ ": `timestamp_column`"),
+    'source': cuped.cuped__check_relation_name(metric.get('source'), where ~ ": `source`", required=true),
+    'unit_column': cuped.cuped__check_identifier(metric.get('unit_column', assignment_columns['unit_id']), where ~ ": `unit_column`"),
+    'timestamp_column': cuped.cuped__check_identifier(metric.get('timestamp_column'), where ~ ": `timestamp_column`"),
     'columns_are_sql': false,
     'agg': agg,
     'value': value,
@@ -291,9 +291,9 @@
     'window_days': window_days,
     'missing': missing,
     'quantile': quantile,
-    'cap': none if quantile is not none else cuped__normalize_cap(metric.get('cap'), where),
+    'cap': none if quantile is not none else cuped.cuped__normalize_cap(metric.get('cap'), where),
     'covariates': resolved,
-    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
+    'higher_is_better': cuped.cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
     'numerator': none,
     'denominator': none,
     'part_of': none,
@@ -337,8 +337,8 @@
   {%- endfor -%}
   {{ return({
     'name': name,
-    'label': cuped__check_string(metric.get('label', name), where ~ ": `label`"),
-    'description': cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
+    'label': cuped.cuped__check_string(metric.get('label', name), where ~ ": `label`"),
+    'description': cuped.cuped__check_string(metric.get('description', ''), where ~ ": `description`", allow_empty=true),
     'type': 'ratio',
     'source': none,
     'unit_column': none,
@@ -351,8 +351,8 @@
     'missing': 'zero',
     'quantile': none,
     'cap': none,
-    'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
-    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
+    'covariates': cuped.cuped__normalize_covariates(metric, metric_names, attribute_columns),
+    'higher_is_better': cuped.cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
     'numerator': parts['numerator'],
     'denominator': parts['denominator'],
     'part_of': none,
@@ -380,7 +380,7 @@
   {%- if q is boolean or q is not number or not (0 < q < 1) -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `quantile` must be a number strictly between 0 and 1, got: " ~ q) }}
   {%- endif -%}
-  {%- set level = cuped__check_choice(metric.get('level', 'unit'), ['unit', 'event'], where ~ ": `level`") -%}
+  {%- set level = cuped.cuped__check_choice(metric.get('level', 'unit'), ['unit', 'event'], where ~ ": `level`") -%}
   {{ return({'q': q, 'level': level}) }}
 {% endmacro %}
 
@@ -391,7 +391,7 @@
   survey score). Only `type: mean` metrics read their own rows.
 -#}
 {% macro cuped__normalize_missing(metric, metric_type, where) %}
-  {%- set missing = cuped__check_choice(metric.get('missing', cuped__settings()['defaults']['missing']), cuped__settings()['choices']['missing'], where ~ ": `missing`") -%}
+  {%- set missing = cuped.cuped__check_choice(metric.get('missing', cuped.cuped__settings()['defaults']['missing']), cuped.cuped__settings()['choices']['missing'], where ~ ": `missing`") -%}
   {%- if missing == 'exclude' and metric_type == 'quantile' and metric.get('level', 'unit') != 'unit' -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `missing: exclude` applies to `level: unit` quantiles only (at `level: event` the quantile is over events, and a unit without events adds none).") }}
   {%- elif missing == 'exclude' and metric_type not in ['mean', 'quantile'] -%}
@@ -405,7 +405,7 @@
 {% macro cuped__normalize_covariates(metric, metric_names, attribute_columns) %}
   {%- set name = metric['name'] -%}
   {%- set where = "metric '" ~ name ~ "'" -%}
-  {%- set covariates = cuped__check_list(metric.get('covariates', ['pre_period']), where ~ ": `covariates`") -%}
+  {%- set covariates = cuped.cuped__check_list(metric.get('covariates', ['pre_period']), where ~ ": `covariates`") -%}
   {%- set resolved = [] -%}
   {%- for covariate in covariates -%}
     {%- if covariate is not string -%}
@@ -428,7 +428,7 @@
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": unknown covariate '" ~ covariate ~ "'. A covariate is `pre_period`, the name of another metric (" ~ (metric_names | reject('equalto', name) | join(', ') or 'none defined') ~ ") or a `unit_attributes` column (" ~ (attribute_columns | join(', ') or 'none configured') ~ ").") }}
     {%- endif -%}
   {%- endfor -%}
-  {%- do cuped__check_unique(covariates, where ~ ": `covariates`") -%}
+  {%- do cuped.cuped__check_unique(covariates, where ~ ": `covariates`") -%}
   {{ return(resolved) }}
 {% endmacro %}
 
@@ -443,7 +443,7 @@
   {%- if cap is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` must be a mapping with lower/upper or lower_quantile/upper_quantile, got: " ~ cap) }}
   {%- endif -%}
-  {%- do cuped__check_keys(cap, ['lower', 'upper', 'lower_quantile', 'upper_quantile'], where ~ ": `cap`") -%}
+  {%- do cuped.cuped__check_keys(cap, ['lower', 'upper', 'lower_quantile', 'upper_quantile'], where ~ ": `cap`") -%}
   {%- if cap | length == 0 -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` sets no bound; give lower, upper, lower_quantile or upper_quantile.") }}
   {%- endif -%}
@@ -454,9 +454,9 @@
   {%- endfor -%}
   {%- for key in ['lower', 'upper'] if cap.get(key) is not none -%}
     {%- if cap[key] is boolean or cap[key] is not number -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number, got: " ~ cap[key] ~ " (" ~ cuped__type_name(cap[key]) ~ ")") }}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a number, got: " ~ cap[key] ~ " (" ~ cuped.cuped__type_name(cap[key]) ~ ")") }}
     {%- endif -%}
-    {%- if not cuped__is_finite_number(cap[key]) -%}
+    {%- if not cuped.cuped__is_finite_number(cap[key]) -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap." ~ key ~ "` must be a finite number within double range (leave the side out for no bound), got: " ~ cap[key]) }}
     {%- endif -%}
   {%- endfor -%}
@@ -482,11 +482,11 @@
   hidden '<name>@numerator' / '<name>@denominator' parts of Semantic Layer ratio metrics.
 -#}
 {% macro cuped__print_metric_layout() %}
-  {{ print(tojson(cuped__config()['metric_indices'])) }}
+  {{ print(tojson(cuped.cuped__config()['metric_indices'])) }}
 {% endmacro %}
 
 
 {#- `dbt run-operation cuped__print_metrics`: the normalized, laid-out metrics as JSON, for tests and tools. -#}
 {% macro cuped__print_metrics() %}
-  {{ print(tojson(cuped__config()['metrics'])) }}
+  {{ print(tojson(cuped.cuped__config()['metrics'])) }}
 {% endmacro %}

@@ -14,9 +14,9 @@
 {% macro cuped__normalize_experiment_settings(raw, config, attribute_columns) %}
   {%- if raw is none -%}{{ return({}) }}{%- endif -%}
   {%- if raw is not mapping -%}
-    {{ exceptions.raise_compiler_error("cuped: `experiment_settings` must be a mapping of experiment id to its settings, got: " ~ raw ~ " (" ~ cuped__type_name(raw) ~ ")") }}
+    {{ exceptions.raise_compiler_error("cuped: `experiment_settings` must be a mapping of experiment id to its settings, got: " ~ raw ~ " (" ~ cuped.cuped__type_name(raw) ~ ")") }}
   {%- endif -%}
-  {%- set settings = cuped__settings() -%}
+  {%- set settings = cuped.cuped__settings() -%}
   {%- set metric_names = config['metrics'] | map(attribute='name') | list -%}
   {%- set directions = {} -%}
   {%- for metric in config['metrics'] -%}{%- do directions.update({metric['name']: metric['higher_is_better']}) -%}{%- endfor -%}
@@ -25,55 +25,55 @@
   {%- set out = {} -%}
   {%- for experiment_id, block in raw.items() -%}
     {%- if experiment_id is not string or experiment_id | trim == '' -%}
-      {{ exceptions.raise_compiler_error("cuped: `experiment_settings`: each key must be an experiment id as a string (quote ids that YAML reads as numbers), got: " ~ experiment_id ~ " (" ~ cuped__type_name(experiment_id) ~ ")") }}
+      {{ exceptions.raise_compiler_error("cuped: `experiment_settings`: each key must be an experiment id as a string (quote ids that YAML reads as numbers), got: " ~ experiment_id ~ " (" ~ cuped.cuped__type_name(experiment_id) ~ ")") }}
     {%- endif -%}
     {%- set where = "experiment_settings '" ~ experiment_id ~ "'" -%}
     {%- if block is none -%}{%- set block = {} -%}{%- endif -%}
     {%- if block is not mapping -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a mapping (primary, secondary, guardrails, segments, alpha, ...), got: " ~ block) }}
     {%- endif -%}
-    {%- do cuped__check_keys(block, allowed, where) -%}
+    {%- do cuped.cuped__check_keys(block, allowed, where) -%}
 
     {#- overrides, validated as the global keys are -#}
-    {%- set alpha = cuped__check_alpha(block.get('alpha', config['alpha']), settings['alpha_bounds'], where ~ ": `alpha`") -%}
-    {%- set theta = cuped__check_choice(block.get('theta', config['theta']), settings['choices']['theta'], where ~ ": `theta`") -%}
-    {%- set relative_ci = cuped__check_choice(block.get('relative_ci', config['relative_ci']), settings['choices']['relative_ci'], where ~ ": `relative_ci`") -%}
-    {%- set pre_period_days = cuped__check_integer(block.get('pre_period_days', config['pre_period_days']), where ~ ": `pre_period_days`", minimum=1, unit=' of days') -%}
+    {%- set alpha = cuped.cuped__check_alpha(block.get('alpha', config['alpha']), settings['alpha_bounds'], where ~ ": `alpha`") -%}
+    {%- set theta = cuped.cuped__check_choice(block.get('theta', config['theta']), settings['choices']['theta'], where ~ ": `theta`") -%}
+    {%- set relative_ci = cuped.cuped__check_choice(block.get('relative_ci', config['relative_ci']), settings['choices']['relative_ci'], where ~ ": `relative_ci`") -%}
+    {%- set pre_period_days = cuped.cuped__check_integer(block.get('pre_period_days', config['pre_period_days']), where ~ ": `pre_period_days`", minimum=1, unit=' of days') -%}
     {%- set control_variant = none -%}
     {%- if block.get('control_variant') is not none -%}
-      {%- set control_variant = cuped__check_string(block.get('control_variant'), where ~ ": `control_variant`") -%}
+      {%- set control_variant = cuped.cuped__check_string(block.get('control_variant'), where ~ ": `control_variant`") -%}
     {%- endif -%}
 
     {#- segments: unit_attributes columns; none keeps the global list -#}
     {%- set segments = none -%}
     {%- if 'segments' in block -%}
-      {%- set segments = cuped__check_list(block.get('segments') if block.get('segments') is not none else [], where ~ ": `segments`") -%}
+      {%- set segments = cuped.cuped__check_list(block.get('segments') if block.get('segments') is not none else [], where ~ ": `segments`") -%}
       {%- for segment in segments -%}
         {%- if segment not in attribute_columns -%}
           {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `segments`: unknown segment '" ~ segment ~ "'; a segment must be a `unit_attributes` column: " ~ (attribute_columns | join(', ') or '(no unit_attributes configured)') ~ ".") }}
         {%- endif -%}
       {%- endfor -%}
-      {%- do cuped__check_unique(segments, where ~ ": `segments`") -%}
+      {%- do cuped.cuped__check_unique(segments, where ~ ": `segments`") -%}
     {%- endif -%}
 
     {#- roles -#}
     {%- set roles = {} -%}
     {%- set margins = {} -%}
     {%- for role in ['primary', 'secondary'] if block.get(role) is not none -%}
-      {%- for name in cuped__check_list(block.get(role), where ~ ": `" ~ role ~ "`") -%}
-        {%- do cuped__check_role_metric(name, metric_names, roles, where ~ ": `" ~ role ~ "`") -%}
+      {%- for name in cuped.cuped__check_list(block.get(role), where ~ ": `" ~ role ~ "`") -%}
+        {%- do cuped.cuped__check_role_metric(name, metric_names, roles, where ~ ": `" ~ role ~ "`") -%}
         {%- do roles.update({name: role}) -%}
       {%- endfor -%}
     {%- endfor -%}
     {%- if block.get('guardrails') is not none -%}
-      {%- for guardrail in cuped__check_list(block.get('guardrails'), where ~ ": `guardrails`") -%}
+      {%- for guardrail in cuped.cuped__check_list(block.get('guardrails'), where ~ ": `guardrails`") -%}
         {%- set at = where ~ ": `guardrails` #" ~ loop.index -%}
         {%- if guardrail is not mapping -%}
           {{ exceptions.raise_compiler_error("cuped: " ~ at ~ " must be a mapping {metric, margin} (relative) or {metric, margin_absolute}, got: " ~ guardrail) }}
         {%- endif -%}
-        {%- do cuped__check_keys(guardrail, ['metric', 'margin', 'margin_absolute'], at) -%}
+        {%- do cuped.cuped__check_keys(guardrail, ['metric', 'margin', 'margin_absolute'], at) -%}
         {%- set name = guardrail.get('metric') -%}
-        {%- do cuped__check_role_metric(name, metric_names, roles, at ~ ": `metric`") -%}
+        {%- do cuped.cuped__check_role_metric(name, metric_names, roles, at ~ ": `metric`") -%}
         {%- set at = where ~ ": guardrail '" ~ name ~ "'" -%}
         {%- if (guardrail.get('margin') is none) == (guardrail.get('margin_absolute') is none) -%}
           {{ exceptions.raise_compiler_error("cuped: " ~ at ~ ": give exactly one of `margin` (relative: a fraction of the control mean, e.g. 0.02 tolerates 2% worse) and `margin_absolute` (in the metric's units).") }}
@@ -82,7 +82,7 @@
         {%- set key = 'margin' if kind == 'relative' else 'margin_absolute' -%}
         {%- set value = guardrail.get(key) -%}
         {%- if value is boolean or value is not number or not (value >= 0 and value < 1e300) -%}
-          {{ exceptions.raise_compiler_error("cuped: " ~ at ~ ": `" ~ key ~ "` must be a finite number >= 0, got: " ~ value ~ " (" ~ cuped__type_name(value) ~ ")") }}
+          {{ exceptions.raise_compiler_error("cuped: " ~ at ~ ": `" ~ key ~ "` must be a finite number >= 0, got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
         {%- endif -%}
         {%- if kind == 'relative' and directions[name] and value >= 1 -%}
           {{ exceptions.raise_compiler_error("cuped: " ~ at ~ ": a relative `margin` is a fraction of the control mean and must be below 1 for a metric where higher is better, got: " ~ value ~ " (use `margin_absolute` for a margin in the metric's units).") }}
@@ -116,7 +116,7 @@
       'relative_ci': relative_ci,
       'pre_period_days': pre_period_days,
       'control_variant': control_variant,
-      'strata': cuped__check_strata(block.get('strata'), attribute_columns, where ~ ": `strata`") if 'strata' in block else config['strata'],
+      'strata': cuped.cuped__check_strata(block.get('strata'), attribute_columns, where ~ ": `strata`") if 'strata' in block else config['strata'],
     }}) -%}
   {%- endfor -%}
   {{ return(out) }}
@@ -140,10 +140,10 @@
   experiment whose `pre_period_days` differs from the global one.
 -#}
 {% macro cuped__pre_period_start(config, alias) %}
-  {%- set default = cuped__add_days(alias ~ '.assigned_at', -config['pre_period_days']) -%}
+  {%- set default = cuped.cuped__add_days(alias ~ '.assigned_at', -config['pre_period_days']) -%}
   {%- set overrides = [] -%}
   {%- for experiment_id, settings in config['experiment_settings'].items() if settings['pre_period_days'] != config['pre_period_days'] -%}
-    {%- do overrides.append('when ' ~ cuped__literal(experiment_id) ~ ' then ' ~ cuped__add_days(alias ~ '.assigned_at', -settings['pre_period_days'])) -%}
+    {%- do overrides.append('when ' ~ cuped.cuped__literal(experiment_id) ~ ' then ' ~ cuped.cuped__add_days(alias ~ '.assigned_at', -settings['pre_period_days'])) -%}
   {%- endfor -%}
   {%- if overrides | length == 0 -%}{{ return(default) }}{%- endif -%}
   {{ return('case ' ~ alias ~ '.experiment_id ' ~ (overrides | join(' ')) ~ ' else ' ~ default ~ ' end') }}
@@ -166,16 +166,16 @@
   {%- set clauses = [] -%}
   {%- for experiment_id, segments in custom.items() if segments | length > 0 -%}
     {%- set literals = [] -%}
-    {%- for segment in segments -%}{%- do literals.append(cuped__literal(segment)) -%}{%- endfor -%}
-    {%- do clauses.append('(experiment_id = ' ~ cuped__literal(experiment_id) ~ ' and segment_name in ('
+    {%- for segment in segments -%}{%- do literals.append(cuped.cuped__literal(segment)) -%}{%- endfor -%}
+    {%- do clauses.append('(experiment_id = ' ~ cuped.cuped__literal(experiment_id) ~ ' and segment_name in ('
         ~ (literals | join(', ')) ~ '))') -%}
   {%- endfor -%}
   {%- set defaults = config['default_segments'] -%}
   {%- if defaults | length > 0 -%}
     {%- set in_custom = [] -%}
-    {%- for experiment_id in custom -%}{%- do in_custom.append(cuped__literal(experiment_id)) -%}{%- endfor -%}
+    {%- for experiment_id in custom -%}{%- do in_custom.append(cuped.cuped__literal(experiment_id)) -%}{%- endfor -%}
     {%- set literals = [] -%}
-    {%- for segment in defaults -%}{%- do literals.append(cuped__literal(segment)) -%}{%- endfor -%}
+    {%- for segment in defaults -%}{%- do literals.append(cuped.cuped__literal(segment)) -%}{%- endfor -%}
     {%- do clauses.append('(' ~ (('experiment_id not in (' ~ (in_custom | join(', ')) ~ ') and ') if in_custom else '')
         ~ 'segment_name in (' ~ (literals | join(', ')) ~ '))') -%}
   {%- endif -%}
@@ -192,10 +192,10 @@
   {%- set listed = [] -%}
   {%- set clauses = [] -%}
   {%- for experiment_id, settings in config['experiment_settings'].items() if settings['metrics'] is not none -%}
-    {%- do listed.append(cuped__literal(experiment_id)) -%}
+    {%- do listed.append(cuped.cuped__literal(experiment_id)) -%}
     {%- set names = [] -%}
-    {%- for name in settings['metrics'] -%}{%- do names.append(cuped__literal(name)) -%}{%- endfor -%}
-    {%- do clauses.append('(' ~ experiment_sql ~ ' = ' ~ cuped__literal(experiment_id) ~ ' and ' ~ metric_sql ~ ' in (' ~ (names | join(', ')) ~ '))') -%}
+    {%- for name in settings['metrics'] -%}{%- do names.append(cuped.cuped__literal(name)) -%}{%- endfor -%}
+    {%- do clauses.append('(' ~ experiment_sql ~ ' = ' ~ cuped.cuped__literal(experiment_id) ~ ' and ' ~ metric_sql ~ ' in (' ~ (names | join(', ')) ~ '))') -%}
   {%- endfor -%}
   {%- if listed | length == 0 -%}{{ return('') }}{%- endif -%}
   {{ return('(' ~ experiment_sql ~ ' not in (' ~ (listed | join(', ')) ~ ') or ' ~ (clauses | join(' or ')) ~ ')') }}

@@ -15,7 +15,7 @@
     {%- do metric(name[10:]) -%}
     {{ return(api.Relation.create(identifier='semantic_metric__' ~ name[10:])) }}
   {%- elif name.startswith('@node:') -%}
-    {{ return(cuped__node_relation(name[6:])) }}
+    {{ return(cuped.cuped__node_relation(name[6:])) }}
   {%- elif name.startswith('source:') -%}
     {%- set parts = name[7:].split('.') -%}
     {{ return(source(parts[0], parts[1])) }}

@@ -34,7 +34,7 @@
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `" ~ key ~ "` cannot be combined with `semantic_metric`: the Semantic Layer metric '" ~ sl_name ~ "' defines the relation, unit entity, time dimension, aggregation, expression and filters, and neither side would win. Remove `" ~ key ~ "`, or write the metric by hand without `semantic_metric`.") }}
     {%- endif -%}
   {%- endfor -%}
-  {%- do cuped__check_keys(metric, cuped__semantic_metric_keys(), where) -%}
+  {%- do cuped.cuped__check_keys(metric, cuped.cuped__semantic_metric_keys(), where) -%}
   {%- set requested_type = metric.get('type', 'mean') -%}
   {%- if requested_type not in ['mean', 'proportion'] -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type` of a `semantic_metric` entry must be mean or proportion (a ratio comes from an SL ratio metric), got: " ~ requested_type) }}
@@ -43,38 +43,38 @@
   {%- if entity is none -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `semantic_metric` needs the Semantic Layer entity that is the randomization unit: set `semantic_unit_entity` in the `cuped` var (or on the metric).") }}
   {%- endif -%}
-  {%- set entity = cuped__check_string(entity, where ~ ": `semantic_unit_entity`") -%}
+  {%- set entity = cuped.cuped__check_string(entity, where ~ ": `semantic_unit_entity`") -%}
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days') -%}
+    {%- set window_days = cuped.cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days') -%}
   {%- endif -%}
   {%- set common = {
     'name': name,
     'description_given': metric.get('description'),
     'label_given': metric.get('label'),
     'window_days': window_days,
-    'missing': cuped__normalize_missing(metric, requested_type, where),
-    'cap': cuped__normalize_cap(metric.get('cap'), where),
-    'covariates': cuped__normalize_covariates(metric, metric_names, attribute_columns),
-    'higher_is_better': cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
+    'missing': cuped.cuped__normalize_missing(metric, requested_type, where),
+    'cap': cuped.cuped__normalize_cap(metric.get('cap'), where),
+    'covariates': cuped.cuped__normalize_covariates(metric, metric_names, attribute_columns),
+    'higher_is_better': cuped.cuped__check_boolean(metric.get('higher_is_better', true), where ~ ": `higher_is_better`"),
   } -%}
 
   {%- if not execute -%}
     {#- Parse time: a dependency on the SL metric only (see the top of this file). -#}
-    {{ return(cuped__semantic_metric_dict(common, requested_type, {
+    {{ return(cuped.cuped__semantic_metric_dict(common, requested_type, {
       'source': '@semantic:' ~ sl_name, 'unit_column': 'unit_id', 'timestamp_column': 'event_at',
       'columns_are_sql': false, 'agg': 'any' if requested_type == 'proportion' else 'count',
       'value': none, 'filter': none, 'label': sl_name, 'description': '',
       'semantic': {'metric': sl_name}}, where)) }}
   {%- endif -%}
 
-  {%- set node = cuped__sl_metric_node(sl_name, where) -%}
+  {%- set node = cuped.cuped__sl_metric_node(sl_name, where) -%}
   {%- set label = node.get('label') or name -%}
   {%- set description = node.get('description') or '' -%}
   {%- if node['type'] == 'simple' -%}
-    {%- set resolved = cuped__sl_simple_metric(node, none, entity, where) -%}
+    {%- set resolved = cuped.cuped__sl_simple_metric(node, none, entity, where) -%}
     {%- do resolved.update({'label': label, 'description': description}) -%}
-    {{ return(cuped__semantic_metric_dict(common, requested_type, resolved, where)) }}
+    {{ return(cuped.cuped__semantic_metric_dict(common, requested_type, resolved, where)) }}
   {%- elif node['type'] == 'ratio' -%}
     {%- if requested_type == 'proportion' -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `type: proportion` does not apply to the SL ratio metric '" ~ sl_name ~ "'; a proportion is the share of units with any qualifying event of a simple metric.") }}
@@ -85,32 +85,32 @@
     {%- if common['cap'] is not none -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `cap` does not apply to the SL ratio metric '" ~ sl_name ~ "' (a ratio metric is not capped; cap its parts by listing them as their own metrics).") }}
     {%- endif -%}
-    {%- set own_filters = cuped__sl_where_filters(node.get('filter')) -%}
+    {%- set own_filters = cuped.cuped__sl_where_filters(node.get('filter')) -%}
     {%- set parts = [] -%}
     {%- for role in ['numerator', 'denominator'] -%}
       {%- set input = node['type_params'][role] -%}
       {%- if input.get('offset_window') or input.get('offset_to_grain') -%}
         {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the " ~ role ~ " of the SL ratio metric '" ~ sl_name ~ "' has an offset (offset_window / offset_to_grain); an experiment metric counts events in the experiment's own windows, so offsets are not supported.") }}
       {%- endif -%}
-      {%- set input_node = cuped__sl_metric_node(input['name'], where ~ " (" ~ role ~ " of the SL ratio metric '" ~ sl_name ~ "')") -%}
+      {%- set input_node = cuped.cuped__sl_metric_node(input['name'], where ~ " (" ~ role ~ " of the SL ratio metric '" ~ sl_name ~ "')") -%}
       {%- if input_node['type'] != 'simple' -%}
         {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the " ~ role ~ " of the SL ratio metric '" ~ sl_name ~ "' is the " ~ input_node['type'] ~ " metric '" ~ input['name'] ~ "'; only simple metrics are supported as ratio parts.") }}
       {%- endif -%}
-      {%- set extra = own_filters + cuped__sl_where_filters(input.get('filter')) -%}
-      {%- set resolved = cuped__sl_simple_metric(input_node, extra, entity, where) -%}
+      {%- set extra = own_filters + cuped.cuped__sl_where_filters(input.get('filter')) -%}
+      {%- set resolved = cuped.cuped__sl_simple_metric(input_node, extra, entity, where) -%}
       {%- do resolved.update({'label': name ~ ' (' ~ role ~ ')', 'description': ''}) -%}
       {%- set part_common = {
         'name': name ~ '@' ~ role, 'description_given': none, 'label_given': none,
         'window_days': window_days, 'missing': 'zero', 'quantile': none, 'cap': none, 'covariates': [], 'higher_is_better': common['higher_is_better'],
       } -%}
-      {%- set part = cuped__semantic_metric_dict(part_common, 'mean', resolved, where) -%}
+      {%- set part = cuped.cuped__semantic_metric_dict(part_common, 'mean', resolved, where) -%}
       {%- do part.update({'part_of': name}) -%}
       {%- do parts.append(part) -%}
     {%- endfor -%}
     {{ return({
       'name': name,
-      'label': cuped__check_string(metric.get('label', label), where ~ ": `label`"),
-      'description': cuped__check_string(metric.get('description', description), where ~ ": `description`", allow_empty=true),
+      'label': cuped.cuped__check_string(metric.get('label', label), where ~ ": `label`"),
+      'description': cuped.cuped__check_string(metric.get('description', description), where ~ ": `description`", allow_empty=true),
       'type': 'ratio',
       'source': none, 'unit_column': none, 'timestamp_column': none, 'columns_are_sql': false,
       'agg': none, 'value': none, 'filter': none, 'window_days': none, 'missing': 'zero', 'quantile': none, 'cap': none,
@@ -141,8 +141,8 @@
   {%- endif -%}
   {{ return({
     'name': common['name'],
-    'label': cuped__check_string(common['label_given'] if common['label_given'] is not none else resolved['label'], where ~ ": `label`"),
-    'description': cuped__check_string(common['description_given'] if common['description_given'] is not none else resolved['description'], where ~ ": `description`", allow_empty=true),
+    'label': cuped.cuped__check_string(common['label_given'] if common['label_given'] is not none else resolved['label'], where ~ ": `label`"),
+    'description': cuped.cuped__check_string(common['description_given'] if common['description_given'] is not none else resolved['description'], where ~ ": `description`", allow_empty=true),
     'type': metric_type,
     'source': resolved['source'],
     'unit_column': resolved['unit_column'],
@@ -222,7 +222,7 @@
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": " ~ in_model ~ " is non-additive (semi-additive, `non_additive_dimension`); a per-unit total over the experiment window of such a measure is not defined, so it is not supported.") }}
   {%- endif -%}
   {%- set expr = measure.get('expr') or measure_name -%}
-  {%- set value = cuped__check_expression(expr | string, where ~ ": the expr of " ~ in_model) -%}
+  {%- set value = cuped.cuped__check_expression(expr | string, where ~ ": the expr of " ~ in_model) -%}
   {%- if measure['agg'] == 'sum_boolean' -%}
     {%- set value = 'case when (' ~ value ~ ') then 1 else 0 end' -%}
   {%- endif -%}
@@ -258,11 +258,11 @@
   {%- set time_sql = dimensions[time_name].get('expr') or time_name -%}
 
   {#- filters: the metric's, the measure input's, and those a ratio adds, ANDed -#}
-  {%- set templates = cuped__sl_where_filters(node.get('filter')) + cuped__sl_where_filters(measure_input.get('filter')) + (extra_filters or []) -%}
+  {%- set templates = cuped.cuped__sl_where_filters(node.get('filter')) + cuped.cuped__sl_where_filters(measure_input.get('filter')) + (extra_filters or []) -%}
   {%- set context = {'model': model, 'entities': entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name} -%}
   {%- set predicates = [] -%}
   {%- for template in templates -%}
-    {%- do predicates.append(cuped__sl_render_filter(template, context, where)) -%}
+    {%- do predicates.append(cuped.cuped__sl_render_filter(template, context, where)) -%}
   {%- endfor -%}
   {%- set filter = none -%}
   {%- if predicates | length == 1 -%}
@@ -271,7 +271,7 @@
     {%- set filter = '(' ~ (predicates | join(') and (')) ~ ')' -%}
   {%- endif -%}
   {%- if filter is not none -%}
-    {%- set filter = cuped__check_expression(filter, where ~ ": the filter of the SL metric '" ~ sl_name ~ "'") -%}
+    {%- set filter = cuped.cuped__check_expression(filter, where ~ ": the filter of the SL metric '" ~ sl_name ~ "'") -%}
   {%- endif -%}
 
   {{ return({
@@ -306,7 +306,7 @@
   {%- set position = namespace(at=0) -%}
   {%- for match in re.finditer(block, template) -%}
     {%- do pieces.append(template[position.at:match.start()]) -%}
-    {%- do pieces.append(cuped__sl_render_reference(match.group(1), match.group(3), match.group(5) or match.group(7), match.group(5) is not none and match.group(7) is not none, context, where, template, supported)) -%}
+    {%- do pieces.append(cuped.cuped__sl_render_reference(match.group(1), match.group(3), match.group(5) or match.group(7), match.group(5) is not none and match.group(7) is not none, context, where, template, supported)) -%}
     {%- set position.at = match.end() -%}
   {%- endfor -%}
   {%- do pieces.append(template[position.at:]) -%}

@@ -35,5 +35,5 @@
 
 {#- `dbt run-operation cuped__print_settings`: the settings as JSON, for tests and tools. -#}
 {% macro cuped__print_settings() %}
-  {{ print(tojson(cuped__settings())) }}
+  {{ print(tojson(cuped.cuped__settings())) }}
 {% endmacro %}

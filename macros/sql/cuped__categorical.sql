@@ -45,7 +45,7 @@
 
 {#- The `unit_attributes` columns cuped__unit_values holds as categories: every strata column, and the covariate columns that are text in `relation` (the attributes relation). -#}
 {% macro cuped__categorical_attributes(config, relation) %}
-  {%- set text = cuped__text_columns(relation) -%}
+  {%- set text = cuped.cuped__text_columns(relation) -%}
   {%- set found = [] -%}
   {%- for column in config['covariate_attributes'] -%}
     {%- if column in config['strata_attributes'] or (column | lower) in text -%}
@@ -63,9 +63,9 @@
   {%- if cached is mapping and cached.get('key') == key -%}
     {{ return(cached['config']) }}
   {%- endif -%}
-  {%- set base = cuped__config() -%}
-  {%- set levels = cuped__categorical_levels(base) -%}
-  {%- set config = cuped__build_config(levels) if levels | length > 0 else base -%}
+  {%- set base = cuped.cuped__config() -%}
+  {%- set levels = cuped.cuped__categorical_levels(base) -%}
+  {%- set config = cuped.cuped__build_config(levels) if levels | length > 0 else base -%}
   {%- do graph.update({'__cuped_config_levels__': {'key': key, 'config': config}}) -%}
   {{ return(config) }}
 {% endmacro %}
@@ -76,8 +76,8 @@
   {%- set out = {} -%}
   {%- if config['unit_attributes'] is none or config['covariate_attributes'] | length == 0 -%}{{ return(out) }}{%- endif -%}
   {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | selectattr('name', 'equalto', 'cuped__unit_values') | first -%}
-  {%- set relation = cuped__node_relation(node['unique_id']) -%}
-  {%- set text = cuped__text_columns(relation) -%}
+  {%- set relation = cuped.cuped__node_relation(node['unique_id']) -%}
+  {%- set text = cuped.cuped__text_columns(relation) -%}
   {%- set columns = config['unit_attributes']['columns'] -%}
   {#- per column: each level with at least `categorical_min_units` rows (and '(missing)'), and
       one row (level null) summing the others, so a column of many rare values stays small -#}
@@ -98,8 +98,8 @@
   {%- endfor -%}
   {%- for column, levels in counts.items() -%}
     {%- set levels = levels | sort(attribute='name', case_sensitive=true) -%}
-    {%- if levels | length > cuped__max_levels() + 1 -%}
-      {{ exceptions.raise_compiler_error("cuped: `unit_attributes` column '" ~ column ~ "' (a categorical covariate or strata column) has " ~ (levels | length) ~ " levels once those with fewer than `categorical_min_units` (" ~ config['categorical_min_units'] ~ ") units are pooled; at most " ~ (cuped__max_levels() + 1) ~ " are analysed (each indicator adds a row and a column to every metric's moments). Raise `categorical_min_units` to pool the rare ones into '(other)', or group the values in a model over the relation.") }}
+    {%- if levels | length > cuped.cuped__max_levels() + 1 -%}
+      {{ exceptions.raise_compiler_error("cuped: `unit_attributes` column '" ~ column ~ "' (a categorical covariate or strata column) has " ~ (levels | length) ~ " levels once those with fewer than `categorical_min_units` (" ~ config['categorical_min_units'] ~ ") units are pooled; at most " ~ (cuped.cuped__max_levels() + 1) ~ " are analysed (each indicator adds a row and a column to every metric's moments). Raise `categorical_min_units` to pool the rare ones into '(other)', or group the values in a model over the relation.") }}
     {%- endif -%}
     {%- set kept = levels | map(attribute='name') | reject('equalto', '(other)') | list -%}
     {%- set reference = namespace(name=none, n=-1) -%}
@@ -126,13 +126,13 @@
   {%- for level in found['levels'] if level['name'] != found['reference'] -%}
     {%- if level['name'] == '(other)' -%}
       {%- set literals = [] -%}
-      {%- for name in found['kept'] -%}{%- do literals.append(cuped__literal(name)) -%}{%- endfor -%}
+      {%- for name in found['kept'] -%}{%- do literals.append(cuped.cuped__literal(name)) -%}{%- endfor -%}
       {%- set condition = attribute ~ ' not in (' ~ (literals | join(', ')) ~ ')' if literals else '1 = 1' -%}
     {%- else -%}
-      {%- set condition = attribute ~ ' = ' ~ cuped__literal(level['name']) -%}
+      {%- set condition = attribute ~ ' = ' ~ cuped.cuped__literal(level['name']) -%}
     {%- endif -%}
     {%- do variables.append({'name': column ~ '[' ~ level['name'] ~ ']', 'key': attribute ~ '__level_' ~ loop.index0,
-                             'sql': 'cast(case when ' ~ condition ~ ' then 1 else 0 end as ' ~ cuped__type_double() ~ ')'}) -%}
+                             'sql': 'cast(case when ' ~ condition ~ ' then 1 else 0 end as ' ~ cuped.cuped__type_double() ~ ')'}) -%}
   {%- endfor -%}
   {{ return(variables) }}
 {% endmacro %}

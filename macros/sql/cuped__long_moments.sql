@@ -19,7 +19,7 @@
 {% macro cuped__long_moments(config, wide, keys) %}
   {%- set columns = [] -%}
   {%- for variable in config['moments']['means'] -%}{%- do columns.append('mean__' ~ variable['key']) -%}{%- endfor -%}
-  {%- for pair in config['moments']['pairs'] -%}{%- do columns.append(cuped__covariance_column(pair[0], pair[1])) -%}{%- endfor -%}
+  {%- for pair in config['moments']['pairs'] -%}{%- do columns.append(cuped.cuped__covariance_column(pair[0], pair[1])) -%}{%- endfor -%}
   {%- set width = columns | length -%}
   {%- set pairs = [] -%}
   {%- for metric in config['metrics'] if metric['part_of'] is none -%}
@@ -27,9 +27,9 @@
     {%- for a in variables -%}
       {%- set i = loop.index0 -%}
       {%- for b in variables[i:] -%}
-        {%- do pairs.append([cuped__literal(metric['name']), cuped__literal(a['name']), cuped__literal(b['name']),
+        {%- do pairs.append([cuped.cuped__literal(metric['name']), cuped.cuped__literal(a['name']), cuped.cuped__literal(b['name']),
                              i, i + loop.index0, columns.index('mean__' ~ a['key']), columns.index('mean__' ~ b['key']),
-                             columns.index(cuped__covariance_column(a, b)), cuped__literal(a['n'])]) -%}
+                             columns.index(cuped.cuped__covariance_column(a, b)), cuped.cuped__literal(a['n'])]) -%}
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
@@ -46,13 +46,13 @@ with wide as (
 
 cells as (
 
-{{ cuped__unpivot('wide', ['arm_id'], columns, 'column_name', 'cell_value') }}
+{{ cuped.cuped__unpivot('wide', ['arm_id'], columns, 'column_name', 'cell_value') }}
 
 ),
 
 column_indices as (
 
-{{ cuped__values(column_rows, ['column_name', 'column_index']) }}
+{{ cuped.cuped__values(column_rows, ['column_name', 'column_index']) }}
 
 ),
 
@@ -69,7 +69,7 @@ keyed_cells as (
 
 pairs as (
 
-{{ cuped__values(pairs, ['metric_name', 'variable_1', 'variable_2', 'index_1', 'index_2', 'mean_index_1', 'mean_index_2', 'covariance_index', 'n_column']) }}
+{{ cuped.cuped__values(pairs, ['metric_name', 'variable_1', 'variable_2', 'index_1', 'index_2', 'mean_index_1', 'mean_index_2', 'covariance_index', 'n_column']) }}
 
 )
 
@@ -102,7 +102,7 @@ cross join pairs
 inner join keyed_cells as {{ lookup }}
     on {{ lookup }}.cell_key = wide.arm_id * {{ width }} + pairs.{{ index }}
 {%- endfor %}
-{%- set analysed = cuped__analysed_metrics_filter(config, 'wide.experiment_id', 'pairs.metric_name') %}
+{%- set analysed = cuped.cuped__analysed_metrics_filter(config, 'wide.experiment_id', 'pairs.metric_name') %}
 {%- if analysed %}
 {#- only the metrics `experiment_settings` lists for an experiment (a literal predicate: a join
     to the analysis plan here was measured 100× slower in DuckDB) #}

@@ -58,7 +58,7 @@
   {%- if not (band_z is number and band_z > 0) -%}
     {{ exceptions.raise_compiler_error("cuped__quantile_inputs: band_z must be a positive number, got '" ~ band_z ~ "'") }}
   {%- endif -%}
-  {%- set double = cuped__type_double() -%}
+  {%- set double = cuped.cuped__type_double() -%}
   {%- set bigint = dbt.type_bigint() -%}
   {%- set keys = group_by | join(', ') -%}
   {%- set q = 'cast(' ~ quantile ~ ' as ' ~ double ~ ')' -%}
@@ -83,7 +83,7 @@ quantile_arms as (
         count(*) as n_units,
         {%- endif %}
         count(cuped_value) as n_values,
-        cast({{ cuped__percentile('cuped_value', quantile) }} as {{ double }}) as quantile_value
+        cast({{ cuped.cuped__percentile('cuped_value', quantile) }} as {{ double }}) as quantile_value
     from quantile_source
     group by {{ keys }}
 

@@ -7,10 +7,12 @@
   FILTER clause each (every aggregate of the package skips nulls); at 100 metrics that made the
   per-unit aggregation 2.5 times as fast. Checks first that the configured columns exist. Each user
   expression is followed, on its line, by a comment naming its metric and key, so a warehouse
-  error in it (a misspelt column) shows which metric to fix.
+  error in it (a misspelt column) shows which metric to fix. `fixture`, a select of hand-made
+  rows (the shipped test cuped.metric_values), replaces the relation: its columns are not looked
+  up, and its event times are wall-clock timestamps in `timezone`.
 -#}
-{% macro cuped__scan_events(scan) %}
-  {%- set relation = cuped__relation(scan['source']) -%}
+{% macro cuped__scan_events(scan, fixture=none) %}
+  {%- set relation = cuped.cuped__relation(scan['source']) if fixture is none else '(' ~ fixture ~ ') as fixture_rows' -%}
   {%- set checks = [] -%}
   {%- for entry in scan['metrics'] -%}
     {%- set metric = entry['metric'] -%}
@@ -27,14 +29,14 @@
       {%- endfor -%}
     {%- endif -%}
   {%- endfor -%}
-  {{- cuped__check_columns(relation, checks) -}}
+  {%- if fixture is none -%}{{- cuped.cuped__check_columns(relation, checks) -}}{%- endif -%}
   {#- the event time as a UTC instant: a column's type says whether it holds instants or wall-clock
       time (in `timezone`); a Semantic Layer expression that is not a plain column is wall-clock -#}
-  {%- set timezone = cuped__config()['timezone'] -%}
-  {%- if scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column']) -%}
-    {%- set event_at = cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
+  {%- set timezone = cuped.cuped__config()['timezone'] -%}
+  {%- if fixture is not none or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
+    {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
   {%- else -%}
-    {%- set event_at = cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
+    {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
   {%- endif -%}
     select
         {{ scan['unit_sql'] }} as unit_id,
@@ -43,16 +45,16 @@
         {%- set metric = entry['metric'] %},
         {% if metric['filter'] is not none -%}
         case when (
-            {{ metric['filter'] }} {{ cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
+            {{ metric['filter'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
         ) then
             {% if metric['value'] is not none and metric['agg'] != 'any' -%}
-            {{ metric['value'] }} {{ cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
+            {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
             {%- else -%}
             1
             {%- endif %}
         end
         {%- elif metric['value'] is not none and metric['agg'] != 'any' -%}
-        {{ metric['value'] }} {{ cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
+        {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
         {%- else -%}
         1
         {%- endif %} as value_{{ entry['index'] }}
@@ -67,5 +69,5 @@
 -#}
 {% macro cuped__window_end(metric, units='units', events='events') %}
   {%- if metric['window_days'] is none -%}{{ return(none) }}{%- endif -%}
-  {{ return(events ~ '.event_at < ' ~ cuped__add_days(units ~ '.assigned_at', metric['window_days'])) }}
+  {{ return(events ~ '.event_at < ' ~ cuped.cuped__add_days(units ~ '.assigned_at', metric['window_days'])) }}
 {% endmacro %}

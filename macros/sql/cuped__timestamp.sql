@@ -15,7 +15,7 @@
 
 {#- The SQL of `column` of `relation`, normalized to a naive UTC TIMESTAMP as described above. -#}
 {% macro cuped__timestamp_utc(relation, column, timezone) %}
-  {%- set sql = cuped__column(column) -%}
+  {%- set sql = cuped.cuped__column(column) -%}
   {%- set found = {'type': ''} -%}
   {%- if execute -%}
     {%- for candidate in adapter.get_columns_in_relation(relation) -%}
@@ -24,10 +24,10 @@
       {%- endif -%}
     {%- endfor -%}
   {%- endif -%}
-  {%- if cuped__is_zoned_type(found['type']) -%}
-    {{ return(cuped__instant_to_utc(sql)) }}
+  {%- if cuped.cuped__is_zoned_type(found['type']) -%}
+    {{ return(cuped.cuped__instant_to_utc(sql)) }}
   {%- endif -%}
-  {{ return(cuped__wall_time_to_utc('cast(' ~ sql ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone)) }}
+  {{ return(cuped.cuped__wall_time_to_utc('cast(' ~ sql ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone)) }}
 {% endmacro %}
 
 {#- Whether a warehouse data type holds instants (a time zone or offset attached). -#}
@@ -43,11 +43,11 @@
 {#- A naive TIMESTAMP holding wall-clock time in `timezone`, as a naive UTC TIMESTAMP. -#}
 {% macro cuped__wall_time_to_utc(sql, timezone) %}
   {%- if timezone == 'UTC' -%}{{ return(sql) }}{%- endif -%}
-  {{- return('cast(((' ~ sql ~ ') at time zone ' ~ cuped__literal(timezone) ~ ") at time zone 'UTC' as " ~ dbt.type_timestamp() ~ ')') -}}
+  {{- return('cast(((' ~ sql ~ ') at time zone ' ~ cuped.cuped__literal(timezone) ~ ") at time zone 'UTC' as " ~ dbt.type_timestamp() ~ ')') -}}
 {% endmacro %}
 
 {#- The day, in `timezone`, of a naive UTC TIMESTAMP. -#}
 {% macro cuped__local_date(sql, timezone) %}
   {%- if timezone == 'UTC' -%}{{ return('cast(' ~ sql ~ ' as date)') }}{%- endif -%}
-  {{- return('cast(cast(((' ~ sql ~ ") at time zone 'UTC') at time zone " ~ cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ') as date)') -}}
+  {{- return('cast(cast(((' ~ sql ~ ") at time zone 'UTC') at time zone " ~ cuped.cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ') as date)') -}}
 {% endmacro %}

@@ -11,10 +11,38 @@
   {%- if in_window is none -%}
     {%- set aggregate = 'count(distinct ' ~ value ~ ')' if function == 'count_distinct' else function ~ '(' ~ value ~ ')' -%}
   {%- else -%}
-    {%- set aggregate = cuped__aggregate_where(function, value, in_window) -%}
+    {%- set aggregate = cuped.cuped__aggregate_where(function, value, in_window) -%}
   {%- endif -%}
   {{- 'coalesce(' ~ aggregate ~ ', 0)' if metric['agg'] == 'any' else aggregate -}}
 {% endmacro %}
+
+{#-
+  The per-unit aggregates of one event-source scan: a select over `units` (experiment_id, unit_id,
+  assigned_at, analysis_end_at) joined to `events` (the scan's rows, cuped__scan_events), one row
+  per experiment × unit × period (`is_pre`) with each metric i's aggregate `metric_<i>` (and for
+  `missing: exclude`, its rows with a value `metric_<i>_rows`) over
+  [assigned_at − pre_period_days, analysis end]. cuped__unit_values reads it per source; the
+  shipped test cuped.metric_values runs it on fixture rows, so the two cannot disagree.
+-#}
+{% macro cuped__per_unit_aggregates(config, scan, units, events) %}
+    select
+        units.experiment_id,
+        units.unit_id,
+        events.event_at < units.assigned_at as is_pre,
+        {%- for entry in scan['metrics'] %}
+        {%- if entry['metric']['missing'] == 'exclude' %}
+        {{ cuped.cuped__unit_aggregate({'agg': 'count'}, entry['index'], cuped.cuped__window_end(entry['metric'])) }} as metric_{{ entry['index'] }}_rows,
+        {%- endif %}
+        {{ cuped.cuped__unit_aggregate(entry['metric'], entry['index'], cuped.cuped__window_end(entry['metric'])) }} as metric_{{ entry['index'] }}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ units }} as units
+    inner join {{ events }} as events
+        on events.unit_id = units.unit_id
+    where events.event_at >= {{ cuped.cuped__pre_period_start(config, 'units') }}
+        and (units.analysis_end_at is null or events.event_at <= units.analysis_end_at)
+    group by units.experiment_id, units.unit_id, events.event_at < units.assigned_at
+{%- endmacro %}
 
 {#-
   An aggregate over the rows where `condition` holds: `sum`, `count`, `count_distinct` or `max` of

@@ -10,7 +10,7 @@
 {#- Portable: one branch per column (fine for a few columns; the warehouses below unpivot natively). -#}
 {% macro default__cuped__unpivot(relation, keys, columns, name_column, value_column) -%}
 {%- for column in columns %}
-    select {{ keys | join(', ') }}, '{{ column }}' as {{ name_column }}, cast({{ column }} as {{ cuped__type_double() }}) as {{ value_column }}
+    select {{ keys | join(', ') }}, '{{ column }}' as {{ name_column }}, cast({{ column }} as {{ cuped.cuped__type_double() }}) as {{ value_column }}
     from {{ relation }}
     {% if not loop.last %}union all{% endif %}
 {%- endfor %}
@@ -19,7 +19,7 @@
 {% macro duckdb__cuped__unpivot(relation, keys, columns, name_column, value_column) -%}
     select {{ keys | join(', ') }}, {{ name_column }}, {{ value_column }}
     from (
-        select {{ keys | join(', ') }}, {% for column in columns %}cast({{ column }} as {{ cuped__type_double() }}) as {{ column }}{{ ', ' if not loop.last }}{% endfor %}
+        select {{ keys | join(', ') }}, {% for column in columns %}cast({{ column }} as {{ cuped.cuped__type_double() }}) as {{ column }}{{ ', ' if not loop.last }}{% endfor %}
         from {{ relation }}
     ) unpivot include nulls ({{ value_column }} for {{ name_column }} in ({{ columns | join(', ') }}))
 {%- endmacro %}
@@ -30,13 +30,13 @@
     cross join lateral (
         values
         {%- for column in columns %}
-            ('{{ column }}', cast(source.{{ column }} as {{ cuped__type_double() }})){{ ',' if not loop.last }}
+            ('{{ column }}', cast(source.{{ column }} as {{ cuped.cuped__type_double() }})){{ ',' if not loop.last }}
         {%- endfor %}
     ) as cells ({{ name_column }}, {{ value_column }})
 {%- endmacro %}
 
 {% macro spark__cuped__unpivot(relation, keys, columns, name_column, value_column) -%}
     select {{ keys | join(', ') }}, stack({{ columns | length }}
-        {%- for column in columns %}, '{{ column }}', cast({{ column }} as {{ cuped__type_double() }}){% endfor %}) as ({{ name_column }}, {{ value_column }})
+        {%- for column in columns %}, '{{ column }}', cast({{ column }} as {{ cuped.cuped__type_double() }}){% endfor %}) as ({{ name_column }}, {{ value_column }})
     from {{ relation }}
 {%- endmacro %}

@@ -57,10 +57,10 @@
         {%- set unit_sql = metric['unit_column'] -%}
         {%- set timestamp_sql = metric['timestamp_column'] -%}
       {%- else -%}
-        {%- set unit_sql = cuped__column(metric['unit_column']) -%}
-        {%- set timestamp_sql = cuped__column(metric['timestamp_column']) -%}
+        {%- set unit_sql = cuped.cuped__column(metric['unit_column']) -%}
+        {%- set timestamp_sql = cuped.cuped__column(metric['timestamp_column']) -%}
       {%- endif -%}
-      {%- set key = cuped__relation_key(metric['source']) ~ '|' ~ unit_sql ~ '|' ~ timestamp_sql -%}
+      {%- set key = cuped.cuped__relation_key(metric['source']) ~ '|' ~ unit_sql ~ '|' ~ timestamp_sql -%}
       {%- if key not in scan_of -%}
         {%- do scan_of.update({key: scans | length}) -%}
         {%- do scans.append({'index': scans | length, 'source': metric['source'], 'unit_sql': unit_sql,
@@ -94,7 +94,7 @@
     {#- the hidden parts of an SL ratio metric are analysed only through their ratio -#}
     {%- if metric['type'] == 'quantile' -%}{%- do quantiles.append(loop.index0) -%}{%- endif -%}
     {#- a quantile metric has no moments: its arms come from cuped__quantile_arms -#}
-    {%- set variables = [] if metric['part_of'] is not none or metric['type'] == 'quantile' else cuped__metric_variables(config, loop.index0) -%}
+    {%- set variables = [] if metric['part_of'] is not none or metric['type'] == 'quantile' else cuped.cuped__metric_variables(config, loop.index0) -%}
     {%- do metric.update({'variables': variables}) -%}
     {%- for a in variables -%}
       {%- if ('mean ' ~ a['key']) not in seen -%}
@@ -102,7 +102,7 @@
         {%- do means.append(a) -%}
       {%- endif -%}
       {%- for b in variables[loop.index0:] -%}
-        {%- set name = cuped__covariance_column(a, b) -%}
+        {%- set name = cuped.cuped__covariance_column(a, b) -%}
         {%- if name not in seen -%}
           {%- do seen.update({name: true}) -%}
           {%- do pairs.append([a, b]) -%}
@@ -149,11 +149,11 @@
   {%- set metric = config['metrics'][metric_index] -%}
   {%- if metric['type'] == 'ratio' -%}
     {{ return([
-      cuped__value_variable(config, name ~ '@numerator', config['metric_indices'][metric['numerator']], 'pre'),
-      cuped__value_variable(config, name ~ '@denominator', config['metric_indices'][metric['denominator']], 'pre'),
+      cuped.cuped__value_variable(config, name ~ '@numerator', config['metric_indices'][metric['numerator']], 'pre'),
+      cuped.cuped__value_variable(config, name ~ '@denominator', config['metric_indices'][metric['denominator']], 'pre'),
     ]) }}
   {%- endif -%}
-  {{ return([cuped__value_variable(config, name, metric_index, 'pre')]) }}
+  {{ return([cuped.cuped__value_variable(config, name, metric_index, 'pre')]) }}
 {% endmacro %}
 
 {#- The pre-period indicator of a metric: activity in its source (for a ratio, in either source). -#}
@@ -188,19 +188,19 @@
   {%- set indices = config['metric_indices'] -%}
   {%- if metric['type'] == 'ratio' -%}
     {%- set variables = [
-      cuped__value_variable(config, '@numerator', indices[metric['numerator']], 'post'),
-      cuped__value_variable(config, '@denominator', indices[metric['denominator']], 'post'),
+      cuped.cuped__value_variable(config, '@numerator', indices[metric['numerator']], 'post'),
+      cuped.cuped__value_variable(config, '@denominator', indices[metric['denominator']], 'post'),
     ] -%}
   {%- else -%}
-    {%- set variables = [cuped__value_variable(config, '@y', metric_index, 'post')] -%}
+    {%- set variables = [cuped.cuped__value_variable(config, '@y', metric_index, 'post')] -%}
   {%- endif -%}
   {%- for covariate in metric['covariates'] -%}
     {%- if covariate['kind'] == 'pre_period' -%}
-      {%- set found = cuped__pre_period_variables(config, 'pre_period', metric_index) -%}
+      {%- set found = cuped.cuped__pre_period_variables(config, 'pre_period', metric_index) -%}
     {%- elif covariate['kind'] == 'metric' -%}
-      {%- set found = cuped__pre_period_variables(config, covariate['name'], indices[covariate['metric']]) -%}
+      {%- set found = cuped.cuped__pre_period_variables(config, covariate['name'], indices[covariate['metric']]) -%}
     {%- elif covariate['column'] in config['categorical_levels'] or covariate['column'] in config['strata_attributes'] -%}
-      {%- set found = cuped__categorical_variables(config, covariate['column']) -%}
+      {%- set found = cuped.cuped__categorical_variables(config, covariate['column']) -%}
     {%- else -%}
       {%- set column = 'attribute_' ~ config['unit_attributes']['columns'].index(covariate['column']) -%}
       {%- set found = [{'name': covariate['name'], 'key': column, 'sql': column}] -%}
@@ -210,10 +210,10 @@
   {#- the indicators of the strata columns that are not covariates, for the experiments stratified on them -#}
   {%- set covariate_columns = metric['covariates'] | selectattr('kind', 'equalto', 'attribute') | map(attribute='column') | list -%}
   {%- for column in config['strata_attributes'] if column not in covariate_columns -%}
-    {%- for variable in cuped__categorical_variables(config, column) -%}{%- do variables.append(variable) -%}{%- endfor -%}
+    {%- for variable in cuped.cuped__categorical_variables(config, column) -%}{%- do variables.append(variable) -%}{%- endfor -%}
   {%- endfor -%}
   {%- if config['pre_period_indicator'] and metric['covariates'] | length > 0 -%}
-    {%- do variables.append(cuped__indicator_variable(config, metric_index)) -%}
+    {%- do variables.append(cuped.cuped__indicator_variable(config, metric_index)) -%}
   {%- endif -%}
   {%- if metric.get('missing') != 'exclude' -%}
     {%- for variable in variables -%}{%- do variable.update({'n': 'n_units'}) -%}{%- endfor -%}
@@ -225,7 +225,7 @@
   {%- set own = [] -%}
   {%- for variable in variables -%}
     {%- do own.append({'name': variable['name'], 'key': 'x' ~ metric_index ~ '__' ~ variable['key'],
-                       'sql': cuped__analysed_value(config, metric_index, variable['sql']),
+                       'sql': cuped.cuped__analysed_value(config, metric_index, variable['sql']),
                        'n': 'n_units__x' ~ metric_index}) -%}
   {%- endfor -%}
   {{ return(own) }}

@@ -43,23 +43,7 @@ source_{{ k }}_events as (
 
 source_{{ k }}_per_unit as (
 
-    select
-        units.experiment_id,
-        units.unit_id,
-        events.event_at < units.assigned_at as is_pre,
-        {%- for entry in scan['metrics'] %}
-        {%- if entry['metric']['missing'] == 'exclude' %}
-        {{ cuped__unit_aggregate({'agg': 'count'}, entry['index'], cuped__window_end(entry['metric'])) }} as metric_{{ entry['index'] }}_rows,
-        {%- endif %}
-        {{ cuped__unit_aggregate(entry['metric'], entry['index'], cuped__window_end(entry['metric'])) }} as metric_{{ entry['index'] }}
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from units
-    inner join source_{{ k }}_events as events
-        on events.unit_id = units.unit_id
-    where events.event_at >= {{ cuped__pre_period_start(config, 'units') }}
-        and (units.analysis_end_at is null or events.event_at <= units.analysis_end_at)
-    group by units.experiment_id, units.unit_id, events.event_at < units.assigned_at
+{{ cuped__per_unit_aggregates(config, scan, 'units', 'source_' ~ k ~ '_events') }}
 
 ),
 {% endfor %}
