@@ -675,6 +675,16 @@ def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, An
         )
 
 
+def _group_context(key: tuple[Any, ...]) -> str:
+    """How messages name one experiment x segment x metric (x day) group."""
+    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
+    return (
+        f"experiment {experiment_id!r}, metric {metric_name!r}, "
+        f"segment {segment_name!r}={segment_value!r}"
+        + ("" if as_of_date is None else f", as of {as_of_date}")
+    )
+
+
 _QUANTILE_ARM_FIELDS = tuple(f for f in QuantileArm.__dataclass_fields__ if f != "variant")
 
 
@@ -683,11 +693,7 @@ def _analyse_quantile_group(
 ) -> list[dict[str, Any]]:
     """The result rows of one experiment x segment x quantile metric: one per treatment
     variant, or one ``single_arm`` placeholder."""
-    experiment_id, segment_name, segment_value, metric_name, _ = key
-    context = (
-        f"experiment {experiment_id!r}, metric {metric_name!r}, "
-        f"segment {segment_name!r}={segment_value!r}"
-    )
+    context = _group_context(key)
     arms = []
     for row in arm_rows:
         values = {f: row.get(f) for f in _QUANTILE_ARM_FIELDS}
@@ -787,12 +793,7 @@ def _analyse_group(
 ) -> list[dict[str, Any]]:
     """The result rows of one experiment x segment x metric (x day): one per treatment
     variant, or one ``single_arm`` placeholder."""
-    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
-    context = (
-        f"experiment {experiment_id!r}, metric {metric_name!r}, "
-        f"segment {segment_name!r}={segment_value!r}"
-        + ("" if as_of_date is None else f", as of {as_of_date}")
-    )
+    context = _group_context(key)
     arms = arms_from_moment_rows(moment_rows, context=context)
     # every analysed unit of each arm (`n_arm`); `n` counts those the metric is analysed on
     arm_units = {

@@ -80,3 +80,11 @@ def write_installing_project(root: Path) -> None:
         "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n"
     )
     (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+
+
+def deps_and_build(root: Path, work: Path, config: dict, *, check: bool = True) -> DbtRun:
+    """`dbt deps`, then `dbt build` with the `cuped` var set to ``config``, in an installing
+    project (write_installing_project); the build must pass unless ``check`` is false."""
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": config})
+    return run.check() if check else run

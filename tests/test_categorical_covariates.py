@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from tests.dbt_runner import REPO, DbtRun, run_dbt, write_installing_project
+from tests.dbt_runner import REPO, DbtRun, deps_and_build, run_dbt, write_installing_project
 from tests.helpers import estimated_theta_reference
 
 RTOL = 1e-9
@@ -121,8 +121,7 @@ def _write(root: Path) -> None:
 def built(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     root, work = tmp_path_factory.mktemp("categorical"), tmp_path_factory.mktemp("categorical_w")
     _write(root)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
-    return run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    return deps_and_build(root, work, CONFIG)
 
 
 def test_too_many_levels_stop_the_run_naming_the_column_and_the_setting(

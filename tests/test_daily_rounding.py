@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from tests.dbt_runner import DbtRun, run_dbt, write_installing_project
+from tests.dbt_runner import DbtRun, deps_and_build, write_installing_project
 
 CONFIG = {
     "assignments": "exposures",
@@ -54,8 +54,7 @@ def _write(root: Path) -> None:
 def built(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     root, work = tmp_path_factory.mktemp("daily"), tmp_path_factory.mktemp("daily_work")
     _write(root)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
-    return run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    return deps_and_build(root, work, CONFIG)
 
 
 def test_days_with_all_zero_outcomes_have_exact_zero_means_and_no_relative_figures(

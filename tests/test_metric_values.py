@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from tests.dbt_runner import REPO, run_dbt, write_installing_project
+from tests.dbt_runner import REPO, deps_and_build, run_dbt, write_installing_project
 
 METRIC = {
     "name": "revenue",
@@ -63,8 +63,7 @@ def project(tmp_path_factory: pytest.TempPathFactory):
         + "".join(f"{u},2026-03-0{2 + u % 5} 10:00:00,{u + 1}.5,completed\n" for u in range(8))
     )
     (seeds / "_tests.yml").write_text(textwrap.dedent(TESTS_YML))
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
-    build = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG})
+    build = deps_and_build(root, work, CONFIG, check=False)
     return root, work, build
 
 

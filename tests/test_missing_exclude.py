@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from tests.dbt_runner import run_dbt, write_installing_project
+from tests.dbt_runner import deps_and_build, write_installing_project
 from tests.helpers import estimated_theta_reference
 
 WINDOW = pd.Timedelta(days=7)
@@ -135,8 +135,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     exposures, surveys, users = _data()
     root, work = tmp_path_factory.mktemp("missing"), tmp_path_factory.mktemp("missing_work")
     _write(root, exposures, surveys, users)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
-    run = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    run = deps_and_build(root, work, CONFIG)
     with duckdb.connect(str(run.database), read_only=True) as con:
         tables = {
             name: con.sql(f"select * from {name}").df()

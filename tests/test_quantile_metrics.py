@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from cuped_stats.quantile import analyze_quantile
-from tests.dbt_runner import run_dbt, write_installing_project
+from tests.dbt_runner import deps_and_build, write_installing_project
 from tests.quantile_reference import reference_arm
 
 WINDOW = pd.Timedelta(days=7)
@@ -95,8 +95,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     exposures.to_csv(seeds / "exposures.csv", index=False)
     loads.to_csv(seeds / "page_loads.csv", index=False)
     users.to_csv(seeds / "users.csv", index=False)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
-    run = run_dbt(["build"], project_dir=root, work_dir=work, variables={"cuped": CONFIG}).check()
+    run = deps_and_build(root, work, CONFIG)
     with duckdb.connect(str(run.database), read_only=True) as con:
         results = con.sql("select * from cuped_results").df()
     return run, exposures, loads, users, results
