@@ -55,16 +55,44 @@ def run_dbt(
         command += ["--target-path", str(work_dir / "target")]
     if variables is not None:
         command += ["--vars", json.dumps(variables)]
-    env = {
-        **os.environ,
-        "CUPED_DUCKDB_PATH": str(database),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        **(env or {}),
-    }
+    extra = {"CUPED_DUCKDB_PATH": str(database), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if args[0] == "parse":
+        return _run_in_process(command[1:], {**extra, **(env or {})}, database, project_dir)
+    env = {**os.environ, **extra, **(env or {})}
     completed = subprocess.run(
         command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     return DbtRun(completed.returncode, completed.stdout + completed.stderr, database, project_dir)
+
+
+#: dbt's programmatic runner, made once, and the messages of its current invocation.
+_RUNNER: list = []
+_MESSAGES: list[str] = []
+
+
+def _run_in_process(args: list[str], env: dict[str, str], database: Path, project: Path) -> DbtRun:
+    """`dbt parse` through dbt's programmatic entry point in this process: the same parse and
+    messages, without starting an interpreter and importing dbt each time (2 s instead of 6.7 s
+    for the demo; the suite parses about 60 configurations that must fail)."""
+    from dbt.cli.main import dbtRunner
+
+    if not _RUNNER:
+        _RUNNER.append(dbtRunner(callbacks=[lambda event: _MESSAGES.append(event.info.msg)]))
+    _MESSAGES.clear()
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        result = _RUNNER[0].invoke(args)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    output = "\n".join(_MESSAGES)
+    if result.exception is not None:
+        output += f"\n{result.exception}"
+    return DbtRun(0 if result.success else 1, output, database, project)
 
 
 def write_installing_project(root: Path) -> None:
