@@ -42,6 +42,19 @@ CONFIG = {
     "metrics": [
         {"name": "satisfaction", **SURVEY, "missing": "exclude"},
         {"name": "satisfaction_or_zero", **SURVEY},
+        # more metrics on the same source: over 8, its per-unit query groups by period
+        # (cuped__per_unit_aggregates); the demo and the other scratch projects run the other shape
+        *(
+            {
+                "name": f"answers_above_{k}",
+                "source": "surveys",
+                "timestamp_column": "answered_at",
+                "agg": "count",
+                "filter": f"score > {k}",
+                "covariates": [],
+            }
+            for k in range(8)
+        ),
     ],
 }
 #: the day the daily series is checked on (units assigned March 1-5, answers up to March 13)
@@ -249,6 +262,12 @@ def test_daily_series_as_of_a_day_is_the_analysis_of_that_days_units_with_a_valu
     for column in ("y", "pre"):
         data[column] = np.minimum(data[column], final[column].quantile(0.95))
     _check_against_ols(data, daily[pd.to_datetime(daily["as_of_date"]) == AS_OF].iloc[0])
+
+
+def test_the_source_is_read_in_the_many_metrics_shape(built) -> None:
+    run = built[0]
+    compiled = next(run.database.parent.glob("target/compiled/**/cuped__unit_values.sql"))
+    assert "with per_period as" in compiled.read_text()
 
 
 def test_build_warns_about_nothing(built) -> None:

@@ -81,16 +81,14 @@ actual as (
     select
         units.unit_id,
         {%- if definition['missing'] == 'exclude' %}
-        case when coalesce(post.metric_{{ i }}_rows, 0) > 0 then cast(post.metric_{{ i }} as {{ double }}) end as post,
+        case when coalesce(per_unit.metric_{{ i }}_rows, 0) > 0 then cast(per_unit.metric_{{ i }}_post as {{ double }}) end as post,
         {%- else %}
-        cast(coalesce(post.metric_{{ i }}, 0) as {{ double }}) as post,
+        cast(coalesce(per_unit.metric_{{ i }}_post, 0) as {{ double }}) as post,
         {%- endif %}
-        cast(coalesce(pre.metric_{{ i }}, 0) as {{ double }}) as pre
+        cast(coalesce(per_unit.metric_{{ i }}_pre, 0) as {{ double }}) as pre
     from units
-    left join per_unit as post
-        on post.experiment_id = units.experiment_id and post.unit_id = units.unit_id and post.is_pre = false
-    left join per_unit as pre
-        on pre.experiment_id = units.experiment_id and pre.unit_id = units.unit_id and pre.is_pre = true
+    left join per_unit
+        on per_unit.experiment_id = units.experiment_id and per_unit.unit_id = units.unit_id
 
 ),
 

@@ -9,10 +9,8 @@
   units over [assigned_at − pre_period_days, analysis end] and grouped per unit and period, the
   pre-period window [assigned_at − pre_period_days, assigned_at) and the post window
   [assigned_at, analysis end] (or [assigned_at, assigned_at + window_days) for metrics with
-  `window_days`). The period is part of the group key rather than a FILTER on each aggregate:
-  one aggregate per metric instead of two, and none filtered unless it has `window_days`
-  (2.5 times as fast at 100 metrics). A unit had pre-period activity in a source when it has a
-  pre-period group there. Units without events keep value 0: they are analysed, not dropped. A
+  `window_days`), by cuped__per_unit_aggregates (which picks a query shape by the number of the
+  source's metrics). Units without events keep value 0: they are analysed, not dropped. A
   metric with `missing: exclude` also gets `metric_<i>_observed`, 1 when the unit has a row with
   a value in its post window (its variables are null on the other units, cuped__metric_variables).
   An experiment's `pre_period_days` in `experiment_settings` sets its own pre-period window. (Stacking the sources into one join and one group
@@ -93,13 +91,13 @@ unit_values as (
         {%- for scan in scans %}
         {%- set k = scan['index'] %}
         {%- for entry in scan['metrics'] %}
-        cast(coalesce(source_{{ k }}_post.metric_{{ entry['index'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
-        cast(coalesce(source_{{ k }}_pre.metric_{{ entry['index'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
+        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
         {%- if entry['metric']['missing'] == 'exclude' %}
-        case when coalesce(source_{{ k }}_post.metric_{{ entry['index'] }}_rows, 0) > 0 then 1 else 0 end as metric_{{ entry['index'] }}_observed,
+        case when coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_rows, 0) > 0 then 1 else 0 end as metric_{{ entry['index'] }}_observed,
         {%- endif %}
         {%- endfor %}
-        cast(case when source_{{ k }}_pre.unit_id is null then 0 else 1 end as {{ double }}) as source_{{ k }}_had_pre_period,
+        cast(coalesce(source_{{ k }}_per_unit.had_pre_period, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
         {%- endfor %}
         {%- if attributes %}
         {%- for column in attributes['columns'] %}
@@ -124,17 +122,14 @@ unit_values as (
         {%- endif %}
         case when
             {%- for scan in scans %}
-            {% if not loop.first %}or {% endif %}source_{{ scan['index'] }}_pre.unit_id is not null
+            {% if not loop.first %}or {% endif %}coalesce(source_{{ scan['index'] }}_per_unit.had_pre_period, 0) = 1
             {%- endfor %}
         then 1 else 0 end as had_pre_period
     from units
     {%- for scan in scans %}
-    {%- for period, is_pre in [['post', 'false'], ['pre', 'true']] %}
-    left join source_{{ scan['index'] }}_per_unit as source_{{ scan['index'] }}_{{ period }}
-        on source_{{ scan['index'] }}_{{ period }}.experiment_id = units.experiment_id
-        and source_{{ scan['index'] }}_{{ period }}.unit_id = units.unit_id
-        and source_{{ scan['index'] }}_{{ period }}.is_pre = {{ is_pre }}
-    {%- endfor %}
+    left join source_{{ scan['index'] }}_per_unit
+        on source_{{ scan['index'] }}_per_unit.experiment_id = units.experiment_id
+        and source_{{ scan['index'] }}_per_unit.unit_id = units.unit_id
     {%- endfor %}
     {%- if attributes %}
     left join unit_attributes
