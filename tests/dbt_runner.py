@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def run_dbt(
     if variables is not None:
         command += ["--vars", json.dumps(variables)]
     extra = {"CUPED_DUCKDB_PATH": str(database), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    if args[0] == "parse":
+    # dbt's state is per process: only the main thread parses in-process (some fixtures run
+    # several dbt invocations at once from worker threads; those start their own processes)
+    if args[0] == "parse" and threading.current_thread() is threading.main_thread():
         return _run_in_process(command[1:], {**extra, **(env or {})}, database, project_dir)
     env = {**os.environ, **extra, **(env or {})}
     completed = subprocess.run(
