@@ -723,9 +723,7 @@ def _analyse_quantile_group(
             row["n_control"] = control.n_values if level == "unit" else control.n_units
             row["n_control_missing"] = control.n_units - row["n_control"] if level == "unit" else 0
         return [row]
-    return [
-        _result_row(key, plan, _QuantileAsComparison(c, plan, by_variant), {}) for c in comparisons
-    ]
+    return [_result_row(key, plan, _QuantileAsComparison(c, plan), {}) for c in comparisons]
 
 
 class _QuantileAsComparison:
@@ -733,9 +731,7 @@ class _QuantileAsComparison:
     its estimate is both the adjusted and the unadjusted one (no CUPED), no covariates, and the
     arms' counts are their units with a value (level ``unit``) or their units (``event``)."""
 
-    def __init__(
-        self, comparison: QuantileComparison, plan: Row, arms: Mapping[str, QuantileArm]
-    ) -> None:
+    def __init__(self, comparison: QuantileComparison, plan: Row) -> None:
         self.cuped = self.unadjusted = comparison.estimate
         self.variant = comparison.variant
         self.control_variant = comparison.control_variant

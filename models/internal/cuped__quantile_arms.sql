@@ -36,6 +36,9 @@ with unit_values as (
     select * from {{ ref('cuped__unit_values') }}
 
 ),
+{%- set event_level = [] %}
+{%- for i in quantiles if config['metrics'][i]['quantile']['level'] == 'event' %}{% do event_level.append(i) %}{% endfor %}
+{%- if event_level %}
 
 units as (
 
@@ -44,6 +47,7 @@ units as (
     where exclusion_reason is null
 
 ),
+{%- endif %}
 {%- for i in quantiles %}
 {%- set metric = config['metrics'][i] %}
 {%- if metric['quantile']['level'] == 'event' %}
