@@ -45,7 +45,7 @@
                      'control_variant', 'pre_period_days', 'alpha', 'theta', 'pre_period_indicator',
                      'metrics', 'unit_attributes', 'segments', 'relative_ci', 'daily_series',
                      'power', 'target_relative_mde', 'planned_units', 'bayes_prior', 'experiment_settings', 'decision_tests',
-                     'timezone', 'semantic_unit_entity', 'strata', 'categorical_min_units'] -%}
+                     'timezone', 'semantic_unit_entity', 'strata', 'categorical_min_units', 'incremental'] -%}
   {%- do cuped.cuped__check_keys(raw, allowed, "the `cuped` var") -%}
 
   {%- set assignment_columns = raw.get('assignment_columns', {}) or {} -%}
@@ -80,6 +80,7 @@
     'timezone': cuped.cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
     'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped.cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
     'categorical_min_units': cuped.cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units'),
+    'incremental': cuped.cuped__check_incremental(raw.get('incremental')),
   } -%}
 
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
@@ -195,6 +196,7 @@
   {%- endfor -%}
   {%- do config.update({'segments': all_segments}) -%}
   {%- do cuped.cuped__check_marked_semantic_metrics(raw_metrics) -%}
+  {%- do cuped.cuped__check_incremental_metrics(config) -%}
   {{ return(cuped.cuped__layout(config, levels)) }}
 {% endmacro %}
 

@@ -4,9 +4,22 @@
   post-period value as of the end of that day, `metric_<i>_post` (and for a metric with
   `missing: exclude`, `metric_<i>_observed`: 1 from the day of its first row with a value). Built from per-unit-per-day
   aggregates in one scan of each source and running sums/maxima over days, so the cumulative
-  series costs one pass, not one recomputation per day. Empty unless `daily_series: true`.
+  series costs one pass, not one recomputation per day. Empty unless `daily_series: true`. In an
+  incremental build, kept from run to run (macros/sql/cuped__incremental_daily.sql).
 -#}
-{%- set config = cuped__config() -%}
+{%- set cuped_config = cuped.cuped__config() -%}
+{%- set incremental = cuped_config['incremental'] is not none and cuped_config['daily_series'] -%}
+{{ config(
+    materialized=('incremental' if incremental else 'table'),
+    unique_key=['experiment_id', 'unit_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    post_hook="{{ cuped.cuped__incremental_cleanup() }}",
+) }}
+{%- if incremental %}
+{{ cuped.cuped__incremental_unit_daily_values(cuped_config) }}
+{%- else %}
+{%- set config = cuped_config -%}
 {%- set scans = config['scans'] -%}
 {%- set double = cuped__type_double() -%}
 {%- set metrics = [] -%}
@@ -167,4 +180,5 @@ empty as (
 )
 
 select * from empty
+{%- endif %}
 {%- endif %}

@@ -31,6 +31,7 @@ with units as (
     where exclusion_reason is null
 
 ),
+{%- set settled = cuped.cuped__settled_boundary(config) if config['incremental'] else none %}
 {% for scan in scans %}
 {%- set k = scan['index'] %}
 source_{{ k }}_events as (
@@ -38,12 +39,49 @@ source_{{ k }}_events as (
 {{ cuped__scan_events(scan) }}
 
 ),
+{%- if config['incremental'] is none %}
 
 source_{{ k }}_per_unit as (
 
 {{ cuped__per_unit_aggregates(config, scan, 'units', 'source_' ~ k ~ '_events') }}
 
 ),
+{%- else %}
+
+{#- incremental: the stored values before the boundary (cuped__unit_settled) and the events from it on -#}
+source_{{ k }}_open_events as (
+
+    select * from source_{{ k }}_events
+    {%- if settled is not none %}
+    where event_at >= {{ settled }}
+    {%- endif %}
+
+),
+
+source_{{ k }}_open as (
+
+{{ cuped__per_unit_aggregates(config, scan, 'units', 'source_' ~ k ~ '_open_events') }}
+
+),
+
+source_{{ k }}_per_unit as (
+
+    select
+        settled.experiment_id,
+        settled.unit_id,
+        {%- for entry in scan['metrics'] %}
+        {%- for column in cuped.cuped__settled_columns(entry) %}
+        {{ cuped.cuped__merge_aggregate({'agg': 'count'} if column.endswith('_rows') else entry['metric'], 'settled.' ~ column, 'open.' ~ column) }} as {{ column }},
+        {%- endfor %}
+        {%- endfor %}
+        case when settled.source_{{ k }}_had_pre_period = 1 or open.had_pre_period = 1 then 1 else 0 end as had_pre_period
+    from {{ ref('cuped__unit_settled') }} as settled
+    left join source_{{ k }}_open as open
+        on open.experiment_id = settled.experiment_id
+        and open.unit_id = settled.unit_id
+
+),
+{%- endif %}
 {% endfor %}
 {%- if attributes %}
 {%- set attributes_relation = cuped__relation(attributes['relation']) %}

@@ -1,0 +1,147 @@
+{#-
+  Incremental builds (`incremental:` in the `cuped` var). Off by default: every build reads every
+  event. With `incremental: true` (or `{lookback_days: N}`, default 2) each unit's values before a
+  boundary are kept in cuped__unit_settled and each run reads only the events from that boundary
+  on (plus, once, the whole windows of units it has not seen). See the README's "Incremental
+  builds" and models/internal/cuped__unit_settled.sql.
+-#}
+{% macro cuped__check_incremental(value) %}
+  {%- if value is none or value is sameas false -%}{{ return(none) }}{%- endif -%}
+  {%- if value is sameas true -%}{%- set value = {} -%}{%- endif -%}
+  {%- if value is not mapping -%}
+    {{ exceptions.raise_compiler_error("cuped: `incremental` must be true, false or a mapping {lookback_days: N}, got: " ~ value) }}
+  {%- endif -%}
+  {%- do cuped.cuped__check_keys(value, ['lookback_days'], "`incremental`") -%}
+  {{ return({'lookback_days': cuped.cuped__check_integer(value.get('lookback_days', 2), "`incremental.lookback_days`", minimum=0, unit=' of days', maximum=365)}) }}
+{% endmacro %}
+
+
+{#-
+  What an incremental build cannot keep from run to run is refused when the var is read: a count of
+  distinct values is not the sum of its days' counts, and the quantile of events needs every event.
+-#}
+{% macro cuped__check_incremental_metrics(config) %}
+  {%- if config['incremental'] is none -%}{{ return(none) }}{%- endif -%}
+  {%- for metric in config['metrics'] -%}
+    {%- if metric.get('agg') == 'count_distinct' -%}
+      {{ exceptions.raise_compiler_error("cuped: metric '" ~ metric['name'] ~ "': `agg: count_distinct` cannot be built incrementally (a count of distinct values is not the sum of each day's count); use `incremental: false`, or `agg: count` over a model with one row per unit and value.") }}
+    {%- endif -%}
+    {%- if metric['type'] == 'quantile' and metric['quantile']['level'] == 'event' -%}
+      {{ exceptions.raise_compiler_error("cuped: metric '" ~ metric['name'] ~ "': a `level: event` quantile reads every event of the experiment on each run, which `incremental: true` exists to avoid; use `level: unit`, or `incremental: false`.") }}
+    {%- endif -%}
+  {%- endfor -%}
+{% endmacro %}
+
+
+{#-
+  A fingerprint of everything the stored per-unit values depend on besides each unit's own windows
+  (which cuped__unit_settled stores per unit): every event source scan with its metrics' aggregate,
+  value, filter, window and missing rule, their order, and the time zone. A change of any of them
+  rebuilds the stored values.
+-#}
+{% macro cuped__incremental_fingerprint(config) %}
+  {%- set parts = [config['timezone']] -%}
+  {%- for scan in config['scans'] -%}
+    {%- set metrics = [] -%}
+    {%- for entry in scan['metrics'] -%}
+      {%- set metric = entry['metric'] -%}
+      {%- do metrics.append([entry['index'], metric['agg'], metric['value'], metric['filter'], metric['window_days'], metric.get('missing')]) -%}
+    {%- endfor -%}
+    {%- do parts.append([cuped.cuped__relation_key(scan['source']), scan['unit_sql'], scan['timestamp_sql'], scan['timestamp_is_sql'], metrics]) -%}
+  {%- endfor -%}
+  {{ return(local_md5(tojson(parts))) }}
+{% endmacro %}
+
+
+{#- A UTC timestamp literal from a value run_query returned (a datetime, or none). -#}
+{% macro cuped__timestamp_literal(value) %}
+  {%- if value is none -%}{{ return('cast(null as ' ~ dbt.type_timestamp() ~ ')') }}{%- endif -%}
+  {{ return('cast(' ~ cuped.cuped__literal(value.strftime('%Y-%m-%d %H:%M:%S.%f')) ~ ' as ' ~ dbt.type_timestamp() ~ ')') }}
+{% endmacro %}
+
+
+{#-
+  The boundary an incremental run settles values to: the start (in `timezone`) of the day
+  `lookback_days` before the day of the latest event of any source, as a UTC timestamp (a datetime),
+  or none when no source has an event. Events before it are folded into cuped__unit_settled; events
+  from it on are read again by every run, so rows that arrive late within the lookback count once.
+-#}
+{% macro cuped__incremental_boundary(config) %}
+  {%- set latest = [] -%}
+  {%- for scan in config['scans'] -%}
+    {%- do latest.append('select max(event_at) as event_at from (' ~ cuped.cuped__scan_events(scan) ~ ') as source_' ~ scan['index']) -%}
+  {%- endfor -%}
+  {%- set day = cuped.cuped__local_date('max(event_at)', config['timezone']) -%}
+  {%- set start = cuped.cuped__wall_time_to_utc(cuped.cuped__add_days('cast(' ~ day ~ ' as ' ~ dbt.type_timestamp() ~ ')', -config['incremental']['lookback_days']), config['timezone']) -%}
+  {%- set result = run_query('select ' ~ start ~ ' as boundary, max(event_at) as latest from (' ~ (latest | join(' union all ')) ~ ') as latest_events') -%}
+  {{ return({'boundary': result.columns[0].values()[0], 'latest': result.columns[1].values()[0]}) }}
+{% endmacro %}
+
+
+{#- The stored aggregate columns of one metric in cuped__unit_settled (as cuped__per_unit_aggregates names them). -#}
+{% macro cuped__settled_columns(entry) %}
+  {%- set i = entry['index'] -%}
+  {%- set columns = ['metric_' ~ i ~ '_rows'] if entry['metric']['missing'] == 'exclude' else [] -%}
+  {{ return(columns + ['metric_' ~ i ~ '_post', 'metric_' ~ i ~ '_pre']) }}
+{% endmacro %}
+
+
+{#-
+  One aggregate over two disjoint sets of a unit's events, from each set's aggregate (null for a set
+  without a qualifying event): sums and counts add, maxima (and a proportion's any) take the larger.
+-#}
+{% macro cuped__merge_aggregate(metric, left, right) %}
+  {%- if metric['agg'] in ['max', 'any'] -%}
+    {{- return('case when ' ~ right ~ ' is null or ' ~ left ~ ' >= ' ~ right ~ ' then coalesce(' ~ left ~ ', ' ~ right ~ ') else ' ~ right ~ ' end') -}}
+  {%- elif metric['agg'] in ['sum', 'count'] -%}
+    {{- return('case when ' ~ left ~ ' is null then ' ~ right ~ ' when ' ~ right ~ ' is null then ' ~ left ~ ' else ' ~ left ~ ' + ' ~ right ~ ' end') -}}
+  {%- endif -%}
+  {{ exceptions.raise_compiler_error("cuped: `agg: " ~ metric['agg'] ~ "` has no incremental merge.") }}
+{% endmacro %}
+
+
+{#-
+  After an incremental run of cuped__unit_settled or cuped__unit_daily_values: rows of other
+  definitions are left only when the definitions changed and every analysed unit was written
+  again; they go.
+-#}
+{% macro cuped__incremental_cleanup() %}
+  {%- set config = cuped.cuped__config() -%}
+  {%- if not execute or config['incremental'] is none or model['config']['materialized'] != 'incremental' -%}{{ return('') }}{%- endif -%}
+  delete from {{ this }} where definition_fingerprint <> {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) }}
+{% endmacro %}
+
+
+{#-
+  For cuped__unit_values in an incremental build: the boundary cuped__unit_settled holds values to,
+  as a SQL literal (none when no event was settled), after checking that it holds a row over the
+  current windows and definitions for every analysed unit. It does unless cuped__unit_settled was
+  left out of a run that changed them (e.g. `dbt build -s cuped_results` after new assignments).
+-#}
+{% macro cuped__settled_boundary(config) %}
+  {%- if not execute -%}{{ return(none) }}{%- endif -%}
+  {%- set settled = ref('cuped__unit_settled') -%}
+  {%- set sql -%}
+    with units as (
+        select units.experiment_id, units.unit_id, units.assigned_at, units.analysis_end_at,
+            {{ cuped.cuped__pre_period_start(config, 'units') }} as pre_period_start
+        from {{ ref('cuped__units') }} as units
+        where units.exclusion_reason is null
+    )
+    select
+        (select max(settled_until) from {{ settled }}) as boundary,
+        (select count(*) from units left join {{ settled }} as settled
+            on settled.experiment_id = units.experiment_id
+            and settled.unit_id = units.unit_id
+            and settled.assigned_at = units.assigned_at
+            and settled.pre_period_start = units.pre_period_start
+            and (settled.analysis_end_at = units.analysis_end_at or (settled.analysis_end_at is null and units.analysis_end_at is null))
+            and settled.definition_fingerprint = {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) }}
+         where settled.unit_id is null) as not_settled
+  {%- endset -%}
+  {%- set row = run_query(sql).rows[0] -%}
+  {%- if row[1] > 0 -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ row[1] ~ " analysed units have no stored values for the current assignments and metric definitions in " ~ settled ~ " (incremental build). Run it first: `dbt build --select cuped__unit_settled+`.") }}
+  {%- endif -%}
+  {{ return(cuped.cuped__timestamp_literal(row[0]) if row[0] is not none else none) }}
+{% endmacro %}

@@ -1,0 +1,268 @@
+{#-
+  The stored half of an incremental build (`incremental:` in the `cuped` var; empty otherwise): one
+  row per experiment × analysed unit with each metric's post- and pre-period aggregate over the
+  unit's events before `settled_until`, the boundary of the run that wrote the row
+  (cuped__incremental_boundary: the start of the day `lookback_days` before the latest event).
+  cuped__unit_values adds the events from the boundary on, read again on every run, so an event that
+  arrives late but within the lookback counts once.
+
+  A run
+  - keeps the rows of units whose windows are unchanged (same assigned_at, pre-period start and
+    analysis end) and folds into them, by their aggregate (sums and counts add, maxima take the
+    larger), the events between the previous boundary and the new one: the new day, not history;
+  - computes from every event before the boundary the units it has no valid row for: new units,
+    and units whose assignment time, `pre_period_days` or analysis end changed;
+  - rebuilds every row when the metrics' definitions change (cuped__incremental_fingerprint, stored
+    with each row), and on `--full-refresh`.
+  Sums, counts and maxima are kept as they are, in the type the aggregate has (an exact decimal
+  stays exact): a unit's aggregate is the same however its events are split between runs. Counts of distinct values are refused with `incremental`
+  (cuped__check_incremental_metrics). Events before a boundary that arrive after it has passed are
+  not read until `--full-refresh`; cuped_incremental_state reports each experiment's boundary.
+-#}
+{%- set cuped_config = cuped.cuped__config() -%}
+{%- set incremental = cuped_config['incremental'] -%}
+{{ config(
+    materialized=('incremental' if incremental else 'table'),
+    unique_key=['experiment_id', 'unit_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    post_hook="{{ cuped.cuped__incremental_cleanup() }}",
+) }}
+/* depends_on: {{ ref('cuped__unit_daily_values') }} */
+{#- the daily series reads the boundary this table was left at by the previous run (cuped__incremental_daily.sql) -#}
+{%- set scans = cuped_config['scans'] -%}
+{%- set fingerprint = cuped.cuped__incremental_fingerprint(cuped_config) if execute else '' -%}
+
+{%- set units_sql -%}
+    select
+        units.experiment_id,
+        units.unit_id,
+        units.assigned_at,
+        units.analysis_end_at,
+        {{ cuped.cuped__pre_period_start(cuped_config, 'units') }} as pre_period_start
+    from {{ ref('cuped__units') }} as units
+    where units.exclusion_reason is null
+{%- endset -%}
+
+{%- if not incremental %}
+{#- incremental builds are off: no stored values (and none left over to be read if they are turned on) -#}
+select
+    cast(null as {{ dbt.type_string() }}) as experiment_id,
+    cast(null as {{ dbt.type_string() }}) as unit_id,
+    cast(null as {{ dbt.type_string() }}) as definition_fingerprint
+where 1 = 0
+{%- else %}
+
+{#- what is stored, and whether it can be kept: an incremental run over rows of the same definitions -#}
+{%- set state = {'rebuild': true, 'previous': none, 'boundary': none, 'latest': none} -%}
+{%- if execute -%}
+  {%- if is_incremental() -%}
+    {%- set stored = run_query("select min(definition_fingerprint), max(definition_fingerprint), max(settled_until) from " ~ this) -%}
+    {%- set row = stored.rows[0] -%}
+    {%- if row[0] == fingerprint and row[1] == fingerprint -%}
+      {%- do state.update({'rebuild': false, 'previous': row[2]}) -%}
+    {%- endif -%}
+  {%- endif -%}
+  {%- set found = cuped.cuped__incremental_boundary(cuped_config) -%}
+  {%- set boundary = found['boundary'] -%}
+  {#- the boundary never moves back: rows already settled past it stay valid -#}
+  {%- if state['previous'] is not none and (boundary is none or boundary < state['previous']) -%}
+    {%- set boundary = state['previous'] -%}
+  {%- endif -%}
+  {%- do state.update({'boundary': boundary, 'latest': found['latest']}) -%}
+{%- endif -%}
+{%- set boundary = cuped.cuped__timestamp_literal(state['boundary']) -%}
+{%- set previous = cuped.cuped__timestamp_literal(state['previous']) -%}
+{%- set fold = not state['rebuild'] and state['boundary'] is not none and (state['previous'] is none or state['boundary'] > state['previous']) -%}
+
+{#- the analysed units, and which of them have a stored row computed over the same windows -#}
+{%- set unit_sets -%}
+units as (
+
+{{ units_sql }}
+
+),
+{%- if state['rebuild'] %}
+
+fresh_units as (
+
+    select * from units
+
+)
+{%- else %}
+
+stored as (
+
+    select * from {{ this }}
+
+),
+
+known_units as (
+
+    select units.*
+    from units
+    inner join stored
+        on stored.experiment_id = units.experiment_id
+        and stored.unit_id = units.unit_id
+        and stored.assigned_at = units.assigned_at
+        and stored.pre_period_start = units.pre_period_start
+        and (stored.analysis_end_at = units.analysis_end_at or (stored.analysis_end_at is null and units.analysis_end_at is null))
+
+),
+
+fresh_units as (
+
+    select units.*
+    from units
+    left join known_units
+        on known_units.experiment_id = units.experiment_id
+        and known_units.unit_id = units.unit_id
+    where known_units.unit_id is null
+
+)
+{%- endif %}
+{%- endset %}
+{#- the earliest event a fresh unit needs, so the scan of history skips what no fresh unit reads -#}
+{%- set fresh = {'start': none, 'count': 0} -%}
+{%- if execute and state['boundary'] is not none -%}
+  {%- set sql -%}
+    with {{ unit_sets }}
+    select count(*), min(pre_period_start) from fresh_units
+  {%- endset -%}
+  {%- set result = run_query(sql) -%}
+  {%- do fresh.update({'count': result.rows[0][0], 'start': result.rows[0][1]}) -%}
+{%- endif %}
+{%- set scan_fresh = execute and fresh['count'] > 0 and fresh['start'] is not none -%}
+
+with {{ unit_sets }},
+{% for scan in scans %}
+{%- set k = scan['index'] %}
+
+source_{{ k }}_events as (
+
+{{ cuped.cuped__scan_events(scan) }}
+
+),
+
+source_{{ k }}_fresh_events as (
+
+    select * from source_{{ k }}_events
+    {%- if scan_fresh %}
+    where event_at >= {{ cuped.cuped__timestamp_literal(fresh['start']) }}
+        and event_at < {{ boundary }}
+    {%- else %}
+    {#- no unit to compute, or no event before the boundary: no row, the columns typed as always #}
+    where 1 = 0
+    {%- endif %}
+
+),
+
+source_{{ k }}_fresh as (
+
+{{ cuped.cuped__per_unit_aggregates(cuped_config, scan, 'fresh_units', 'source_' ~ k ~ '_fresh_events') }}
+
+),
+{%- if fold %}
+
+source_{{ k }}_fold_events as (
+
+    select * from source_{{ k }}_events
+    where event_at < {{ boundary }}
+    {%- if state['previous'] is not none %}
+        and event_at >= {{ previous }}
+    {%- endif %}
+
+),
+
+source_{{ k }}_fold as (
+
+{{ cuped.cuped__per_unit_aggregates(cuped_config, scan, 'known_units', 'source_' ~ k ~ '_fold_events') }}
+
+),
+{%- endif %}
+{%- endfor %}
+
+fresh_rows as (
+
+    select
+        units.experiment_id,
+        units.unit_id,
+        units.assigned_at,
+        units.pre_period_start,
+        units.analysis_end_at,
+        {%- for scan in scans %}
+        {%- for entry in scan['metrics'] %}
+        {%- set i = entry['index'] %}
+        {%- for column in cuped.cuped__settled_columns(entry) %}
+        source_{{ scan['index'] }}_fresh.{{ column }},
+        {%- endfor %}
+        {%- endfor %}
+        cast(coalesce(source_{{ scan['index'] }}_fresh.had_pre_period, 0) as integer) as source_{{ scan['index'] }}_had_pre_period,
+        {%- endfor %}
+        {{ cuped.cuped__timestamp_literal(run_started_at) }} as rebuilt_at
+    from fresh_units as units
+    {%- for scan in scans %}
+    left join source_{{ scan['index'] }}_fresh
+        on source_{{ scan['index'] }}_fresh.experiment_id = units.experiment_id
+        and source_{{ scan['index'] }}_fresh.unit_id = units.unit_id
+    {%- endfor %}
+
+){%- if fold %},
+
+{#- known units with events in the days that settle on this run: their stored row plus those days -#}
+touched as (
+    {%- for scan in scans %}
+    select experiment_id, unit_id from source_{{ scan['index'] }}_fold
+    {%- if not loop.last %}
+    union
+    {%- endif %}
+    {%- endfor %}
+),
+
+folded_rows as (
+
+    select
+        stored.experiment_id,
+        stored.unit_id,
+        stored.assigned_at,
+        stored.pre_period_start,
+        stored.analysis_end_at,
+        {%- for scan in scans %}
+        {%- set k = scan['index'] %}
+        {%- for entry in scan['metrics'] %}
+        {%- for column in cuped.cuped__settled_columns(entry) %}
+        {{ cuped.cuped__merge_aggregate({'agg': 'count'} if column.endswith('_rows') else entry['metric'], 'stored.' ~ column, 'source_' ~ k ~ '_fold.' ~ column) }} as {{ column }},
+        {%- endfor %}
+        {%- endfor %}
+        cast(case when stored.source_{{ k }}_had_pre_period = 1 or source_{{ k }}_fold.had_pre_period = 1 then 1 else 0 end as integer) as source_{{ k }}_had_pre_period,
+        {%- endfor %}
+        stored.rebuilt_at
+    from touched
+    inner join stored
+        on stored.experiment_id = touched.experiment_id
+        and stored.unit_id = touched.unit_id
+    {%- for scan in scans %}
+    left join source_{{ scan['index'] }}_fold
+        on source_{{ scan['index'] }}_fold.experiment_id = touched.experiment_id
+        and source_{{ scan['index'] }}_fold.unit_id = touched.unit_id
+    {%- endfor %}
+
+)
+{%- endif %}
+
+select
+    *,
+    {{ boundary }} as settled_until,
+    {{ cuped.cuped__timestamp_literal(state['latest']) }} as latest_event_at,
+    {{ cuped.cuped__literal(fingerprint) }} as definition_fingerprint
+from fresh_rows
+{%- if fold %}
+union all
+select
+    *,
+    {{ boundary }} as settled_until,
+    {{ cuped.cuped__timestamp_literal(state['latest']) }} as latest_event_at,
+    {{ cuped.cuped__literal(fingerprint) }} as definition_fingerprint
+from folded_rows
+{%- endif %}
+{%- endif %}

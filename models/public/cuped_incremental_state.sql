@@ -1,0 +1,56 @@
+{#-
+  cuped_incremental_state (public, contract enforced): for each experiment of an incremental build
+  (`incremental:` in the `cuped` var), what its stored values cover: when they were last computed
+  from every event, the boundary before which events are final, and the latest event read. Empty
+  when builds are not incremental.
+-#}
+{%- set config = cuped__config() -%}
+{%- set lookback = config['incremental']['lookback_days'] if config['incremental'] else 0 %}
+
+with units as (
+
+    select experiment_id, unit_id
+    from {{ ref('cuped__units') }}
+    where exclusion_reason is null
+
+),
+
+settled as (
+
+    select * from {{ ref('cuped__unit_settled') }}
+
+),
+
+per_experiment as (
+
+    {%- if config['incremental'] %}
+    select
+        units.experiment_id,
+        count(*) as n_units,
+        min(settled.rebuilt_at) as values_rebuilt_at,
+        max(settled.rebuilt_at) as last_units_added_at,
+        min(settled.pre_period_start) as events_read_from,
+        (select max(settled_until) from settled) as settled_until,
+        (select max(latest_event_at) from settled) as latest_event_at
+    from units
+    inner join settled
+        on settled.experiment_id = units.experiment_id
+        and settled.unit_id = units.unit_id
+    group by units.experiment_id
+    {%- else %}
+    {#- not incremental: every build reads every event, nothing is stored -#}
+    select
+        experiment_id,
+        0 as n_units,
+        cast(null as {{ dbt.type_timestamp() }}) as values_rebuilt_at,
+        cast(null as {{ dbt.type_timestamp() }}) as last_units_added_at,
+        cast(null as {{ dbt.type_timestamp() }}) as events_read_from,
+        cast(null as {{ dbt.type_timestamp() }}) as settled_until,
+        cast(null as {{ dbt.type_timestamp() }}) as latest_event_at
+    from units
+    where 1 = 0
+    {%- endif %}
+
+)
+
+{{ cuped__select_contract('per_experiment', {'lookback_days': lookback, 'computed_at': dbt.current_timestamp()}) }}

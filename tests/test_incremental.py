@@ -1,0 +1,382 @@
+"""Incremental builds (`incremental:` in the `cuped` var) give the numbers of a full build.
+
+A scratch project reads its events, exposures and users as dbt sources over tables this test
+writes into the DuckDB file between runs, the way a loader appends to a warehouse. Events have a
+day they happen and a day they arrive: most arrive the same day, some a day late (inside the
+two-day lookback), a few five days late (outside it). Each incremental run sees what has arrived
+by its day; the reference is a build with `incremental: false` (every event read by the ordinary
+path) over the rows the incremental run can have counted: everything that has arrived, except the
+rows that arrived after the boundary of their day had passed (cuped__unit_settled). A second
+experiment's exposures arrive mid-way, with history before the boundary; a metric is added and a
+filter changed (both rebuild the stored values); a run without new rows changes nothing; and
+`--full-refresh` reads the late rows too. Amounts are whole numbers, so every per-unit sum is exact
+in any order and the public tables agree to 1e-12.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tests.dbt_runner import REPO, run_dbt, write_installing_project
+
+START = pd.Timestamp("2026-03-01")
+LOOKBACK = 2
+#: the public tables compared, each with the columns that identify a row
+TABLES = {
+    "cuped_results": ["experiment_id", "metric_name", "segment_name", "segment_value", "variant"],
+    "cuped_health": ["experiment_id", "segment_name", "segment_value", "variant"],
+    "cuped_caps": ["experiment_id", "metric_name", "period"],
+    "cuped_balance": [
+        "experiment_id",
+        "segment_name",
+        "segment_value",
+        "metric_name",
+        "covariate",
+        "variant",
+    ],
+    "cuped_power": ["experiment_id", "metric_name", "variant"],
+    "cuped_decisions": ["experiment_id", "variant"],
+    "cuped_results_daily": ["experiment_id", "metric_name", "variant", "as_of_date"],
+}
+EVENTS = {"source": "source:raw.events", "unit_column": "unit_id", "timestamp_column": "event_at"}
+CONFIG = {
+    "assignments": "source:raw.exposures",
+    "pre_period_days": 7,
+    "daily_series": True,
+    "incremental": {"lookback_days": LOOKBACK},
+    "unit_attributes": {"relation": "source:raw.users", "columns": ["ltv", "platform"]},
+    "segments": ["platform"],
+    "experiment_settings": {"beta": {"pre_period_days": 5}},
+    "metrics": [
+        {
+            "name": "revenue",
+            **EVENTS,
+            "value": "amount",
+            "filter": "kind = 'buy'",
+            "covariates": ["pre_period", "ltv"],
+        },
+        {
+            "name": "revenue_capped",
+            **EVENTS,
+            "value": "amount",
+            "filter": "kind = 'buy'",
+            "cap": {"upper_quantile": 0.9},
+        },
+        {"name": "views", **EVENTS, "agg": "count", "filter": "kind = 'view'"},
+        {"name": "largest", **EVENTS, "agg": "max", "value": "amount"},
+        {"name": "bought", **EVENTS, "type": "proportion", "filter": "kind = 'buy'"},
+        {"name": "revenue_3d", **EVENTS, "value": "amount", "window_days": 3},
+        {"name": "rating", **EVENTS, "agg": "max", "value": "rating", "missing": "exclude"},
+        {
+            "name": "revenue_per_view",
+            "type": "ratio",
+            "numerator": "revenue",
+            "denominator": "views",
+        },
+        {
+            "name": "median_revenue",
+            **EVENTS,
+            "type": "quantile",
+            "quantile": 0.5,
+            "value": "amount",
+            "filter": "kind = 'buy'",
+        },
+    ],
+}
+
+
+def _data(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Exposures (with the day they arrive), events (with the day they arrive) and users."""
+    rng = np.random.default_rng(seed)
+    exposures, events = [], []
+    for unit in range(700):
+        beta = unit >= 500
+        experiment = "beta" if beta else "alpha"
+        variant = ("control", "treatment")[unit % 2]
+        assigned = START + pd.Timedelta(
+            days=float(rng.uniform(3, 9) if beta else rng.uniform(0, 8))
+        )
+        # beta's exposures reach the warehouse on day 11, with days of history behind them
+        exposures.append((experiment, unit, variant, assigned, 11 if beta else assigned.day - 1))
+        busy = rng.gamma(2.0, 1.0)
+        for _ in range(rng.poisson(4 * busy)):
+            at = assigned + pd.Timedelta(days=float(rng.uniform(-8, 12)))
+            lift = 3 if (variant == "treatment" and at >= assigned) else 0
+            kind = "buy" if rng.random() < 0.4 else "view"
+            amount = (
+                float(rng.integers(1, 40) + lift) if kind == "buy" else float(rng.integers(0, 3))
+            )
+            rating = float(rng.integers(1, 6)) if rng.random() < 0.2 else None
+            day = (at.normalize() - START).days
+            late = rng.random()
+            arrives = day + (5 if late < 0.03 else 1 if late < 0.15 else 0)
+            events.append((unit, at, kind, amount, rating, day, arrives))
+    exposures = pd.DataFrame(
+        exposures, columns=["experiment_id", "unit_id", "variant", "assigned_at", "arrives"]
+    )
+    events = pd.DataFrame(
+        events, columns=["unit_id", "event_at", "kind", "amount", "rating", "day", "arrives"]
+    )
+    users = pd.DataFrame({"unit_id": range(700)})
+    users["ltv"] = np.round(rng.gamma(2.0, 10.0, len(users)), 0)
+    users["platform"] = np.where(users["unit_id"] % 3, "ios", "web")
+    return exposures, events, users
+
+
+def _counted(events: pd.DataFrame, exposures: pd.DataFrame, days: list[int]) -> pd.Series:
+    """Which events the incremental runs on `days` (the first one a full build) have counted by
+    the last of them. A unit's run reads all of its events that have arrived when the unit is new
+    (its exposure has just arrived); after that, a run reads the events that arrived since the
+    previous run only from the boundary that run left on: the start of the day `LOOKBACK` days
+    before the latest event it saw."""
+    arrived_unit = exposures.set_index("unit_id")["arrives"]
+    first_run = arrived_unit.map(
+        lambda arrives: min((d for d in days if d >= max(arrives, days[0])), default=10**6)
+    )
+    unit_first_run = events["unit_id"].map(first_run)
+    counted = pd.Series(False, index=events.index)
+    boundary = None
+    for day in days:
+        arrived = events["arrives"] <= day
+        new = arrived & ~counted
+        if boundary is not None:
+            new &= (events["day"] >= boundary) | (unit_first_run == day)
+        counted |= new
+        latest = events.loc[arrived, "day"].max()
+        boundary = latest - LOOKBACK if boundary is None else max(latest - LOOKBACK, boundary)
+    return counted
+
+
+def _load(database: Path, exposures, events, users, day: int, keep: pd.Series | None = None):
+    """The raw tables as of `day`: the exposures and events that have arrived (of the events,
+    those in `keep` if given)."""
+    rows = events[events["arrives"] <= day] if keep is None else events[keep]
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database)) as con:
+        for name, frame in (
+            ("exposures", exposures[exposures["arrives"] <= day].drop(columns="arrives")),
+            ("events", rows.drop(columns=["day", "arrives"])),
+            ("users", users),
+        ):
+            con.register("frame", frame)
+            con.execute(f"create or replace table main.{name} as select * from frame")
+            con.unregister("frame")
+
+
+def _write_project(root: Path) -> None:
+    write_installing_project(root)
+    (root / "models").mkdir(exist_ok=True)
+    (root / "models" / "_sources.yml").write_text(
+        "version: 2\nsources:\n  - name: raw\n    schema: main\n"
+        "    tables: [{name: exposures}, {name: events}, {name: users}]\n"
+    )
+
+
+def _tables(database: Path, names=None) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {name: con.sql(f"select * from {name}").df() for name in names or TABLES}
+
+
+def _json_close(left, right) -> bool:
+    """Two JSON texts (e.g. `theta`) with the same keys and numbers equal to 1e-12."""
+    if left is None or right is None:
+        return left is None and right is None
+    a, b = json.loads(left), json.loads(right)
+    return a.keys() == b.keys() and all(
+        np.isclose(a[key], b[key], rtol=1e-12, atol=1e-15)
+        if isinstance(a[key], float) and isinstance(b[key], float)
+        else a[key] == b[key]
+        for key in a
+    )
+
+
+def _assert_same(got: dict, want: dict, label: str) -> None:
+    for name, keys in TABLES.items():
+        a = got[name].sort_values(keys).reset_index(drop=True)
+        b = want[name].sort_values(keys).reset_index(drop=True)
+        a = a.drop(columns=[c for c in a.columns if c.endswith("computed_at")])
+        b = b.drop(columns=[c for c in b.columns if c.endswith("computed_at")])
+        assert list(a.columns) == list(b.columns), (label, name)
+        assert len(a) == len(b), (label, name, len(a), len(b))
+        for column in a.columns:
+            x, y = a[column], b[column]
+            if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
+                # 1e-12 relative, or of the column's scale for values near 0 (the difference of
+                # two means carries the rounding of the means: 2e-12 of 0.016 for the demo's)
+                scale = np.nanmax(np.abs(y.astype(float).to_numpy()), initial=0.0)
+                ok = np.isclose(
+                    x.astype(float),
+                    y.astype(float),
+                    rtol=1e-12,
+                    atol=max(1e-15, 1e-12 * scale),
+                    equal_nan=True,
+                )
+                assert ok.all(), (
+                    label,
+                    name,
+                    column,
+                    a.loc[~ok, [*keys, column]].to_string(),
+                    y[~ok].to_list(),
+                    (x[~ok] / y[~ok] - 1).to_list(),
+                )
+            elif x.astype(str).str.startswith("{").any():
+                for left, right in zip(x, y, strict=True):
+                    assert _json_close(left, right), (label, name, column, left, right)
+            else:
+                assert (
+                    x.astype(object).fillna("<null>").astype(str)
+                    == y.astype(object).fillna("<null>").astype(str)
+                ).all(), (label, name, column)
+
+
+class Scenario:
+    """The incremental project and a reference project, each with its own DuckDB file. The
+    reference builds run in a worker thread (each a dbt process) while the next incremental run
+    goes on, so the two builds of each step share the machine's cores."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.exposures, self.events, self.users = _data()
+        self.root, self.work = tmp / "project", tmp / "work"
+        self.reference_work = tmp / "reference"
+        _write_project(self.root)
+        run_dbt(["deps"], project_dir=self.root, work_dir=self.work).check()
+        self.days: list[int] = []
+        self.references = ThreadPoolExecutor(max_workers=1)
+
+    def run(self, day: int, config: dict, command: str = "run") -> dict:
+        """An incremental `dbt run` on `day` (rows arrived by then), returning its public tables."""
+        _load(self.work / "cuped.duckdb", self.exposures, self.events, self.users, day)
+        self.days.append(day)
+        run_dbt(
+            [command], project_dir=self.root, work_dir=self.work, variables={"cuped": config}
+        ).check()
+        return _tables(self.work / "cuped.duckdb")
+
+    def reference(self, day: int, config: dict, keep: pd.Series) -> Future:
+        """A build with `incremental: false` over the rows arrived by `day` that are in `keep`
+        (its public tables, when the future is done)."""
+
+        def build() -> dict:
+            _load(
+                self.reference_work / "cuped.duckdb",
+                self.exposures,
+                self.events,
+                self.users,
+                day,
+                keep & (self.events["arrives"] <= day),
+            )
+            full = {**config, "incremental": False}
+            run_dbt(
+                ["run"],
+                project_dir=self.root,
+                work_dir=self.reference_work,
+                variables={"cuped": full},
+            ).check()
+            return _tables(self.reference_work / "cuped.duckdb")
+
+        return self.references.submit(build)
+
+    def state(self) -> pd.DataFrame:
+        with duckdb.connect(str(self.work / "cuped.duckdb"), read_only=True) as con:
+            return con.sql("select * from cuped_incremental_state").df()
+
+
+def test_incremental_runs_equal_a_full_build_of_what_they_read(tmp_path: Path) -> None:
+    scenario = Scenario(tmp_path)
+    checks: list[tuple[str, dict, Future]] = []
+    every_row = pd.Series(True, index=scenario.events.index)
+    # day 8: the first run (`dbt build`, with the package's tests) stores the values before its
+    # boundary (day 6); day 11 folds three days, reads the rows that arrived a day late, brings
+    # beta's exposures with days of history before the boundary, and the first rows five days
+    # late (before the boundary: not read)
+    for day, command in ((8, "build"), (11, "run")):
+        got = scenario.run(day, CONFIG, command)
+        keep = _counted(scenario.events, scenario.exposures, scenario.days)
+        checks.append((f"day {day}", got, scenario.reference(day, CONFIG, keep)))
+    assert ((scenario.events["arrives"] <= 11) & ~keep).sum() > 0
+    # a run without new rows changes nothing
+    checks.append(("day 11 again", scenario.run(11, CONFIG), checks[-1][2]))
+    state = scenario.state().set_index("experiment_id")
+    assert set(state.index) == {"alpha", "beta"}
+    assert (state["settled_until"] == (START + pd.Timedelta(days=11 - LOOKBACK))).all()
+    assert (state["lookback_days"] == LOOKBACK).all()
+    assert state.loc["beta", "values_rebuilt_at"] > state.loc["alpha", "values_rebuilt_at"]
+    # a changed filter and a new metric rebuild the stored values from every row (as the first
+    # run and `--full-refresh` do): the late rows count again; day 12 then folds into them
+    changed = copy.deepcopy(CONFIG)
+    changed["metrics"][2]["filter"] = "kind = 'view' and amount > 0"
+    changed["metrics"].insert(
+        1, {"name": "buys", **EVENTS, "agg": "count", "filter": "kind = 'buy'"}
+    )
+    checks.append(
+        (
+            "changed definitions",
+            scenario.run(11, changed),
+            scenario.reference(11, changed, every_row),
+        )
+    )
+    scenario.days = [11]
+    got = scenario.run(12, changed)
+    checks.append(
+        (
+            "day 12",
+            got,
+            scenario.reference(
+                12, changed, _counted(scenario.events, scenario.exposures, scenario.days)
+            ),
+        )
+    )
+    for label, got, reference in checks:
+        _assert_same(got, reference.result(), label)
+
+
+DEMO_TABLES = [*TABLES, "cuped_power"]
+
+
+def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:
+    """The demo with `incremental: true`, built first on its events up to October 20 and then on
+    all of them (the daily series included), equals the README's full build."""
+    project = tmp_path / "demo"
+    shutil.copytree(
+        REPO,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "target", "logs", "dbt_packages", "*.duckdb", "__pycache__"
+        ),
+    )
+    settings = project / "dbt_project.yml"
+    text = settings.read_text()
+    assert "    daily_series: true\n" in text
+    settings.write_text(
+        text.replace("    daily_series: true\n", "    daily_series: true\n    incremental: true\n")
+    )
+    seeds = {
+        name: (project / "seeds" / name).read_text()
+        for name in ("demo_orders.csv", "demo_sessions.csv")
+    }
+    for name, column in (
+        ("demo_orders.csv", "ordered_at"),
+        ("demo_sessions.csv", "session_started_at"),
+    ):
+        frame = pd.read_csv(project / "seeds" / name)
+        frame[pd.to_datetime(frame[column]) < pd.Timestamp("2026-10-20")].to_csv(
+            project / "seeds" / name, index=False
+        )
+    work = tmp_path / "work"
+    run_dbt(["build"], project_dir=project, work_dir=work).check()
+    for name, text in seeds.items():
+        (project / "seeds" / name).write_text(text)
+    run_dbt(["build"], project_dir=project, work_dir=work).check()
+    got, want = _tables(work / "cuped.duckdb"), _tables(demo_build.database)
+    _assert_same(got, want, "demo")
+    with duckdb.connect(str(work / "cuped.duckdb"), read_only=True) as con:
+        boundary = con.sql("select distinct settled_until from cuped_incremental_state").fetchall()
+    assert boundary == [(pd.Timestamp("2026-10-29").to_pydatetime(),)]
