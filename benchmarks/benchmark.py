@@ -252,14 +252,22 @@ def extra_metrics_yaml(count: int) -> str:
 
 
 def write_project(
-    project: Path, database: Path, extra_metrics: int = 0, *, with_package: bool = True
+    project: Path,
+    database: Path,
+    extra_metrics: int = 0,
+    *,
+    with_package: bool = True,
+    incremental: bool = False,
 ) -> None:
     """The benchmark's dbt project; without the package (the parse-time baseline: the same
-    project and configuration, with nothing installed to read it)."""
+    project and configuration, with nothing installed to read it); with `incremental: true`."""
     (project / "models").mkdir(parents=True, exist_ok=True)
-    (project / "dbt_project.yml").write_text(
-        textwrap.dedent(PROJECT_YML).lstrip() + extra_metrics_yaml(extra_metrics)[1:]
-    )
+    settings = textwrap.dedent(PROJECT_YML).lstrip()
+    if incremental:
+        settings = settings.replace(
+            "  pre_period_days: 14\n", "  pre_period_days: 14\n    incremental: true\n"
+        )
+    (project / "dbt_project.yml").write_text(settings + extra_metrics_yaml(extra_metrics)[1:])
     (project / "models" / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
     if with_package:
         (project / "packages.yml").write_text(f"packages:\n  - local: {json.dumps(str(REPO))}\n")
@@ -780,6 +788,175 @@ def bench_scale(
 
 
 # --------------------------------------------------------------------------------------------
+# the incremental scenario (--incremental)
+# --------------------------------------------------------------------------------------------
+
+# Events re-timed uniformly over the 60 days from the first pre-period (14 days before the first
+# exposure) on; the last day is held back in *_last_day tables and appended after the full build.
+SIXTY_DAYS_SQL = """
+create or replace table sessions as
+select * replace (timestamp '2025-12-22 00:00:00'
+    + to_seconds((hash(session_id, 's60') % 5184000)::bigint) as session_started_at)
+from sessions;
+create or replace table orders as
+select * replace (timestamp '2025-12-22 00:00:00'
+    + to_seconds((hash(order_id, 'o60') % 5184000)::bigint) as ordered_at)
+from orders;
+create or replace table sessions_last_day as
+select * from sessions where session_started_at >= timestamp '2026-02-19 00:00:00';
+delete from sessions where session_started_at >= timestamp '2026-02-19 00:00:00';
+create or replace table orders_last_day as
+select * from orders where ordered_at >= timestamp '2026-02-19 00:00:00';
+delete from orders where ordered_at >= timestamp '2026-02-19 00:00:00';
+checkpoint;
+"""
+
+APPEND_SQL = """
+insert into sessions select * from sessions_last_day;
+insert into orders select * from orders_last_day;
+checkpoint;
+"""
+
+# "save" keeps the incremental run's cuped_results; "compare" compares them with the current ones
+COMPARE_CHILD = """
+import duckdb, json, sys
+database, step = sys.argv[1:3]
+with duckdb.connect(database) as con:
+    if step == "save":
+        con.execute("create or replace table incremental_results as select * from cuped_results")
+        print(json.dumps({}))
+    else:
+        worst = con.execute(
+            "select max(abs(a.absolute_effect - b.absolute_effect) / b.absolute_effect_se),"
+            "       max(abs(a.absolute_effect_se - b.absolute_effect_se) / b.absolute_effect_se),"
+            "       count(*), count(b.metric_name),"
+            "       count(*) filter (where a.n_control <> b.n_control"
+            "                           or a.n_variant <> b.n_variant)"
+            " from incremental_results as a left join cuped_results as b"
+            " using (experiment_id, metric_name, segment_name, segment_value, variant)"
+        ).fetchall()[0]
+        print(json.dumps({"effect": worst[0], "se": worst[1], "rows": worst[2],
+                          "matched": worst[3], "count_mismatches": worst[4]}))
+"""
+
+
+def run_sql(database: Path, sql: str) -> float:
+    import duckdb
+
+    started = time.perf_counter()
+    with duckdb.connect(str(database)) as con:
+        for statement in sql.split(";"):
+            if statement.strip():
+                con.execute(statement)
+    return time.perf_counter() - started
+
+
+def bench_incremental(work: Path, units: int, events: int, args: argparse.Namespace) -> dict:
+    """A daily incremental run against the full build. The data span 60 days, the last one held
+    back: (1) the first build with `incremental: true` (nothing stored: a full build), (2) the
+    last day appended, (3) the incremental run, (4) the floor on the final data, (5) a full build
+    of the final data (`--full-refresh`), whose cuped_results the incremental run's must equal."""
+    import duckdb
+
+    work.mkdir(parents=True, exist_ok=True)
+    project = work / "project"
+    database = work / "bench.duckdb"
+    env = dbt_env()
+    out: dict = {"units": units, "events": events}
+    print(f"\n=== incremental: {units:,} units, {events:,} events over 60 days ===", flush=True)
+    if database.exists():
+        database.unlink()
+    out["data"] = generate_data(database, units, events)
+    seconds = run_sql(database, SIXTY_DAYS_SQL)
+    with duckdb.connect(str(database), read_only=True) as con:
+        held = con.execute(
+            "select (select count(*) from sessions_last_day)"
+            " + (select count(*) from orders_last_day)"
+        ).fetchall()[0][0]
+    out["appended_events"] = held
+    print(
+        f"  data: {out['data']['seconds'] + seconds:.1f} s; the last day ({held:,} events, "
+        f"{held / events:.1%}) held back",
+        flush=True,
+    )
+    write_project(project, database, args.extra_metrics, incremental=True)
+    run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
+    run_quiet(dbt_command(project, "parse"), cwd=project, env=env, label="dbt parse")
+    out["empty"] = measure(
+        dbt_command(project, "run", "--select", NO_SUCH_MODEL),
+        cwd=project,
+        env=env,
+        label=f"fixed cost: dbt run --select {NO_SUCH_MODEL}",
+    )
+    out["first"] = measure(
+        dbt_command(project, "build"),
+        cwd=project,
+        env=env,
+        label="first build with incremental: true (nothing stored: a full build)",
+    )
+    run_sql(database, APPEND_SQL)
+    out["incremental"] = measure(
+        dbt_command(project, "build"),
+        cwd=project,
+        env=env,
+        label="incremental run after appending the last day",
+    )
+    out["nodes"] = node_timings(project / "target")
+    subprocess.run([sys.executable, "-c", COMPARE_CHILD, str(database), "save"], check=True)
+    sql_file = work / "floor.sql"
+    sql_file.write_text(floor_sql())
+    out["floor"] = measure(
+        [sys.executable, "-c", FLOOR_CHILD, str(database), str(sql_file)],
+        cwd=work,
+        label="floor: one hand-written DuckDB statement on the final data",
+    )
+    out["full"] = measure(
+        dbt_command(project, "build", "--full-refresh"),
+        cwd=project,
+        env=env,
+        label="full build of the final data (dbt build --full-refresh)",
+    )
+    compared = subprocess.run(
+        [sys.executable, "-c", COMPARE_CHILD, str(database), "compare"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out["compare"] = json.loads(compared.stdout.strip().splitlines()[-1])
+    return out
+
+
+def print_incremental_report(r: dict) -> None:
+    empty, incremental, full, floor = r["empty"], r["incremental"], r["full"], r["floor"]
+    ratio = (incremental["wall"] - empty["wall"]) / (full["wall"] - empty["wall"])
+    print(
+        f"\n## incremental: {r['units']:,} units, {r['events']:,} events over 60 days, "
+        f"{r['appended_events']:,} appended"
+    )
+    print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+    for label, m in (
+        ("incremental run after appending one day (dbt build)", incremental),
+        ("full build of the same data (dbt build --full-refresh)", full),
+        ("first build with incremental: true (nothing stored)", r["first"]),
+        ("floor: one hand-written DuckDB statement", floor),
+        (f"fixed cost: dbt run --select {NO_SUCH_MODEL}", empty),
+    ):
+        table_row(label, f"{m['wall']:.2f}", fmt_mb(m["rss_mb"]))
+    table_row("(incremental - fixed cost) / (full - fixed cost)", f"{ratio:.3f}", "")
+    c = r["compare"]
+    print(
+        f"incremental cuped_results vs the full build: {c['matched']}/{c['rows']} rows matched, "
+        f"{c['count_mismatches']} with other unit counts, largest difference of the effect "
+        f"{c['effect']:.1e} of its SE, largest relative difference of the SE {c['se']:.1e}"
+    )
+    print("\nper-model timings of the incremental run (run_results.json execution_time):")
+    for n in sorted(r["nodes"], key=lambda n: -n["seconds"]):
+        if n["node"].startswith("model.") and n["seconds"] >= 0.05:
+            print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+
+
+# --------------------------------------------------------------------------------------------
 # reporting
 # --------------------------------------------------------------------------------------------
 
@@ -938,6 +1115,12 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="metrics beyond the five standard ones (e.g. 95 for the 100-metric measurement)",
     )
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="measure a daily incremental run against a full build (events over 60 days, the "
+        "last one appended); only the main scale",
+    )
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
@@ -953,6 +1136,9 @@ def main(argv: list[str] | None = None) -> None:
         scales.insert(0, (args.units // args.small_factor, args.events // args.small_factor))
     results = []
     try:
+        if args.incremental:
+            print_incremental_report(bench_incremental(work / "incremental", *scales[-1], args))
+            return
         for index, (units, events) in enumerate(scales):
             profile = args.profile and index == 0  # the smaller scale is the "moderate" one
             results.append(bench_scale(work / f"scale_{units}", units, events, args, profile))

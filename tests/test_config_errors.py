@@ -205,6 +205,39 @@ CASES = {
         lambda c: c.update(bayes_prior="empirical_bayes"),
         ["`bayes_prior` must be `empirical` or a mapping", "got: empirical_bayes"],
     ),
+    "incremental lookback that is not a number of days": (
+        lambda c: c.update(incremental={"lookback_days": -1}),
+        ["`incremental.lookback_days` must be a whole number of days >= 0", "got: -1"],
+    ),
+    "incremental misspelt": (
+        lambda c: c.update(incremental={"lookback": 2}),
+        ["`incremental`", "unknown key `lookback`", "lookback_days"],
+    ),
+    "incremental with a count of distinct values": (
+        lambda c: (
+            c.update(incremental=True),
+            _metric(c, "orders_per_user").update(agg="count_distinct", value="order_id"),
+        ),
+        ["metric 'orders_per_user'", "`agg: count_distinct` cannot be built incrementally"],
+    ),
+    "incremental with an event-level quantile": (
+        lambda c: (
+            c.update(incremental=True),
+            c["metrics"].append(
+                {
+                    "name": "order_value_p90",
+                    "type": "quantile",
+                    "quantile": 0.9,
+                    "level": "event",
+                    "source": "demo_orders",
+                    "unit_column": "user_id",
+                    "timestamp_column": "ordered_at",
+                    "value": "revenue",
+                }
+            ),
+        ),
+        ["metric 'order_value_p90'", "a `level: event` quantile reads every event"],
+    ),
 }
 
 

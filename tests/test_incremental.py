@@ -293,10 +293,13 @@ def test_incremental_runs_equal_a_full_build_of_what_they_read(tmp_path: Path) -
     scenario = Scenario(tmp_path)
     checks: list[tuple[str, dict, Future]] = []
     every_row = pd.Series(True, index=scenario.events.index)
-    # day 8: the first run (`dbt build`, with the package's tests) stores the values before its
-    # boundary (day 6); day 11 folds three days, reads the rows that arrived a day late, brings
-    # beta's exposures with days of history before the boundary, and the first rows five days
-    # late (before the boundary: not read)
+    # the project was built before without `incremental`, as a project that turns it on was
+    scenario.run(8, {**CONFIG, "incremental": False})
+    scenario.days = []
+    # day 8: the first incremental run (`dbt build`, with the package's tests) stores the values
+    # before its boundary (day 6); day 11 folds three days, reads the rows that arrived a day
+    # late, brings beta's exposures with days of history before the boundary, and the first rows
+    # five days late (before the boundary: not read)
     for day, command in ((8, "build"), (11, "run")):
         got = scenario.run(day, CONFIG, command)
         keep = _counted(scenario.events, scenario.exposures, scenario.days)

@@ -56,12 +56,10 @@ where 1 = 0
 {#- what is stored, and whether it can be kept: an incremental run over rows of the same definitions -#}
 {%- set state = {'rebuild': true, 'previous': none, 'boundary': none, 'latest': none} -%}
 {%- if execute -%}
-  {%- if is_incremental() -%}
-    {%- set stored = run_query("select min(definition_fingerprint), max(definition_fingerprint), max(settled_until) from " ~ this) -%}
-    {%- set row = stored.rows[0] -%}
-    {%- if row[0] == fingerprint and row[1] == fingerprint -%}
-      {%- do state.update({'rebuild': false, 'previous': row[2]}) -%}
-    {%- endif -%}
+  {#- none when the table was built with `incremental: false` (no stored values) -#}
+  {%- set stored = cuped.cuped__stored_state(this if is_incremental() else none, 'max(settled_until)') -%}
+  {%- if stored is not none and stored['fingerprint'] == fingerprint -%}
+    {%- do state.update({'rebuild': false, 'previous': stored['values'][0]}) -%}
   {%- endif -%}
   {%- set found = cuped.cuped__incremental_boundary(cuped_config) -%}
   {%- set boundary = found['boundary'] -%}

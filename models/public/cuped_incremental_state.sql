@@ -42,11 +42,11 @@ per_experiment as (
     select
         experiment_id,
         0 as n_units,
-        cast(null as {{ dbt.type_timestamp() }}) as values_rebuilt_at,
-        cast(null as {{ dbt.type_timestamp() }}) as last_units_added_at,
-        cast(null as {{ dbt.type_timestamp() }}) as events_read_from,
-        cast(null as {{ dbt.type_timestamp() }}) as settled_until,
-        cast(null as {{ dbt.type_timestamp() }}) as latest_event_at
+        null as values_rebuilt_at,
+        null as last_units_added_at,
+        null as events_read_from,
+        null as settled_until,
+        null as latest_event_at
     from units
     where 1 = 0
     {%- endif %}
