@@ -337,6 +337,19 @@ def test_incremental_runs_equal_a_full_build_of_what_they_read(tmp_path: Path) -
             ),
         )
     )
+    # building the values without the stored ones of the current definitions stops the run
+    newer = copy.deepcopy(changed)
+    newer["metrics"][0]["filter"] = "kind = 'buy' and amount > 1"
+    run = run_dbt(
+        ["run", "--select", "cuped__unit_values"],
+        project_dir=scenario.root,
+        work_dir=scenario.work,
+        variables={"cuped": newer},
+    )
+    assert run.returncode != 0
+    assert (
+        "analysed units have no stored values for the current assignments and metric" in run.output
+    )
     for label, got, reference in checks:
         _assert_same(got, reference.result(), label)
 

@@ -16,7 +16,8 @@
   model fails, before anything downstream (every public table) is rebuilt, with a message naming
   the metric and its `value` (or the attribute column), the experiment, a unit and the value.
   Such a value is a data error to fix at its source: excluding the unit would change the answer
-  silently (the unit was randomized), and analysing it returns NaN or infinity.
+  silently (the unit was randomized), and analysing it returns NaN or infinity. In an incremental
+  build it also checks that every unit's stored values were current (`has_settled_values`).
 -#}
 {% macro cuped__check_finite_values() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -39,7 +40,13 @@
   {%- for check in checks -%}
     {%- do counts.append('sum(case when ' ~ cuped.cuped__is_finite(check[0]) ~ ' then 0 else 1 end) as n_' ~ loop.index0) -%}
   {%- endfor -%}
+  {%- if config['incremental'] -%}
+    {%- do counts.append('sum(1 - has_settled_values) as n_not_settled') -%}
+  {%- endif -%}
   {%- set found = run_query('select ' ~ (counts | join(', ')) ~ ' from ' ~ this) -%}
+  {%- if config['incremental'] and (found.rows[0][checks | length] or 0) > 0 -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ found.rows[0][checks | length] ~ " analysed units have no stored values for the current assignments and metric definitions in " ~ ref('cuped__unit_settled') ~ " (incremental build). Run it first: `dbt build --select cuped__unit_daily_values+`.") }}
+  {%- endif -%}
   {%- for check in checks -%}
     {%- set n_bad = found.rows[0][loop.index0] or 0 -%}
     {%- if n_bad > 0 -%}

@@ -103,47 +103,35 @@
 {#-
   After an incremental run of cuped__unit_settled or cuped__unit_daily_values: rows of other
   definitions are left only when the definitions changed and every analysed unit was written
-  again; they go.
+  again; they go. So do the stored rows of units no longer analysed (excluded since, or gone from
+  the assignments), when cuped__unit_settled counted some.
 -#}
 {% macro cuped__incremental_cleanup() %}
   {%- set config = cuped.cuped__config() -%}
   {%- if not execute or config['incremental'] is none or model['config']['materialized'] != 'incremental' -%}{{ return('') }}{%- endif -%}
   delete from {{ this }} where definition_fingerprint <> {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) }}
+  {%- if model['name'] == 'cuped__unit_settled' and graph.get('__cuped_settled_orphans__', 0) > 0 %}
+      or not exists (
+      select 1 from {{ ref('cuped__units') }} as units
+      where units.exclusion_reason is null
+          and units.experiment_id = {{ this }}.experiment_id
+          and units.unit_id = {{ this }}.unit_id
+  )
+  {%- endif %}
 {% endmacro %}
 
 
 {#-
   For cuped__unit_values in an incremental build: the boundary cuped__unit_settled holds values to,
-  as a SQL literal (none when no event was settled), after checking that it holds a row over the
-  current windows and definitions for every analysed unit. It does unless cuped__unit_settled was
-  left out of a run that changed them (e.g. `dbt build -s cuped_results` after new assignments).
+  as a SQL literal (none when no event was settled). That every analysed unit has a stored row
+  over its current windows and definitions is checked after the build (`has_settled_values`,
+  cuped__check_finite_values): it does unless cuped__unit_settled was left out of a run that
+  changed them (e.g. `dbt build -s cuped_results` after new assignments).
 -#}
-{% macro cuped__settled_boundary(config) %}
+{% macro cuped__settled_boundary() %}
   {%- if not execute -%}{{ return(none) }}{%- endif -%}
-  {%- set settled = ref('cuped__unit_settled') -%}
-  {%- set sql -%}
-    with units as (
-        select units.experiment_id, units.unit_id, units.assigned_at, units.analysis_end_at,
-            {{ cuped.cuped__pre_period_start(config, 'units') }} as pre_period_start
-        from {{ ref('cuped__units') }} as units
-        where units.exclusion_reason is null
-    )
-    select
-        (select max(settled_until) from {{ settled }}) as boundary,
-        (select count(*) from units left join {{ settled }} as settled
-            on settled.experiment_id = units.experiment_id
-            and settled.unit_id = units.unit_id
-            and settled.assigned_at = units.assigned_at
-            and settled.pre_period_start = units.pre_period_start
-            and (settled.analysis_end_at = units.analysis_end_at or (settled.analysis_end_at is null and units.analysis_end_at is null))
-            and settled.definition_fingerprint = {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) }}
-         where settled.unit_id is null) as not_settled
-  {%- endset -%}
-  {%- set row = run_query(sql).rows[0] -%}
-  {%- if row[1] > 0 -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ row[1] ~ " analysed units have no stored values for the current assignments and metric definitions in " ~ settled ~ " (incremental build). Run it first: `dbt build --select cuped__unit_settled+`.") }}
-  {%- endif -%}
-  {{ return(cuped.cuped__timestamp_literal(row[0]) if row[0] is not none else none) }}
+  {%- set boundary = run_query('select max(settled_until) from ' ~ ref('cuped__unit_settled')).rows[0][0] -%}
+  {{ return(cuped.cuped__timestamp_literal(boundary) if boundary is not none else none) }}
 {% endmacro %}
 
 

@@ -95,40 +95,61 @@ stored as (
 
 ),
 
-known_units as (
+{#- each analysed unit, known when its stored row was computed over the same windows: one join -#}
+classified as (
 
-    select units.*
+    select
+        units.*,
+        case when stored.unit_id is not null
+            and stored.assigned_at = units.assigned_at
+            and stored.pre_period_start = units.pre_period_start
+            and (stored.analysis_end_at = units.analysis_end_at or (stored.analysis_end_at is null and units.analysis_end_at is null))
+        then 1 else 0 end as is_known,
+        case when stored.unit_id is null then 0 else 1 end as is_stored
     from units
-    inner join stored
+    left join stored
         on stored.experiment_id = units.experiment_id
         and stored.unit_id = units.unit_id
-        and stored.assigned_at = units.assigned_at
-        and stored.pre_period_start = units.pre_period_start
-        and (stored.analysis_end_at = units.analysis_end_at or (stored.analysis_end_at is null and units.analysis_end_at is null))
+
+),
+
+known_units as (
+
+    select experiment_id, unit_id, assigned_at, analysis_end_at, pre_period_start
+    from classified
+    where is_known = 1
 
 ),
 
 fresh_units as (
 
-    select units.*
-    from units
-    left join known_units
-        on known_units.experiment_id = units.experiment_id
-        and known_units.unit_id = units.unit_id
-    where known_units.unit_id is null
+    select experiment_id, unit_id, assigned_at, analysis_end_at, pre_period_start
+    from classified
+    where is_known = 0
 
 )
 {%- endif %}
 {%- endset %}
-{#- the earliest event a fresh unit needs, so the scan of history skips what no fresh unit reads -#}
+{#- the earliest event a fresh unit needs, so the scan of history skips what no fresh unit reads;
+    and stored rows of units no longer analysed, which go before the run -#}
 {%- set fresh = {'start': none, 'count': 0} -%}
 {%- if execute and state['boundary'] is not none -%}
   {%- set sql -%}
     with {{ unit_sets }}
-    select count(*), min(pre_period_start) from fresh_units
+    {%- if state['rebuild'] %}
+    select count(*), min(pre_period_start), 0 from fresh_units
+    {%- else %}
+    select
+        sum(case when is_known = 0 then 1 else 0 end),
+        min(case when is_known = 0 then pre_period_start end),
+        (select count(*) from stored) - sum(is_stored)
+    from classified
+    {%- endif %}
   {%- endset -%}
   {%- set result = run_query(sql) -%}
-  {%- do fresh.update({'count': result.rows[0][0], 'start': result.rows[0][1]}) -%}
+  {%- do fresh.update({'count': result.rows[0][0] or 0, 'start': result.rows[0][1]}) -%}
+  {#- the post-hook (cuped__incremental_cleanup) deletes them, after the run: compiling changes nothing -#}
+  {%- do graph.update({'__cuped_settled_orphans__': result.rows[0][2] or 0}) -%}
 {%- endif %}
 {%- set scan_fresh = execute and fresh['count'] > 0 and fresh['start'] is not none -%}
 

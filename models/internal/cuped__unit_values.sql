@@ -31,7 +31,7 @@ with units as (
     where exclusion_reason is null
 
 ),
-{%- set settled = cuped.cuped__settled_boundary(config) if config['incremental'] else none %}
+{%- set settled = cuped.cuped__settled_boundary() if config['incremental'] else none %}
 {% for scan in scans %}
 {%- set k = scan['index'] %}
 source_{{ k }}_events as (
@@ -64,23 +64,6 @@ source_{{ k }}_open as (
 
 ),
 
-source_{{ k }}_per_unit as (
-
-    select
-        settled.experiment_id,
-        settled.unit_id,
-        {%- for entry in scan['metrics'] %}
-        {%- for column in cuped.cuped__settled_columns(entry) %}
-        {{ cuped.cuped__merge_aggregate({'agg': 'count'} if column.endswith('_rows') else entry['metric'], 'settled.' ~ column, 'open.' ~ column) }} as {{ column }},
-        {%- endfor %}
-        {%- endfor %}
-        case when settled.source_{{ k }}_had_pre_period = 1 or open.had_pre_period = 1 then 1 else 0 end as had_pre_period
-    from {{ ref('cuped__unit_settled') }} as settled
-    left join source_{{ k }}_open as open
-        on open.experiment_id = settled.experiment_id
-        and open.unit_id = settled.unit_id
-
-),
 {%- endif %}
 {% endfor %}
 {%- if attributes %}
@@ -120,6 +103,26 @@ unit_attributes as (
 ),
 {%- endif %}
 
+{#- each source's per-unit aggregates: in an incremental build, the stored ones and those of the events from the boundary on, merged -#}
+{%- set value_of = {} %}
+{%- for scan in scans %}
+  {%- set k = scan['index'] %}
+  {%- for entry in scan['metrics'] %}
+    {%- for column in cuped.cuped__settled_columns(entry) %}
+      {%- if config['incremental'] %}
+        {%- do value_of.update({column: cuped.cuped__merge_aggregate({'agg': 'count'} if column.endswith('_rows') else entry['metric'], 'settled.' ~ column, 'source_' ~ k ~ '_open.' ~ column)}) %}
+      {%- else %}
+        {%- do value_of.update({column: 'source_' ~ k ~ '_per_unit.' ~ column}) %}
+      {%- endif %}
+    {%- endfor %}
+  {%- endfor %}
+  {%- if config['incremental'] %}
+    {%- do value_of.update({'had_pre_period_' ~ k: 'case when settled.source_' ~ k ~ '_had_pre_period = 1 or source_' ~ k ~ '_open.had_pre_period = 1 then 1 else 0 end'}) %}
+  {%- else %}
+    {%- do value_of.update({'had_pre_period_' ~ k: 'source_' ~ k ~ '_per_unit.had_pre_period'}) %}
+  {%- endif %}
+{%- endfor %}
+
 unit_values as (
 
     select
@@ -129,13 +132,13 @@ unit_values as (
         {%- for scan in scans %}
         {%- set k = scan['index'] %}
         {%- for entry in scan['metrics'] %}
-        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_post, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
-        cast(coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_pre, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
+        cast(coalesce({{ value_of['metric_' ~ entry['index'] ~ '_post'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_post,
+        cast(coalesce({{ value_of['metric_' ~ entry['index'] ~ '_pre'] }}, 0) as {{ double }}) as metric_{{ entry['index'] }}_pre,
         {%- if entry['metric']['missing'] == 'exclude' %}
-        case when coalesce(source_{{ k }}_per_unit.metric_{{ entry['index'] }}_rows, 0) > 0 then 1 else 0 end as metric_{{ entry['index'] }}_observed,
+        case when coalesce({{ value_of['metric_' ~ entry['index'] ~ '_rows'] }}, 0) > 0 then 1 else 0 end as metric_{{ entry['index'] }}_observed,
         {%- endif %}
         {%- endfor %}
-        cast(coalesce(source_{{ k }}_per_unit.had_pre_period, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
+        cast(coalesce({{ value_of['had_pre_period_' ~ k] }}, 0) as {{ double }}) as source_{{ k }}_had_pre_period,
         {%- endfor %}
         {%- if attributes %}
         {%- for column in attributes['columns'] %}
@@ -160,14 +163,29 @@ unit_values as (
         {%- endif %}
         case when
             {%- for scan in scans %}
-            {% if not loop.first %}or {% endif %}coalesce(source_{{ scan['index'] }}_per_unit.had_pre_period, 0) = 1
+            {% if not loop.first %}or {% endif %}coalesce({{ value_of['had_pre_period_' ~ scan['index']] }}, 0) = 1
             {%- endfor %}
         then 1 else 0 end as had_pre_period
+        {%- if config['incremental'] %},
+        {#- checked after the build (cuped__check_finite_values): the stored row is over the unit's current windows and definitions -#}
+        case when settled.unit_id is not null
+            and settled.assigned_at = units.assigned_at
+            and settled.pre_period_start = {{ cuped.cuped__pre_period_start(config, 'units') }}
+            and (settled.analysis_end_at = units.analysis_end_at or (settled.analysis_end_at is null and units.analysis_end_at is null))
+            and settled.definition_fingerprint = {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config) if execute else '') }}
+        then 1 else 0 end as has_settled_values
+        {%- endif %}
     from units
+    {%- if config['incremental'] %}
+    left join {{ ref('cuped__unit_settled') }} as settled
+        on settled.experiment_id = units.experiment_id
+        and settled.unit_id = units.unit_id
+    {%- endif %}
     {%- for scan in scans %}
-    left join source_{{ scan['index'] }}_per_unit
-        on source_{{ scan['index'] }}_per_unit.experiment_id = units.experiment_id
-        and source_{{ scan['index'] }}_per_unit.unit_id = units.unit_id
+    {%- set joined = 'source_' ~ scan['index'] ~ ('_open' if config['incremental'] else '_per_unit') %}
+    left join {{ joined }}
+        on {{ joined }}.experiment_id = units.experiment_id
+        and {{ joined }}.unit_id = units.unit_id
     {%- endfor %}
     {%- if attributes %}
     left join unit_attributes

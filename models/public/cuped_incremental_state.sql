@@ -7,16 +7,9 @@
 {%- set config = cuped__config() -%}
 {%- set lookback = config['incremental']['lookback_days'] if config['incremental'] else 0 %}
 
-with units as (
+with settled as (
 
-    select experiment_id, unit_id
-    from {{ ref('cuped__units') }}
-    where exclusion_reason is null
-
-),
-
-settled as (
-
+    {#- one row per analysed unit: cuped__unit_settled keeps no other (cuped__incremental_cleanup) -#}
     select * from {{ ref('cuped__unit_settled') }}
 
 ),
@@ -25,18 +18,15 @@ per_experiment as (
 
     {%- if config['incremental'] %}
     select
-        units.experiment_id,
+        experiment_id,
         count(*) as n_units,
-        min(settled.rebuilt_at) as values_rebuilt_at,
-        max(settled.rebuilt_at) as last_units_added_at,
-        min(settled.pre_period_start) as events_read_from,
+        min(rebuilt_at) as values_rebuilt_at,
+        max(rebuilt_at) as last_units_added_at,
+        min(pre_period_start) as events_read_from,
         (select max(settled_until) from settled) as settled_until,
         (select max(latest_event_at) from settled) as latest_event_at
-    from units
-    inner join settled
-        on settled.experiment_id = units.experiment_id
-        and settled.unit_id = units.unit_id
-    group by units.experiment_id
+    from settled
+    group by experiment_id
     {%- else %}
     {#- not incremental: every build reads every event, nothing is stored -#}
     select
@@ -47,7 +37,7 @@ per_experiment as (
         null as events_read_from,
         null as settled_until,
         null as latest_event_at
-    from units
+    from settled
     where 1 = 0
     {%- endif %}
 
