@@ -1,10 +1,28 @@
-"""Shared test helpers: per-arm moment rows from plain numpy, as cuped__moments has them."""
+"""Shared test helpers: the public tables and their keys; per-arm moment rows from plain numpy, as
+cuped__moments has them."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+
+#: Public table → the columns that identify a row.
+PUBLIC_TABLES: dict[str, list[str]] = {
+    "cuped_results": ["experiment_id", "metric_name", "segment_name", "segment_value", "variant"],
+    "cuped_health": ["experiment_id", "segment_name", "segment_value", "variant"],
+    "cuped_balance": [
+        "experiment_id",
+        "segment_name",
+        "segment_value",
+        "metric_name",
+        "covariate",
+        "variant",
+    ],
+    "cuped_caps": ["experiment_id", "metric_name", "period"],
+    "cuped_power": ["experiment_id", "metric_name", "variant"],
+    "cuped_results_daily": ["experiment_id", "metric_name", "variant", "as_of_date"],
+}
 
 
 def moment_rows(

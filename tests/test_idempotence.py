@@ -14,23 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.dbt_runner import REPO, run_dbt
-
-#: Public table → the columns that identify a row.
-PUBLIC_TABLES: dict[str, list[str]] = {
-    "cuped_results": ["experiment_id", "metric_name", "segment_name", "segment_value", "variant"],
-    "cuped_health": ["experiment_id", "segment_name", "segment_value", "variant"],
-    "cuped_balance": [
-        "experiment_id",
-        "segment_name",
-        "segment_value",
-        "metric_name",
-        "covariate",
-        "variant",
-    ],
-    "cuped_caps": ["experiment_id", "metric_name", "period"],
-    "cuped_power": ["experiment_id", "metric_name", "variant"],
-    "cuped_results_daily": ["experiment_id", "metric_name", "variant", "as_of_date"],
-}
+from tests.helpers import PUBLIC_TABLES
 
 
 def _snapshot(database: Path) -> dict[str, pd.DataFrame]:

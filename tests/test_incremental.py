@@ -26,26 +26,12 @@ import numpy as np
 import pandas as pd
 
 from tests.dbt_runner import REPO, run_dbt, write_installing_project
+from tests.helpers import PUBLIC_TABLES
 
 START = pd.Timestamp("2026-03-01")
 LOOKBACK = 2
 #: the public tables compared, each with the columns that identify a row
-TABLES = {
-    "cuped_results": ["experiment_id", "metric_name", "segment_name", "segment_value", "variant"],
-    "cuped_health": ["experiment_id", "segment_name", "segment_value", "variant"],
-    "cuped_caps": ["experiment_id", "metric_name", "period"],
-    "cuped_balance": [
-        "experiment_id",
-        "segment_name",
-        "segment_value",
-        "metric_name",
-        "covariate",
-        "variant",
-    ],
-    "cuped_power": ["experiment_id", "metric_name", "variant"],
-    "cuped_decisions": ["experiment_id", "variant"],
-    "cuped_results_daily": ["experiment_id", "metric_name", "variant", "as_of_date"],
-}
+TABLES = {**PUBLIC_TABLES, "cuped_decisions": ["experiment_id", "variant"]}
 EVENTS = {"source": "source:raw.events", "unit_column": "unit_id", "timestamp_column": "event_at"}
 CONFIG = {
     "assignments": "source:raw.exposures",
@@ -352,9 +338,6 @@ def test_incremental_runs_equal_a_full_build_of_what_they_read(tmp_path: Path) -
     )
     for label, got, reference in checks:
         _assert_same(got, reference.result(), label)
-
-
-DEMO_TABLES = [*TABLES, "cuped_power"]
 
 
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:

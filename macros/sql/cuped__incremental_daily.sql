@@ -161,17 +161,18 @@ base as (
 {{ cuped.cuped__cumulative_days(config, 'open', 'touched_units', 'open_daily', boundary_day) }}
 {%- endif %}
 
+{#- the columns of a row, in order (the cumulative CTEs have them in this order too) -#}
+{%- set columns = ['experiment_id', 'unit_id', 'day'] -%}
+{%- for entry in cuped.cuped__daily_metrics(config) -%}
+  {%- do columns.extend(['metric_' ~ entry['index'] ~ '_post', 'metric_' ~ entry['index'] ~ '_total']) -%}
+  {%- if entry['metric']['missing'] == 'exclude' -%}
+    {%- do columns.extend(['metric_' ~ entry['index'] ~ '_observed', 'metric_' ~ entry['index'] ~ '_rows_total']) -%}
+  {%- endif -%}
+{%- endfor -%}
+{%- do columns.extend(['assigned_at', 'analysis_end_at', 'rebuilt_at']) %}
+
 select
-    experiment_id, unit_id, day,
-    {%- for entry in cuped.cuped__daily_metrics(config) %}
-    metric_{{ entry['index'] }}_post,
-    metric_{{ entry['index'] }}_total,
-    {%- if entry['metric']['missing'] == 'exclude' %}
-    metric_{{ entry['index'] }}_observed,
-    metric_{{ entry['index'] }}_rows_total,
-    {%- endif %}
-    {%- endfor %}
-    assigned_at, analysis_end_at, rebuilt_at,
+    {{ columns | join(', ') }},
     {{ cuped.cuped__literal(fingerprint) }} as definition_fingerprint
 from (
     select * from fresh_cumulative
@@ -179,17 +180,7 @@ from (
     union all
     select * from open_cumulative
     union all
-    select
-        experiment_id, unit_id, day,
-        {%- for entry in cuped.cuped__daily_metrics(config) %}
-        metric_{{ entry['index'] }}_post,
-        metric_{{ entry['index'] }}_total,
-        {%- if entry['metric']['missing'] == 'exclude' %}
-        metric_{{ entry['index'] }}_observed,
-        metric_{{ entry['index'] }}_rows_total,
-        {%- endif %}
-        {%- endfor %}
-        assigned_at, analysis_end_at, rebuilt_at
+    select {{ columns | join(', ') }}
     from final_rows
     {%- endif %}
 ) as rows_written
