@@ -53,6 +53,20 @@
 {% endmacro %}
 
 
+{#-
+  SQL predicate: the stored row `stored` was computed over the windows the unit `units` has now:
+  the same exposure time, analysis end (null-safe) and, given its SQL, pre-period start.
+-#}
+{% macro cuped__same_windows(stored, units, pre_period_start=none) %}
+  {%- set parts = [stored ~ '.assigned_at = ' ~ units ~ '.assigned_at'] -%}
+  {%- if pre_period_start is not none -%}
+    {%- do parts.append(stored ~ '.pre_period_start = ' ~ pre_period_start) -%}
+  {%- endif -%}
+  {%- do parts.append('(' ~ stored ~ '.analysis_end_at = ' ~ units ~ '.analysis_end_at or (' ~ stored ~ '.analysis_end_at is null and ' ~ units ~ '.analysis_end_at is null))') -%}
+  {{ return(parts | join(' and ')) }}
+{% endmacro %}
+
+
 {#- A UTC timestamp literal from a value run_query returned (a datetime, or none). -#}
 {% macro cuped__timestamp_literal(value) %}
   {%- if value is none -%}{{ return('cast(null as ' ~ dbt.type_timestamp() ~ ')') }}{%- endif -%}

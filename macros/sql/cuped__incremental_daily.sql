@@ -65,8 +65,7 @@ known_units as (
     ) as stored_units
         on stored_units.experiment_id = units.experiment_id
         and stored_units.unit_id = units.unit_id
-        and stored_units.assigned_at = units.assigned_at
-        and (stored_units.analysis_end_at = units.analysis_end_at or (stored_units.analysis_end_at is null and units.analysis_end_at is null))
+        and {{ cuped.cuped__same_windows('stored_units', 'units') }}
 
 ),
 

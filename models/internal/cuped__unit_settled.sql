@@ -101,9 +101,7 @@ classified as (
     select
         units.*,
         case when stored.unit_id is not null
-            and stored.assigned_at = units.assigned_at
-            and stored.pre_period_start = units.pre_period_start
-            and (stored.analysis_end_at = units.analysis_end_at or (stored.analysis_end_at is null and units.analysis_end_at is null))
+            and {{ cuped.cuped__same_windows('stored', 'units', 'units.pre_period_start') }}
         then 1 else 0 end as is_known,
         case when stored.unit_id is null then 0 else 1 end as is_stored
     from units

@@ -169,9 +169,7 @@ unit_values as (
         {%- if config['incremental'] %},
         {#- checked after the build (cuped__check_finite_values): the stored row is over the unit's current windows and definitions -#}
         case when settled.unit_id is not null
-            and settled.assigned_at = units.assigned_at
-            and settled.pre_period_start = {{ cuped.cuped__pre_period_start(config, 'units') }}
-            and (settled.analysis_end_at = units.analysis_end_at or (settled.analysis_end_at is null and units.analysis_end_at is null))
+            and {{ cuped.cuped__same_windows('settled', 'units', cuped.cuped__pre_period_start(config, 'units')) }}
             and settled.definition_fingerprint = {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config) if execute else '') }}
         then 1 else 0 end as has_settled_values
         {%- endif %}
