@@ -1,11 +1,13 @@
-"""Shared test helpers: the public tables and their keys; per-arm moment rows from plain numpy, as
-cuped__moments has them."""
+"""Shared test helpers: the public tables and their keys, and a comparison of two builds of them;
+per-arm moment rows from plain numpy, as cuped__moments has them."""
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 #: Public table → the columns that identify a row.
 PUBLIC_TABLES: dict[str, list[str]] = {
@@ -149,3 +151,68 @@ def estimated_theta_reference(
         conditional_covariance=cov,
         theta=theta,
     )
+
+
+def _json_close(left, right, rtol: float) -> bool:
+    """Two JSON texts (e.g. `theta`) with the same keys and numbers equal to ``rtol``."""
+    if pd.isna(left) or pd.isna(right):
+        return pd.isna(left) and pd.isna(right)
+    a, b = json.loads(left), json.loads(right)
+    return a.keys() == b.keys() and all(
+        np.isclose(a[key], b[key], rtol=rtol, atol=1e-15)
+        if isinstance(a[key], float) and isinstance(b[key], float)
+        else a[key] == b[key]
+        for key in a
+    )
+
+
+def assert_same_tables(
+    got: dict[str, pd.DataFrame],
+    want: dict[str, pd.DataFrame],
+    label: str,
+    tables: dict[str, list[str]],
+    rtol: float = 1e-12,
+) -> None:
+    """Each of ``tables`` (name → key columns) the same in ``got`` and ``want``, rows matched by
+    key: the same columns and rows, numbers equal to ``rtol`` relative (or of the column's scale
+    for values near 0), JSON texts by their numbers, everything else exactly (dates and
+    timestamps as instants, whatever type the engine returned them in). `computed_at` columns
+    are left out."""
+    for name, keys in tables.items():
+        a = got[name].sort_values(keys).reset_index(drop=True)
+        b = want[name].sort_values(keys).reset_index(drop=True)
+        a = a.drop(columns=[c for c in a.columns if c.endswith("computed_at")])
+        b = b.drop(columns=[c for c in b.columns if c.endswith("computed_at")])
+        assert list(a.columns) == list(b.columns), (label, name)
+        assert len(a) == len(b), (label, name, len(a), len(b))
+        for column in a.columns:
+            x, y = a[column], b[column]
+            if pd.api.types.is_datetime64_any_dtype(x) or pd.api.types.is_datetime64_any_dtype(y):
+                x, y = pd.to_datetime(x), pd.to_datetime(y)
+            if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
+                # rtol relative, or of the column's scale for values near 0 (the difference of
+                # two means carries the rounding of the means: 2e-12 of 0.016 for the demo's)
+                scale = np.nanmax(np.abs(y.astype(float).to_numpy()), initial=0.0)
+                ok = np.isclose(
+                    x.astype(float),
+                    y.astype(float),
+                    rtol=rtol,
+                    atol=max(1e-15, rtol * scale),
+                    equal_nan=True,
+                )
+                assert ok.all(), (
+                    label,
+                    name,
+                    column,
+                    a.loc[~ok, [*keys, column]].to_string(),
+                    y[~ok].to_list(),
+                    (x[~ok] / y[~ok] - 1).to_list(),
+                )
+            elif x.astype(str).str.startswith("{").any():
+                for left, right in zip(x, y, strict=True):
+                    assert _json_close(left, right, rtol), (label, name, column, left, right)
+            else:
+                assert (
+                    x.astype(object).fillna("<null>").astype(str)
+                    == y.astype(object).fillna("<null>").astype(str)
+                ).all(), (label, name, column)

@@ -16,7 +16,6 @@ in any order and the public tables agree to 1e-12.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tests.dbt_runner import REPO, run_dbt, write_installing_project
-from tests.helpers import PUBLIC_TABLES
+from tests.helpers import PUBLIC_TABLES, assert_same_tables
 
 START = pd.Timestamp("2026-03-01")
 LOOKBACK = 2
@@ -171,58 +170,6 @@ def _tables(database: Path, names=None) -> dict[str, pd.DataFrame]:
         return {name: con.sql(f"select * from {name}").df() for name in names or TABLES}
 
 
-def _json_close(left, right) -> bool:
-    """Two JSON texts (e.g. `theta`) with the same keys and numbers equal to 1e-12."""
-    if left is None or right is None:
-        return left is None and right is None
-    a, b = json.loads(left), json.loads(right)
-    return a.keys() == b.keys() and all(
-        np.isclose(a[key], b[key], rtol=1e-12, atol=1e-15)
-        if isinstance(a[key], float) and isinstance(b[key], float)
-        else a[key] == b[key]
-        for key in a
-    )
-
-
-def _assert_same(got: dict, want: dict, label: str) -> None:
-    for name, keys in TABLES.items():
-        a = got[name].sort_values(keys).reset_index(drop=True)
-        b = want[name].sort_values(keys).reset_index(drop=True)
-        a = a.drop(columns=[c for c in a.columns if c.endswith("computed_at")])
-        b = b.drop(columns=[c for c in b.columns if c.endswith("computed_at")])
-        assert list(a.columns) == list(b.columns), (label, name)
-        assert len(a) == len(b), (label, name, len(a), len(b))
-        for column in a.columns:
-            x, y = a[column], b[column]
-            if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
-                # 1e-12 relative, or of the column's scale for values near 0 (the difference of
-                # two means carries the rounding of the means: 2e-12 of 0.016 for the demo's)
-                scale = np.nanmax(np.abs(y.astype(float).to_numpy()), initial=0.0)
-                ok = np.isclose(
-                    x.astype(float),
-                    y.astype(float),
-                    rtol=1e-12,
-                    atol=max(1e-15, 1e-12 * scale),
-                    equal_nan=True,
-                )
-                assert ok.all(), (
-                    label,
-                    name,
-                    column,
-                    a.loc[~ok, [*keys, column]].to_string(),
-                    y[~ok].to_list(),
-                    (x[~ok] / y[~ok] - 1).to_list(),
-                )
-            elif x.astype(str).str.startswith("{").any():
-                for left, right in zip(x, y, strict=True):
-                    assert _json_close(left, right), (label, name, column, left, right)
-            else:
-                assert (
-                    x.astype(object).fillna("<null>").astype(str)
-                    == y.astype(object).fillna("<null>").astype(str)
-                ).all(), (label, name, column)
-
-
 class Scenario:
     """The incremental project and a reference project, each with its own DuckDB file. The
     reference builds run in a worker thread (each a dbt process) while the next incremental run
@@ -337,7 +284,7 @@ def test_incremental_runs_equal_a_full_build_of_what_they_read(tmp_path: Path) -
         "analysed units have no stored values for the current assignments and metric" in run.output
     )
     for label, got, reference in checks:
-        _assert_same(got, reference.result(), label)
+        assert_same_tables(got, reference.result(), label, TABLES)
 
 
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:
@@ -375,7 +322,7 @@ def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path
         (project / "seeds" / name).write_text(text)
     run_dbt(["build"], project_dir=project, work_dir=work).check()
     got, want = _tables(work / "cuped.duckdb"), _tables(demo_build.database)
-    _assert_same(got, want, "demo")
+    assert_same_tables(got, want, "demo", TABLES)
     with duckdb.connect(str(work / "cuped.duckdb"), read_only=True) as con:
         boundary = con.sql("select distinct settled_until from cuped_incremental_state").fetchall()
     assert boundary == [(pd.Timestamp("2026-10-29").to_pydatetime(),)]

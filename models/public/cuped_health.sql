@@ -8,7 +8,7 @@
 
 with srm as (
 
-    select * from {{ ref('cuped__statistics') }}
+    select * from {{ cuped.cuped__statistics_relation() }}
     where table_name = 'health'
 
 ),

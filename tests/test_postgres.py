@@ -1,0 +1,117 @@
+"""The package on PostgreSQL, a warehouse without dbt Python models: the demo built in two dbt
+steps around the `cuped-stats statistics` command (README "SQL-only warehouses") gives every
+public table the DuckDB build gives. The test starts its own server (tests/postgres_server.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.dbt_runner import REPO, DbtRun, run_dbt
+from tests.helpers import PUBLIC_TABLES, assert_same_tables
+from tests.postgres_server import local_postgres, unavailable
+
+pytestmark = pytest.mark.postgres
+
+TABLES = {
+    **PUBLIC_TABLES,
+    "cuped_decisions": ["experiment_id", "variant"],
+    "cuped_results_history": ["as_of_date", *PUBLIC_TABLES["cuped_results"]],
+    "cuped_incremental_state": ["experiment_id"],
+}
+SCHEMA = "demo"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[dict[str, str]]:
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with local_postgres() as env:
+        yield {**env, "CUPED_PG_SCHEMA": SCHEMA}
+
+
+def _dbt(args: list[str], work: Path, env: dict[str, str]) -> DbtRun:
+    return run_dbt([*args, "--target", "postgres"], project_dir=REPO, work_dir=work, env=env)
+
+
+def _statistics(work: Path, env: dict[str, str], target: str = "postgres"):
+    """The command as a user runs it, from the project folder, beside dbt's own runs."""
+    command = [
+        str(Path(sys.executable).with_name("cuped-stats")),
+        "statistics",
+        "--target",
+        target,
+        "--profiles-dir",
+        str(REPO),
+    ]
+    env = {
+        **os.environ,
+        **env,
+        "CUPED_DUCKDB_PATH": str(work / "cuped.duckdb"),
+        "DBT_TARGET_PATH": str(work / "target"),
+        "DBT_LOG_PATH": str(work / "logs"),
+    }
+    return subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _postgres_tables(env: dict[str, str]) -> dict[str, pd.DataFrame]:
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=env["CUPED_PG_HOST"],
+        port=int(env["CUPED_PG_PORT"]),
+        user=env["CUPED_PG_USER"],
+        dbname=env["CUPED_PG_DBNAME"],
+    )
+    tables = {}
+    try:
+        with connection.cursor() as cursor:
+            for name in TABLES:
+                cursor.execute(f'select * from "{SCHEMA}"."{name}"')
+                columns = [column[0] for column in cursor.description]
+                tables[name] = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    finally:
+        connection.close()
+    return tables
+
+
+def test_demo_on_postgres_equals_the_duckdb_build(
+    demo_build: DbtRun, postgres: dict[str, str], tmp_path: Path
+) -> None:
+    """Seeds, the first build, the command, the second build: every public table equals the
+    DuckDB build to 1e-9 relative (counts, statuses and decisions exactly), and every data test
+    of the package (contracts, guardrails) passes on PostgreSQL."""
+    with duckdb.connect(str(demo_build.database), read_only=True) as con:
+        want = {name: con.sql(f"select * from {name}").df() for name in TABLES}
+        (statistics,) = con.sql("select count(*) from cuped__statistics").fetchall()[0]
+    work = tmp_path / "work"
+    _dbt(["seed"], work, postgres).check()
+    _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, postgres).check()
+    step = _statistics(work, postgres)
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert f'wrote {statistics} rows to "postgres"."{SCHEMA}"."cuped__statistics"' in step.stdout
+    build = _dbt(["build", "--exclude", "+tag:cuped_statistics_input"], work, postgres).check()
+    assert "ERROR=0" in build.output and "WARN=0" in build.output
+
+    got = _postgres_tables(postgres)
+    assert all(len(got[name]) > 0 for name in PUBLIC_TABLES)
+    assert_same_tables(got, want, "postgres", TABLES, rtol=1e-9)
+
+
+def test_the_command_refuses_a_target_that_runs_python_models(tmp_path: Path) -> None:
+    """On DuckDB the Python model computes the statistics inside `dbt build`: the command says
+    so instead of writing a second copy of the table."""
+    step = _statistics(tmp_path, {}, target="duckdb")
+    assert step.returncode == 2, step.stdout + step.stderr
+    assert "runs dbt Python models" in step.stderr
+    assert "Traceback" not in step.stderr
