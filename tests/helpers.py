@@ -4,10 +4,15 @@ per-arm moment rows from plain numpy, as cuped__moments has them."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+#: the repository (the demo project)
+REPO = Path(__file__).resolve().parents[1]
 
 #: Public table → the columns that identify a row.
 PUBLIC_TABLES: dict[str, list[str]] = {
@@ -216,3 +221,33 @@ def assert_same_tables(
                     x.astype(object).fillna("<null>").astype(str)
                     == y.astype(object).fillna("<null>").astype(str)
                 ).all(), (label, name, column)
+
+
+def incremental_demo_copy(project: Path, before: str) -> dict[str, str]:
+    """A copy of the demo project in ``project`` with `incremental: true` and only the events
+    before ``before`` in its event seeds; returns the full seeds' texts (file name → text), to
+    write back for the next run."""
+    shutil.copytree(
+        REPO,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "target", "logs", "dbt_packages", "*.duckdb", "__pycache__"
+        ),
+    )
+    settings = project / "dbt_project.yml"
+    text = settings.read_text()
+    assert "    daily_series: true\n" in text
+    settings.write_text(
+        text.replace("    daily_series: true\n", "    daily_series: true\n    incremental: true\n")
+    )
+    seeds = {}
+    for name, column in (
+        ("demo_orders.csv", "ordered_at"),
+        ("demo_sessions.csv", "session_started_at"),
+    ):
+        seeds[name] = (project / "seeds" / name).read_text()
+        frame = pd.read_csv(project / "seeds" / name)
+        frame[pd.to_datetime(frame[column]) < pd.Timestamp(before)].to_csv(
+            project / "seeds" / name, index=False
+        )
+    return seeds

@@ -16,7 +16,6 @@ in any order and the public tables agree to 1e-12.
 from __future__ import annotations
 
 import copy
-import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tests.dbt_runner import REPO, run_dbt, write_installing_project
-from tests.helpers import PUBLIC_TABLES, assert_same_tables
+from tests.dbt_runner import run_dbt, write_installing_project
+from tests.helpers import PUBLIC_TABLES, assert_same_tables, incremental_demo_copy
 
 START = pd.Timestamp("2026-03-01")
 LOOKBACK = 2
@@ -291,31 +290,7 @@ def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path
     """The demo with `incremental: true`, built first on its events up to October 20 and then on
     all of them (the daily series included), equals the README's full build."""
     project = tmp_path / "demo"
-    shutil.copytree(
-        REPO,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "target", "logs", "dbt_packages", "*.duckdb", "__pycache__"
-        ),
-    )
-    settings = project / "dbt_project.yml"
-    text = settings.read_text()
-    assert "    daily_series: true\n" in text
-    settings.write_text(
-        text.replace("    daily_series: true\n", "    daily_series: true\n    incremental: true\n")
-    )
-    seeds = {
-        name: (project / "seeds" / name).read_text()
-        for name in ("demo_orders.csv", "demo_sessions.csv")
-    }
-    for name, column in (
-        ("demo_orders.csv", "ordered_at"),
-        ("demo_sessions.csv", "session_started_at"),
-    ):
-        frame = pd.read_csv(project / "seeds" / name)
-        frame[pd.to_datetime(frame[column]) < pd.Timestamp("2026-10-20")].to_csv(
-            project / "seeds" / name, index=False
-        )
+    seeds = incremental_demo_copy(project, before="2026-10-20")
     work = tmp_path / "work"
     run_dbt(["build"], project_dir=project, work_dir=work).check()
     for name, text in seeds.items():

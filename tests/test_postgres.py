@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.dbt_runner import REPO, DbtRun, run_dbt
-from tests.helpers import PUBLIC_TABLES, assert_same_tables
+from tests.helpers import PUBLIC_TABLES, assert_same_tables, incremental_demo_copy
 from tests.postgres_server import local_postgres, unavailable
 
 pytestmark = pytest.mark.postgres
@@ -38,11 +38,11 @@ def postgres() -> Iterator[dict[str, str]]:
         yield {**env, "CUPED_PG_SCHEMA": SCHEMA}
 
 
-def _dbt(args: list[str], work: Path, env: dict[str, str]) -> DbtRun:
-    return run_dbt([*args, "--target", "postgres"], project_dir=REPO, work_dir=work, env=env)
+def _dbt(args: list[str], work: Path, env: dict[str, str], project: Path = REPO) -> DbtRun:
+    return run_dbt([*args, "--target", "postgres"], project_dir=project, work_dir=work, env=env)
 
 
-def _statistics(work: Path, env: dict[str, str], target: str = "postgres"):
+def _statistics(work: Path, env: dict[str, str], target: str = "postgres", project: Path = REPO):
     """The command as a user runs it, from the project folder, beside dbt's own runs."""
     command = [
         str(Path(sys.executable).with_name("cuped-stats")),
@@ -50,7 +50,7 @@ def _statistics(work: Path, env: dict[str, str], target: str = "postgres"):
         "--target",
         target,
         "--profiles-dir",
-        str(REPO),
+        str(project),
     ]
     env = {
         **os.environ,
@@ -60,8 +60,24 @@ def _statistics(work: Path, env: dict[str, str], target: str = "postgres"):
         "DBT_LOG_PATH": str(work / "logs"),
     }
     return subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
     )
+
+
+def _build(work: Path, env: dict[str, str], project: Path = REPO) -> str:
+    """The README's three steps after `dbt seed`; returns what the command printed."""
+    _dbt(["seed"], work, env, project).check()
+    _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, env, project).check()
+    step = _statistics(work, env, project=project)
+    assert step.returncode == 0, step.stdout + step.stderr
+    build = _dbt(["build", "--exclude", "+tag:cuped_statistics_input"], work, env, project)
+    assert "ERROR=0" in build.check().output and "WARN=0" in build.output
+    return step.stdout
+
+
+def _duckdb_tables(database: Path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {name: con.sql(f"select * from {name}").df() for name in TABLES}
 
 
 def _postgres_tables(env: dict[str, str]) -> dict[str, pd.DataFrame]:
@@ -77,7 +93,7 @@ def _postgres_tables(env: dict[str, str]) -> dict[str, pd.DataFrame]:
     try:
         with connection.cursor() as cursor:
             for name in TABLES:
-                cursor.execute(f'select * from "{SCHEMA}"."{name}"')
+                cursor.execute(f'select * from "{env["CUPED_PG_SCHEMA"]}"."{name}"')
                 columns = [column[0] for column in cursor.description]
                 tables[name] = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
     finally:
@@ -92,20 +108,32 @@ def test_demo_on_postgres_equals_the_duckdb_build(
     DuckDB build to 1e-9 relative (counts, statuses and decisions exactly), and every data test
     of the package (contracts, guardrails) passes on PostgreSQL."""
     with duckdb.connect(str(demo_build.database), read_only=True) as con:
-        want = {name: con.sql(f"select * from {name}").df() for name in TABLES}
         (statistics,) = con.sql("select count(*) from cuped__statistics").fetchall()[0]
-    work = tmp_path / "work"
-    _dbt(["seed"], work, postgres).check()
-    _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, postgres).check()
-    step = _statistics(work, postgres)
-    assert step.returncode == 0, step.stdout + step.stderr
-    assert f'wrote {statistics} rows to "postgres"."{SCHEMA}"."cuped__statistics"' in step.stdout
-    build = _dbt(["build", "--exclude", "+tag:cuped_statistics_input"], work, postgres).check()
-    assert "ERROR=0" in build.output and "WARN=0" in build.output
-
+    printed = _build(tmp_path / "work", postgres)
+    assert f'wrote {statistics} rows to "postgres"."{SCHEMA}"."cuped__statistics"' in printed
     got = _postgres_tables(postgres)
     assert all(len(got[name]) > 0 for name in PUBLIC_TABLES)
-    assert_same_tables(got, want, "postgres", TABLES, rtol=1e-9)
+    assert_same_tables(got, _duckdb_tables(demo_build.database), "postgres", TABLES, rtol=1e-9)
+
+
+def test_demo_in_two_incremental_runs_on_postgres_equals_the_duckdb_build(
+    demo_build: DbtRun, postgres: dict[str, str], tmp_path: Path
+) -> None:
+    """`incremental: true` on PostgreSQL (delete+insert of the stored per-unit values): the demo
+    built on its events before October 20, then on all of them, equals the DuckDB full build."""
+    project = tmp_path / "demo"
+    seeds = incremental_demo_copy(project, before="2026-10-20")
+    env = {**postgres, "CUPED_PG_SCHEMA": "demo_incremental"}
+    _build(tmp_path / "work", env, project)
+    for name, text in seeds.items():
+        (project / "seeds" / name).write_text(text)
+    _build(tmp_path / "work", env, project)
+    got = _postgres_tables(env)
+    compared = {name: keys for name, keys in TABLES.items() if name != "cuped_incremental_state"}
+    want = _duckdb_tables(demo_build.database)
+    assert_same_tables(got, want, "incremental", compared, rtol=1e-9)
+    settled = got["cuped_incremental_state"]["settled_until"].unique()
+    assert list(settled) == [pd.Timestamp("2026-10-29")]
 
 
 def test_the_command_refuses_a_target_that_runs_python_models(tmp_path: Path) -> None:

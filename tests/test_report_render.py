@@ -403,7 +403,8 @@ def test_cli_without_the_report_extra_says_what_to_install(tmp_path: Path, modul
 
 def test_wheel_carries_the_templates(tmp_path: Path) -> None:
     """A wheel built from the repository renders a report from its own copy of the package,
-    outside the checkout: the templates are package data."""
+    outside the checkout: the templates are package data. The wheel is pure Python (no compiled
+    part), so the one file installs on any cluster or stage that runs dbt Python models."""
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(REPO)],
         capture_output=True,
@@ -413,6 +414,7 @@ def test_wheel_carries_the_templates(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     (wheel,) = tmp_path.glob("cuped_stats-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
