@@ -28,7 +28,12 @@ from tests.spark_session import (
     unavailable,
 )
 
-pytestmark = pytest.mark.spark
+pytestmark = [
+    pytest.mark.spark,
+    # PySpark 4's pandas conversions warn about pandas 3 (the test reads its tables with them)
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 TABLES = {
     **PUBLIC_TABLES,
@@ -69,6 +74,38 @@ def _invoke(args: list[str], work: Path) -> tuple[bool, str]:
     return result.success, output
 
 
+#: A name with a quote and backslashes, as the package writes names into SQL (cuped__literal).
+NAME = "it's a \\ back\\'slash"
+
+
+def _compiled_literal(work: Path) -> str:
+    """`select <cuped__literal(NAME)>` compiled by dbt for the spark target."""
+    from dbt.cli.main import dbtRunner
+
+    jinja_name = NAME.replace("\\", "\\\\").replace('"', '\\"')
+    result = dbtRunner().invoke(
+        [
+            "compile",
+            "--inline",
+            f'select {{{{ cuped.cuped__literal("{jinja_name}") }}}} as v',
+            "--target",
+            "spark",
+            "--project-dir",
+            str(REPO),
+            "--profiles-dir",
+            str(REPO),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+            "--vars",
+            VARS,
+        ]
+    )
+    assert result.success, result.exception
+    return result.result.results[0].node.compiled_code
+
+
 @pytest.fixture(scope="module")
 def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo's seeds loaded through Spark, `dbt build` of everything else on the `spark`
@@ -96,8 +133,15 @@ def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     {"cuped_spark_file_format": "parquet", "cuped": {**demo, "incremental": True}}
                 )
                 refused = _invoke(["parse", "--vars", incremental], work)
+                literal = _compiled_literal(work)
+                literal_value = spark.sql(literal).collect()[0][0]
             tables = {name: spark.table(f"{SCHEMA}.{name}").toPandas() for name in TABLES}
-        yield {"output": output, "tables": tables, "incremental": refused}
+        yield {
+            "output": output,
+            "tables": tables,
+            "incremental": refused,
+            "literal": (literal, literal_value),
+        }
     finally:
         if saved is None:
             os.environ.pop("CUPED_SPARK_SCHEMA", None)
@@ -128,3 +172,11 @@ def test_incremental_builds_are_refused_on_spark(spark_demo: dict) -> None:
     ok, output = spark_demo["incremental"]
     assert not ok
     assert "cuped: `incremental` is not supported on Spark (dbt-spark)" in output, output[-3000:]
+
+
+def test_names_with_quotes_and_backslashes_survive_spark_sql(spark_demo: dict) -> None:
+    """Spark SQL reads a backslash in a string literal as an escape (`'x\\y'` is `xy`): the
+    package's literals splice it in as chr(92), so the name Spark returns is the name given."""
+    sql, value = spark_demo["literal"]
+    assert "chr(92)" in sql, sql
+    assert value == NAME
