@@ -106,6 +106,21 @@ def _compiled_literal(work: Path) -> str:
     return result.result.results[0].node.compiled_code
 
 
+def _nan_counts(spark, names: list[str]) -> dict[str, int]:
+    """`table.column` → rows holding NaN, over every double column of ``names`` (pandas reads
+    NULL and NaN alike, so this is asked of Spark)."""
+    counts = {}
+    for name in names:
+        frame = spark.table(f"{SCHEMA}.{name}")
+        doubles = [f.name for f in frame.schema.fields if f.dataType.typeName() == "double"]
+        if doubles:
+            row = frame.selectExpr(
+                *(f"count_if(isnan(`{column}`)) as `{column}`" for column in doubles)
+            ).collect()[0]
+            counts.update({f"{name}.{column}": row[column] for column in doubles})
+    return counts
+
+
 @pytest.fixture(scope="module")
 def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo's seeds loaded through Spark, `dbt build` of everything else on the `spark`
@@ -136,11 +151,13 @@ def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 literal = _compiled_literal(work)
                 literal_value = spark.sql(literal).collect()[0][0]
             tables = {name: spark.table(f"{SCHEMA}.{name}").toPandas() for name in TABLES}
+            nans = _nan_counts(spark, [*TABLES, "cuped__statistics"])
         yield {
             "output": output,
             "tables": tables,
             "incremental": refused,
             "literal": (literal, literal_value),
+            "nans": nans,
         }
     finally:
         if saved is None:
@@ -180,3 +197,11 @@ def test_names_with_quotes_and_backslashes_survive_spark_sql(spark_demo: dict) -
     sql, value = spark_demo["literal"]
     assert "chr(92)" in sql, sql
     assert value == NAME
+
+
+def test_no_nan_is_written_on_spark(spark_demo: dict) -> None:
+    """A missing number is NULL in every double column the package writes on Spark, the
+    Python model's statistics table included, never NaN."""
+    nans = spark_demo["nans"]
+    assert any(key.startswith("cuped__statistics.") for key in nans)
+    assert {key: count for key, count in nans.items() if count} == {}
