@@ -7,6 +7,9 @@
 -#}
 {% macro cuped__check_incremental(value) %}
   {%- if value is none or value is sameas false -%}{{ return(none) }}{%- endif -%}
+  {%- if target.type == 'spark' -%}
+    {{ exceptions.raise_compiler_error("cuped: `incremental` is not supported on Spark (dbt-spark): the stored per-unit values are updated by delete+insert on (experiment_id, unit_id), which dbt-spark does not offer; use `incremental: false` (every build reads every event).") }}
+  {%- endif -%}
   {%- if value is sameas true -%}{%- set value = {} -%}{%- endif -%}
   {%- if value is not mapping -%}
     {{ exceptions.raise_compiler_error("cuped: `incremental` must be true, false or a mapping {lookback_days: N}, got: " ~ value) }}

@@ -6,3 +6,6 @@
 {% macro default__cuped__type_double() %}double precision{% endmacro %}
 
 {% macro bigquery__cuped__type_double() %}float64{% endmacro %}
+
+{#- Spark SQL (Databricks) has no `double precision`. -#}
+{% macro spark__cuped__type_double() %}double{% endmacro %}

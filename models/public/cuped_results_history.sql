@@ -11,15 +11,21 @@
   The var `cuped_as_of` may name that day explicitly; any other day is refused: results computed
   from today's data stored under a past day would be a record of something nobody saw that day.
   Results as of each past day are in cuped_results_daily.
+
+  Spark has no delete+insert: there the table is partitioned by as_of_date and a run overwrites its
+  day's partition (insert_overwrite), which replaces that day the same way. On a Parquet table
+  Spark keeps a partition column last, so as_of_date is the last column there.
 -#}
 {%- set rebuild = var('cuped_rebuild_history', false) -%}
 {%- if rebuild is not boolean -%}
   {{ exceptions.raise_compiler_error("cuped: the var `cuped_rebuild_history` must be true or false, got: " ~ rebuild) }}
 {%- endif -%}
+{%- set spark = target.type in ['spark', 'databricks'] -%}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
+    incremental_strategy=('insert_overwrite' if spark else 'delete+insert'),
+    partition_by=(['as_of_date'] if spark else none),
+    unique_key=(none if spark else 'as_of_date'),
     on_schema_change='append_new_columns',
     full_refresh=(none if rebuild else false),
 ) }}
