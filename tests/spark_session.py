@@ -14,7 +14,9 @@ Nothing here ships with the package.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,9 +49,23 @@ def unavailable() -> str | None:
             found = False
         if not found:
             return f"{extra} is not installed (pip install -e '.[spark]')"
-    if shutil.which("java") is None:
+    if shutil.which("java") is None and not _install_java():
         return "no Java runtime on PATH (PySpark needs Java 17: apt-get install openjdk-17-jre)"
     return None
+
+
+def _install_java() -> bool:
+    """Java 17 from Debian's packages when it is missing and the tests run as root (as on CI);
+    True when `java` is on the PATH afterwards."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "openjdk-17-jre-headless"],
+    ):
+        subprocess.run(command, env=env, capture_output=True, timeout=900, check=False)
+    return shutil.which("java") is not None
 
 
 @contextmanager
