@@ -418,7 +418,8 @@ FLOOR_METRIC_VARIABLES = {
 
 def floor_sql(dialect: str = "duckdb") -> str:
     """The floor statement; ``dialect`` "spark" writes it in Spark SQL (a Parquet table instead of
-    `create or replace`, `percentile` for DuckDB's `quantile_cont`: both exact and interpolated)."""
+    `create or replace`; the caps by `percentile`, exact and interpolated as DuckDB's
+    `quantile_cont`, over a window)."""
     means, pairs = [], []
     for variables in FLOOR_METRIC_VARIABLES.values():
         for a in variables:
@@ -435,9 +436,36 @@ def floor_sql(dialect: str = "duckdb") -> str:
     ]
     select_list = ",\n    ".join(aggregates)
     if dialect == "spark":
-        create, quantile = "create table floor_moments using parquet as", "percentile"
+        # Spark inlines a CTE at each use: the caps as window aggregates over the per-unit rows,
+        # so that the joins to the events run once (a caps CTE joined back ran them twice)
+        create = "create table floor_moments using parquet as"
+        capped = """capped as (
+    select
+        *,
+        least(revenue_post, percentile(revenue_post, 0.99) over (partition by experiment_id))
+            as revenue_capped_post,
+        least(revenue_pre, percentile(revenue_pre, 0.99) over (partition by experiment_id))
+            as revenue_capped_pre
+    from unit_values
+)"""
     else:
-        create, quantile = "create or replace table floor_moments as", "quantile_cont"
+        create = "create or replace table floor_moments as"
+        capped = """caps as (
+    select
+        experiment_id,
+        quantile_cont(revenue_post, 0.99) as revenue_post_cap,
+        quantile_cont(revenue_pre, 0.99) as revenue_pre_cap
+    from unit_values
+    group by experiment_id
+),
+capped as (
+    select
+        unit_values.*,
+        least(revenue_post, caps.revenue_post_cap) as revenue_capped_post,
+        least(revenue_pre, caps.revenue_pre_cap) as revenue_capped_pre
+    from unit_values
+    inner join caps on caps.experiment_id = unit_values.experiment_id
+)"""
     return f"""
 {create}
 with assigned as (
@@ -498,22 +526,7 @@ unit_values as (
     left join session_units as s on s.experiment_id = a.experiment_id and s.user_id = a.user_id
     left join users as u on u.user_id = a.user_id
 ),
-caps as (
-    select
-        experiment_id,
-        {quantile}(revenue_post, 0.99) as revenue_post_cap,
-        {quantile}(revenue_pre, 0.99) as revenue_pre_cap
-    from unit_values
-    group by experiment_id
-),
-capped as (
-    select
-        unit_values.*,
-        least(revenue_post, caps.revenue_post_cap) as revenue_capped_post,
-        least(revenue_pre, caps.revenue_pre_cap) as revenue_capped_pre
-    from unit_values
-    inner join caps on caps.experiment_id = unit_values.experiment_id
-)
+{capped}
 select
     experiment_id,
     case when grouping(country) = 0 then 'country' else 'all' end as segment_name,
