@@ -4,6 +4,7 @@ Usage (from the repository root, in the environment where the package and dbt-du
 
     python benchmarks/benchmark.py                        # 10M units, 100M events (+ a 1M-unit run)
     python benchmarks/benchmark.py --units 100000 --events 1000000 --keep
+    python benchmarks/benchmark.py --target spark         # on a local PySpark: 1M units, 10M events
 
 What it does, for the main scale and for a scale `--small-factor` times smaller:
 
@@ -24,11 +25,18 @@ What it does, for the main scale and for a scale `--small-factor` times smaller:
 4. prints the comparison tables and per-model timings (target/run_results.json);
 5. profiles (`--profile`, on by default, at the smaller scale) the compiled SQL of
    cuped__unit_values (and of the models that read it) with DuckDB's profiler.
+
+With `--target spark`, at the requested scale only and all in this process (one JVM): the same
+data generated with Spark SQL in a local SparkSession (tests/spark_session.py, the Spark tests'
+harness, which also runs the Python models in that session), the same project on dbt-spark's
+`session` method (Parquet tables), dbt in-process (dbtRunner), then (c), (a) and (b) as above with
+the floor in Spark SQL; wall time and the peak RSS of this process and its JVM in each phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -251,30 +259,55 @@ def extra_metrics_yaml(count: int) -> str:
     return "".join(out)
 
 
+#: Spark (--target spark): the database of the synthetic tables and that of the package's models.
+SPARK_DATA_SCHEMA = "bench"
+SPARK_MODEL_SCHEMA = "cuped_bench"
+
+
 def write_project(
     project: Path,
-    database: Path,
+    database: Path | None,
     extra_metrics: int = 0,
     *,
     with_package: bool = True,
     incremental: bool = False,
+    target: str = "duckdb",
 ) -> None:
     """The benchmark's dbt project; without the package (the parse-time baseline: the same
-    project and configuration, with nothing installed to read it); with `incremental: true`."""
+    project and configuration, with nothing installed to read it); with `incremental: true`;
+    on Spark (`target="spark"`: dbt-spark's `session` method, the sources in the database
+    SPARK_DATA_SCHEMA, the models in SPARK_MODEL_SCHEMA, Parquet tables; ``database`` unused)."""
     (project / "models").mkdir(parents=True, exist_ok=True)
     settings = textwrap.dedent(PROJECT_YML).lstrip()
+    sources = textwrap.dedent(SOURCES_YML).lstrip()
     if incremental:
         settings = settings.replace(
             "  pre_period_days: 14\n", "  pre_period_days: 14\n    incremental: true\n"
         )
+    if target == "spark":
+        # No Delta Lake in a local PySpark. Set as a project that installs the package sets it:
+        # the var `cuped_spark_file_format` (README "Spark") is read by the package's own
+        # dbt_project.yml, which dbt renders without the root project's and command-line vars
+        # when the package is installed (measured: its models stayed `delta`).
+        settings = settings.replace(
+            "vars:\n", "models:\n  cuped:\n    +file_format: parquet\nvars:\n", 1
+        )
+        sources = sources.replace("schema: main", f"schema: {SPARK_DATA_SCHEMA}")
+        profile = (
+            "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: spark\n"
+            f"      method: session\n      host: NA\n      schema: {SPARK_MODEL_SCHEMA}\n"
+            "      threads: 1\n"
+        )
+    else:
+        profile = (
+            "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
+            f"      path: {json.dumps(str(database))}\n      threads: 2\n"
+        )
     (project / "dbt_project.yml").write_text(settings + extra_metrics_yaml(extra_metrics)[1:])
-    (project / "models" / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
+    (project / "models" / "_bench_sources.yml").write_text(sources)
     if with_package:
         (project / "packages.yml").write_text(f"packages:\n  - local: {json.dumps(str(REPO))}\n")
-    (project / "profiles.yml").write_text(
-        "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
-        f"      path: {json.dumps(str(database))}\n      threads: 2\n"
-    )
+    (project / "profiles.yml").write_text(profile)
 
 
 def dbt_executable() -> str:
@@ -383,7 +416,10 @@ FLOOR_METRIC_VARIABLES = {
 }
 
 
-def floor_sql() -> str:
+def floor_sql(dialect: str = "duckdb") -> str:
+    """The floor statement; ``dialect`` "spark" writes it in Spark SQL (a Parquet table instead of
+    `create or replace`; the caps by `percentile`, exact and interpolated as DuckDB's
+    `quantile_cont`, over a window)."""
     means, pairs = [], []
     for variables in FLOOR_METRIC_VARIABLES.values():
         for a in variables:
@@ -399,8 +435,39 @@ def floor_sql() -> str:
         for a, b in pairs
     ]
     select_list = ",\n    ".join(aggregates)
+    if dialect == "spark":
+        # Spark inlines a CTE at each use: the caps as window aggregates over the per-unit rows,
+        # so that the joins to the events run once (a caps CTE joined back ran them twice)
+        create = "create table floor_moments using parquet as"
+        capped = """capped as (
+    select
+        *,
+        least(revenue_post, percentile(revenue_post, 0.99) over (partition by experiment_id))
+            as revenue_capped_post,
+        least(revenue_pre, percentile(revenue_pre, 0.99) over (partition by experiment_id))
+            as revenue_capped_pre
+    from unit_values
+)"""
+    else:
+        create = "create or replace table floor_moments as"
+        capped = """caps as (
+    select
+        experiment_id,
+        quantile_cont(revenue_post, 0.99) as revenue_post_cap,
+        quantile_cont(revenue_pre, 0.99) as revenue_pre_cap
+    from unit_values
+    group by experiment_id
+),
+capped as (
+    select
+        unit_values.*,
+        least(revenue_post, caps.revenue_post_cap) as revenue_capped_post,
+        least(revenue_pre, caps.revenue_pre_cap) as revenue_capped_pre
+    from unit_values
+    inner join caps on caps.experiment_id = unit_values.experiment_id
+)"""
     return f"""
-create or replace table floor_moments as
+{create}
 with assigned as (
     -- one row per experiment x unit at its first exposure; units in two arms are left out
     select experiment_id, user_id, min(variant) as variant, min(first_exposure_at) as assigned_at
@@ -459,22 +526,7 @@ unit_values as (
     left join session_units as s on s.experiment_id = a.experiment_id and s.user_id = a.user_id
     left join users as u on u.user_id = a.user_id
 ),
-caps as (
-    select
-        experiment_id,
-        quantile_cont(revenue_post, 0.99) as revenue_post_cap,
-        quantile_cont(revenue_pre, 0.99) as revenue_pre_cap
-    from unit_values
-    group by experiment_id
-),
-capped as (
-    select
-        unit_values.*,
-        least(revenue_post, caps.revenue_post_cap) as revenue_capped_post,
-        least(revenue_pre, caps.revenue_pre_cap) as revenue_capped_pre
-    from unit_values
-    inner join caps on caps.experiment_id = unit_values.experiment_id
-)
+{capped}
 select
     experiment_id,
     case when grouping(country) = 0 then 'country' else 'all' end as segment_name,
@@ -502,32 +554,69 @@ def floor_check(database: Path) -> str:
     """Compare the floor's moments with the package's cuped__arm_moments (they must agree)."""
     import duckdb
 
-    columns = {
-        "n_units": "n_units",
-        "mean__revenue_post": "mean__metric_0_post",
-        "mean__revenue_capped_post": "mean__metric_1_post",
-        "mean__sessions_post": "mean__metric_4_post",
-        "cov__revenue_post__revenue_pre": "cov__metric_0_post__metric_0_pre",
-        "cov__orders_had_pre__revenue_post": "cov__metric_0_post__source_0_had_pre_period",
-    }
-    worst = []
     with duckdb.connect(str(database), read_only=True) as con:
-        counts = con.execute(
-            "select (select count(*) from floor_moments), (select count(*) from cuped__arm_moments)"
-        ).fetchall()[0]
-        for floor_column, package_column in columns.items():
-            value = con.execute(
-                f"""
-                select max(abs(f.{floor_column} - p.{package_column})
-                           / greatest(abs(p.{package_column}), 1e-12)), count(*)
-                from floor_moments as f
-                inner join cuped__arm_moments as p
-                    on p.experiment_id = f.experiment_id and p.variant = f.variant
-                    and p.segment_name = f.segment_name and p.segment_value = f.segment_value
-                """
-            ).fetchall()[0]
-            worst.append(f"{floor_column}: max rel diff {value[0]:.2e} over {value[1]} rows")
-    return f"floor rows {counts[0]}, package arm rows {counts[1]}; " + "; ".join(worst)
+        return compare_moments(lambda sql: con.execute(sql).fetchall())
+
+
+#: The floor's variables under the names the package gives them in cuped__arm_moments.
+FLOOR_TO_PACKAGE = {
+    "revenue_post": "metric_0_post",
+    "revenue_pre": "metric_0_pre",
+    "predicted_ltv": "attribute_0",
+    "orders_had_pre": "source_0_had_pre_period",
+    "revenue_capped_post": "metric_1_post",
+    "revenue_capped_pre": "metric_1_pre",
+    "orders_post": "metric_3_post",
+    "orders_pre": "metric_3_pre",
+    "sessions_post": "metric_4_post",
+    "sessions_pre": "metric_4_pre",
+    "sessions_had_pre": "source_1_had_pre_period",
+}
+
+
+def floor_columns() -> dict[str, str]:
+    """Every moment column of the floor → the package's column (the package names a covariance
+    by its two variables in sorted order)."""
+    columns = {"n_units": "n_units"}
+    for variables in FLOOR_METRIC_VARIABLES.values():
+        for a in variables:
+            columns[f"mean__{a}"] = f"mean__{FLOOR_TO_PACKAGE[a]}"
+        for a, b in itertools.combinations_with_replacement(variables, 2):
+            floor_pair = "__".join(sorted((a, b)))
+            package_pair = "__".join(sorted((FLOOR_TO_PACKAGE[a], FLOOR_TO_PACKAGE[b])))
+            columns[f"cov__{floor_pair}"] = f"cov__{package_pair}"
+    return columns
+
+
+def compare_moments(
+    fetch, floor: str = "floor_moments", package: str = "cuped__arm_moments"
+) -> str:
+    """The largest relative difference between the floor's moments and the package's
+    cuped__arm_moments (the wide table cuped__moments unpivots), over every moment column of the
+    floor and every experiment × segment × arm; ``fetch(sql)`` returns rows."""
+    columns = floor_columns()
+    differences = ",\n".join(
+        f"max(abs(f.{f} - p.{p}) / greatest(abs(p.{p}), 1e-12))" for f, p in columns.items()
+    )
+    counts = fetch(f"select (select count(*) from {floor}), (select count(*) from {package})")[0]
+    row = fetch(
+        f"""
+        select count(*), {differences}
+        from {floor} as f
+        inner join {package} as p
+            on p.experiment_id = f.experiment_id and p.variant = f.variant
+            and p.segment_name = f.segment_name and p.segment_value = f.segment_value
+        """
+    )[0]
+    # a column with no comparable value (NULL everywhere) counts as a difference
+    values = [float("inf") if value is None else value for value in row[1:]]
+    worst = max(zip(columns, values, strict=True), key=lambda item: item[1])
+    verdict = "agree within 1e-9" if worst[1] <= 1e-9 else "** differ by more than 1e-9 **"
+    return (
+        f"floor rows {counts[0]}, package arm rows {counts[1]}, {row[0]} matched; "
+        f"{len(columns)} moment columns: largest relative difference {worst[1]:.2e} "
+        f"({worst[0]}): {verdict}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -961,6 +1050,348 @@ def print_incremental_report(r: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# --target spark: the same comparison on Spark, in one process
+# --------------------------------------------------------------------------------------------
+
+# The DuckDB generator's data in Spark SQL: xxhash64 for DuckDB's hash (pmod keeps it
+# non-negative), epoch seconds for the timestamps (2026-01-05 and 2026-01-12 00:00 UTC; the
+# helper's session runs in UTC). Same shape and distributions, not the same rows.
+_SPARK_EXPRESSIONS = {
+    "exposure_1": "(1767571200 + pmod(xxhash64({u}, 't1'), 1209600))",
+    "u01": "(pmod({h}, 1000000007) / 1000000007.0D)",
+}
+
+
+def _spark_u01(h: str) -> str:
+    return _SPARK_EXPRESSIONS["u01"].format(h=h)
+
+
+def _spark_exposure_1(u: str) -> str:
+    return _SPARK_EXPRESSIONS["exposure_1"].format(u=u)
+
+
+def _spark_event_user(i: str, salt: str, units: int) -> str:
+    return (
+        f"cast(least({units} - 1, floor({units} * pow({_spark_u01(f'xxhash64({i}, {salt!r})')},"
+        " 1.5))) as bigint)"
+    )
+
+
+def _spark_pick(values: list[str], h: str) -> str:
+    items = ", ".join(f"'{v}'" for v in values)
+    return f"element_at(array({items}), 1 + cast(pmod({h}, {len(values)}) as int))"
+
+
+def spark_data_statements(schema: str, units: int, events: int) -> list[str]:
+    n_sessions = round(events * 0.6)
+    n_orders = events - n_sessions
+    activity = f"pow(greatest(i + 0.5D, 0.5D) / {units}, -1.0D / 3)"
+    arms = ["control", "variant_a", "variant_b"]
+    return [
+        f"""
+create table {schema}.users using parquet as
+select
+    i as user_id,
+    {_spark_pick(["US", "DE", "FR", "GB", "BR"], "xxhash64(i, 'country')")} as country,
+    round(40 * {activity} * (0.5D + {_spark_u01("xxhash64(i, 'ltv')")}), 2) as predicted_ltv
+from (select id as i from range({units}))
+""",
+        f"""
+create table {schema}.assignments using parquet as
+select
+    'exp_1' as experiment_id,
+    i as user_id,
+    {_spark_pick(arms, "xxhash64(i, 'v1')")} as variant,
+    timestamp_seconds({_spark_exposure_1("i")}) as first_exposure_at
+from (select id as i from range({units}))
+where pmod(xxhash64(i, 'in1'), 100) < 98
+union all
+select
+    'exp_2',
+    i,
+    {_spark_pick(arms, "xxhash64(i, 'v2')")},
+    timestamp_seconds(1768176000 + pmod(xxhash64(i, 't2'), 604800))
+from (select id as i from range({units}))
+where pmod(xxhash64(i, 'in2'), 100) < 30
+""",
+        f"""
+create table {schema}.sessions using parquet as
+with events as (
+    select id as i, {_spark_event_user("id", "su", units)} as u from range({n_sessions})
+)
+select
+    i as session_id,
+    u as user_id,
+    timestamp_seconds({_spark_exposure_1("u")} + pmod(xxhash64(i, 'st'), 2419200) - 1209600)
+        as session_started_at,
+    1 + cast(pmod(xxhash64(i, 'pages'), 12) as int) as pages_viewed
+from events
+""",
+        f"""
+create table {schema}.orders using parquet as
+with events as (
+    select id as i, {_spark_event_user("id", "ou", units)} as u from range({n_orders})
+)
+select
+    i as order_id,
+    u as user_id,
+    timestamp_seconds({_spark_exposure_1("u")} + pmod(xxhash64(i, 'ot'), 2419200) - 1209600)
+        as ordered_at,
+    round(
+        (15 + 20 * {_spark_u01("xxhash64(u, 'spend')")})
+        * (-ln(1 - {_spark_u01("xxhash64(i, 'amount')")}))
+        * case when pmod(xxhash64(u, 'v1'), 3) = 1 and pmod(xxhash64(i, 'ot'), 2419200) >= 1209600
+              then 1.03D else 1.0D end,
+        2) as revenue,
+    case
+        when pmod(xxhash64(i, 'status'), 100) < 93 then 'completed'
+        when pmod(xxhash64(i, 'status'), 100) < 98 then 'refunded'
+        else 'cancelled'
+    end as status
+from events
+""",
+    ]
+
+
+def generate_spark_data(spark, units: int, events: int) -> dict:
+    """The synthetic tables in the database SPARK_DATA_SCHEMA of the local session (Parquet)."""
+    started = time.perf_counter()
+    spark.sql(f"drop database if exists {SPARK_DATA_SCHEMA} cascade")
+    spark.sql(f"create database {SPARK_DATA_SCHEMA}")
+    for statement in spark_data_statements(SPARK_DATA_SCHEMA, units, events):
+        spark.sql(statement)
+    counts = {
+        table: spark.table(f"{SPARK_DATA_SCHEMA}.{table}").count()
+        for table in ["assignments", "users", "sessions", "orders"]
+    }
+    counts["seconds"] = time.perf_counter() - started
+    return counts
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (the JVM PySpark launched), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        tree.append(pid)
+        queue.extend(children.get(pid, []))
+    return tree
+
+
+def _status_kb(pids: list[int], field: str) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            found = re.search(
+                rf"^{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M
+            )
+        except OSError:
+            continue
+        total += int(found.group(1)) if found else 0
+    return total
+
+
+def measure_in_process(label: str, action, *, allow_failure: bool = False) -> dict:
+    """Wall time of ``action()`` in this process, and the peak RSS of this process and the JVM
+    during it: the kernel's high-water marks (VmHWM) are reset first (/proc/<pid>/clear_refs),
+    so a phase's peak starts from what the processes hold when it begins (the JVM keeps the heap
+    it has grown)."""
+    pids = _process_tree(os.getpid())
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+    start_kb = _status_kb(pids, "VmRSS")
+    started = time.perf_counter()
+    ok, output = action()
+    wall = time.perf_counter() - started
+    peak_kb = _status_kb(pids, "VmHWM")
+    if not ok and not allow_failure:
+        raise SystemExit(f"{label} failed:\n{output[-6000:]}")
+    failed = "" if ok else "  ** failed **"
+    print(
+        f"  {label}: {wall:8.2f} s, peak RSS {peak_kb / 1024:8.0f} MiB "
+        f"(at its start {start_kb / 1024:.0f} MiB){failed}",
+        flush=True,
+    )
+    return {
+        "wall": wall,
+        "rss_mb": peak_kb / 1024,
+        "start_rss_mb": start_kb / 1024,
+        "ok": ok,
+        "output": output,
+    }
+
+
+def dbt_in_process(project: Path, *args: str) -> tuple[bool, str]:
+    """dbt in this process (dbtRunner), so that it runs in the local SparkSession and the Python
+    models reach it through the test harness's submission method; its messages collected."""
+    from dbt.cli.main import dbtRunner
+
+    messages: list[str] = []
+    result = dbtRunner(callbacks=[lambda event: messages.append(event.info.msg)]).invoke(
+        [
+            *args,
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--log-path",
+            str(project / "logs"),
+            "--no-use-colors",
+            "--quiet",
+        ]
+    )
+    output = "\n".join(str(message) for message in messages)
+    if result.exception is not None:
+        output += f"\n{result.exception}"
+    return result.success, output
+
+
+def bench_spark(work: Path, units: int, events: int, args: argparse.Namespace) -> dict:
+    """The comparison on Spark in one process and one JVM (each dbt process on Spark pays about a
+    minute of JVM start on 2 cores): a local SparkSession with its warehouse in the workdir
+    (tests/spark_session.py, the harness the Spark tests use), the data generated in it, then
+    dbt's fixed cost, the package's `dbt build` and the floor, one after the other."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.spark_session import local_python_submission, local_spark, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        raise SystemExit(f"--target spark: {reason}")
+    work.mkdir(parents=True, exist_ok=True)
+    project = work / "project"
+    out: dict = {"units": units, "events": events, "n_metrics": 5 + args.extra_metrics}
+    print(f"\n=== Spark: {units:,} units, {events:,} events ({work.name}) ===", flush=True)
+    os.environ.update({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"})
+    # no progress bars of Spark stages between the benchmark's lines
+    os.environ.setdefault(
+        "PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell"
+    )
+    started = time.perf_counter()
+    with local_spark(work / "spark") as spark:
+        out["jvm_start"] = time.perf_counter() - started
+        print(f"  local SparkSession (JVM start): {out['jvm_start']:.1f} s", flush=True)
+        out["data"] = d = generate_spark_data(spark, units, events)
+        print(
+            f"  data: {d['seconds']:.1f} s; assignments {d['assignments']:,}, "
+            f"users {d['users']:,}, sessions {d['sessions']:,}, orders {d['orders']:,}",
+            flush=True,
+        )
+        spark.sql(f"drop database if exists {SPARK_MODEL_SCHEMA} cascade")
+        write_project(project, None, args.extra_metrics, target="spark")
+        ok, output = dbt_in_process(project, "deps")
+        if not ok:
+            raise SystemExit(f"dbt deps failed:\n{output[-6000:]}")
+        with local_python_submission():
+            out["full_parse"] = measure_in_process(
+                "warm-up dbt parse (full parse, first dbt call: imports; not in the ratios)",
+                lambda: dbt_in_process(project, "parse", "--no-partial-parse"),
+            )
+            out["empty"] = measure_in_process(
+                f"(c) fixed cost: dbt run --select {NO_SUCH_MODEL}",
+                lambda: dbt_in_process(project, "run", "--select", NO_SUCH_MODEL),
+            )
+            out["build"] = measure_in_process(
+                "(a) package: dbt build",
+                lambda: dbt_in_process(project, "build"),
+                allow_failure=True,
+            )
+        out["nodes"] = node_timings(project / "target")
+        out["failed_nodes"] = [
+            n["node"].split(".")[2]
+            for n in out["nodes"]
+            if n["status"] in ("error", "fail", "skipped")
+        ]
+        if out["failed_nodes"]:
+            print(
+                f"  ** package build: {len(out['failed_nodes'])} nodes failed or skipped: "
+                f"{', '.join(out['failed_nodes'])}\n{out['build']['output'][-4000:]}",
+                flush=True,
+            )
+
+        def floor() -> tuple[bool, str]:
+            spark.catalog.setCurrentDatabase(SPARK_DATA_SCHEMA)
+            spark.sql("drop table if exists floor_moments")
+            spark.sql(floor_sql("spark"))
+            return True, ""
+
+        out["floor"] = measure_in_process("(b) floor: one hand-written Spark SQL statement", floor)
+        try:
+            out["floor_check"] = compare_moments(
+                lambda sql: [tuple(row) for row in spark.sql(sql).collect()],
+                floor=f"{SPARK_DATA_SCHEMA}.floor_moments",
+                package=f"{SPARK_MODEL_SCHEMA}.cuped__arm_moments",
+            )
+        except Exception as error:  # the package's column names may have changed
+            out["floor_check"] = f"check not possible: {str(error).splitlines()[0]}"
+        print(f"  floor vs package: {out['floor_check']}", flush=True)
+    return out
+
+
+def print_spark_report(r: dict) -> None:
+    build, empty, floor = r["build"], r["empty"], r["floor"]
+    time_ratio = (build["wall"] - empty["wall"]) / floor["wall"]
+    print(
+        f"\n## Spark (local[2], one process and JVM): {r['units']:,} units, "
+        f"{r['events']:,} events, {r['n_metrics']} metrics"
+    )
+    print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+    for label, m in (
+        ("(a) package: dbt build (partial parse warm)", build),
+        ("(b) floor: one hand-written Spark SQL statement", floor),
+        (f"(c) fixed cost: dbt run --select {NO_SUCH_MODEL}", empty),
+        ("    warm-up full parse (first dbt call in the process)", r["full_parse"]),
+    ):
+        table_row(label, f"{m['wall']:.2f}", fmt_mb(m["rss_mb"]))
+    table_row("    local SparkSession start (JVM)", f"{r['jvm_start']:.2f}", "")
+    table_row("    data generation in Spark", f"{r['data']['seconds']:.2f}", "")
+    table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
+    python_nodes = [
+        n
+        for n in r["nodes"]
+        if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
+    ]
+    table_row(
+        "Python models together (run_results.json)",
+        f"{sum(n['seconds'] for n in python_nodes):.2f}",
+        "",
+    )
+    print(
+        "peak RSS: this process and its JVM during the phase (the JVM keeps the heap it grew, "
+        "so phases are not separable as processes are: no memory ratio on Spark)"
+    )
+    if r["failed_nodes"]:
+        print(
+            f"** the package build had {len(r['failed_nodes'])} failed/skipped nodes: "
+            f"{', '.join(r['failed_nodes'])}"
+        )
+    print(f"floor vs package moments: {r['floor_check']}")
+    print("\nper-model timings of the package build (run_results.json execution_time):")
+    nodes = sorted(r["nodes"], key=lambda n: -n["seconds"])
+    models = [n for n in nodes if n["node"].startswith("model.")]
+    tests = [n for n in nodes if n["node"].startswith("test.")]
+    for n in models:
+        print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+    slowest = ", ".join(f"{n['node'].split('.')[2]} {n['seconds']:.2f} s" for n in tests[:3])
+    print(
+        f"  models: {sum(n['seconds'] for n in models):.2f} s in {len(models)}; data tests: "
+        f"{sum(n['seconds'] for n in tests):.2f} s in {len(tests)} (slowest: {slowest})"
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # reporting
 # --------------------------------------------------------------------------------------------
 
@@ -1088,8 +1519,19 @@ def print_report(results: list[dict], top: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--units", type=int, default=10_000_000)
-    parser.add_argument("--events", type=int, default=100_000_000)
+    parser.add_argument(
+        "--target",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="spark: dbt-spark on a local PySpark, in this process (only the main scale; "
+        "needs the spark extra and Java 17)",
+    )
+    parser.add_argument(
+        "--units", type=int, default=None, help="default 10M on DuckDB, 1M on Spark"
+    )
+    parser.add_argument(
+        "--events", type=int, default=None, help="default 100M on DuckDB, 10M on Spark"
+    )
     parser.add_argument(
         "--small-factor",
         type=int,
@@ -1128,6 +1570,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
+    spark = args.target == "spark"
+    if args.units is None:
+        args.units = 1_000_000 if spark else 10_000_000
+    if args.events is None:
+        args.events = 10_000_000 if spark else 100_000_000
 
     started = time.perf_counter()
     temporary = args.workdir is None
@@ -1140,6 +1587,9 @@ def main(argv: list[str] | None = None) -> None:
         scales.insert(0, (args.units // args.small_factor, args.events // args.small_factor))
     results = []
     try:
+        if spark:
+            print_spark_report(bench_spark(work / "spark", args.units, args.events, args))
+            return
         if args.incremental:
             print_incremental_report(bench_incremental(work / "incremental", *scales[-1], args))
             return
