@@ -14,6 +14,7 @@
     unique_key=['experiment_id', 'unit_id'],
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
+    pre_hook="{{ cuped.cuped__join_planner_hook() }}",
     post_hook="{{ cuped.cuped__incremental_cleanup() }}",
 ) }}
 {%- if incremental %}

@@ -17,7 +17,7 @@
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
   aggregate state for every unit, instead of one source's at a time.)
 -#}
-{{ config(post_hook="{{ cuped__check_finite_values() }}") }}
+{{ config(pre_hook="{{ cuped.cuped__join_planner_hook() }}", post_hook="{{ cuped__check_finite_values() }}") }}
 {%- set config = cuped__config() -%}
 {%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
