@@ -1114,29 +1114,19 @@ select
 from (select id as i from range({units}))
 where pmod(xxhash64(i, 'in2'), 100) < 30
 """,
-        f"""
-create table {schema}.sessions using parquet as
-with events as (
-    select id as i, {_spark_event_user("id", "su", units)} as u from range({n_sessions})
-)
-select
-    i as session_id,
-    u as user_id,
-    timestamp_seconds({_spark_exposure_1("u")} + pmod(xxhash64(i, 'st'), 2419200) - 1209600)
-        as session_started_at,
-    1 + cast(pmod(xxhash64(i, 'pages'), 12) as int) as pages_viewed
-from events
-""",
-        f"""
-create table {schema}.orders using parquet as
-with events as (
-    select id as i, {_spark_event_user("id", "ou", units)} as u from range({n_orders})
-)
-select
-    i as order_id,
-    u as user_id,
-    timestamp_seconds({_spark_exposure_1("u")} + pmod(xxhash64(i, 'ot'), 2419200) - 1209600)
-        as ordered_at,
+        _spark_events_table(
+            f"{schema}.sessions",
+            ("session_id", "session_started_at", "st"),
+            f"{_spark_event_user('id', 'su', units)}",
+            n_sessions,
+            "1 + cast(pmod(xxhash64(i, 'pages'), 12) as int) as pages_viewed",
+        ),
+        _spark_events_table(
+            f"{schema}.orders",
+            ("order_id", "ordered_at", "ot"),
+            f"{_spark_event_user('id', 'ou', units)}",
+            n_orders,
+            f"""
     round(
         (15 + 20 * {_spark_u01("xxhash64(u, 'spend')")})
         * (-ln(1 - {_spark_u01("xxhash64(i, 'amount')")}))
@@ -1148,9 +1138,29 @@ select
         when pmod(xxhash64(i, 'status'), 100) < 98 then 'refunded'
         else 'cancelled'
     end as status
-from events
 """,
+        ),
     ]
+
+
+def _spark_events_table(
+    table: str, names: tuple[str, str, str], user: str, rows: int, columns: str
+) -> str:
+    """A `create table` of ``rows`` events of the users ``user`` picks: an id, the user, a time
+    in the four weeks around the user's first exposure (``names``: id column, time column, the
+    hash salt of the time), then ``columns`` (SQL over the event ``i`` and its user ``u``)."""
+    id_column, time_column, salt = names
+    return f"""
+create table {table} using parquet as
+with events as (select id as i, {user} as u from range({rows}))
+select
+    i as {id_column},
+    u as user_id,
+    timestamp_seconds({_spark_exposure_1("u")} + pmod(xxhash64(i, '{salt}'), 2419200) - 1209600)
+        as {time_column},
+    {columns.strip()}
+from events
+"""
 
 
 def generate_spark_data(spark, units: int, events: int) -> dict:
@@ -1358,16 +1368,7 @@ def print_spark_report(r: dict) -> None:
     table_row("    local SparkSession start (JVM)", f"{r['jvm_start']:.2f}", "")
     table_row("    data generation in Spark", f"{r['data']['seconds']:.2f}", "")
     table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
-    python_nodes = [
-        n
-        for n in r["nodes"]
-        if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
-    ]
-    table_row(
-        "Python models together (run_results.json)",
-        f"{sum(n['seconds'] for n in python_nodes):.2f}",
-        "",
-    )
+    _python_models_row(r["nodes"])
     print(
         "peak RSS: this process and its JVM during the phase (the JVM keeps the heap it grew, "
         "so phases are not separable as processes are: no memory ratio on Spark)"
@@ -1378,12 +1379,7 @@ def print_spark_report(r: dict) -> None:
             f"{', '.join(r['failed_nodes'])}"
         )
     print(f"floor vs package moments: {r['floor_check']}")
-    print("\nper-model timings of the package build (run_results.json execution_time):")
-    nodes = sorted(r["nodes"], key=lambda n: -n["seconds"])
-    models = [n for n in nodes if n["node"].startswith("model.")]
-    tests = [n for n in nodes if n["node"].startswith("test.")]
-    for n in models:
-        print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+    models, tests = _print_model_timings(r["nodes"])
     slowest = ", ".join(f"{n['node'].split('.')[2]} {n['seconds']:.2f} s" for n in tests[:3])
     print(
         f"  models: {sum(n['seconds'] for n in models):.2f} s in {len(models)}; data tests: "
@@ -1398,6 +1394,32 @@ def print_spark_report(r: dict) -> None:
 
 def fmt_mb(value: float) -> str:
     return f"{value:,.0f} MiB"
+
+
+def _print_model_timings(nodes: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Print each model's time in the package build, slowest first; returns the model and the
+    data-test nodes, slowest first."""
+    print("\nper-model timings of the package build (run_results.json execution_time):")
+    nodes = sorted(nodes, key=lambda n: -n["seconds"])
+    models = [n for n in nodes if n["node"].startswith("model.")]
+    tests = [n for n in nodes if n["node"].startswith("test.")]
+    for n in models:
+        print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+    return models, tests
+
+
+def _python_models_row(nodes: list[dict]) -> None:
+    """The table row of the two Python models' time (from run_results.json)."""
+    python_nodes = [
+        n
+        for n in nodes
+        if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
+    ]
+    table_row(
+        "Python models together (run_results.json)",
+        f"{sum(n['seconds'] for n in python_nodes):.2f}",
+        "",
+    )
 
 
 def table_row(label: str, wall: str, memory: str) -> None:
@@ -1427,16 +1449,7 @@ def print_report(results: list[dict], top: int) -> None:
         table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
         parse_cost = r["full_parse"]["wall"] - r["parse_without_package"]["wall"]
         table_row("full parse: the package adds", f"{parse_cost:.2f}", "")
-        python_nodes = [
-            n
-            for n in r["nodes"]
-            if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
-        ]
-        table_row(
-            "Python models together (run_results.json)",
-            f"{sum(n['seconds'] for n in python_nodes):.2f}",
-            "",
-        )
+        _python_models_row(r["nodes"])
         table_row(
             "memory ratio (package peak - empty-run peak) / floor peak", "", f"{memory_ratio:.2f}"
         )
@@ -1452,12 +1465,7 @@ def print_report(results: list[dict], top: int) -> None:
                 f"data generation: {data['seconds']:.1f} s, DuckDB file {fmt_mb(data['file_mb'])}"
             )
 
-        print("\nper-model timings of the package build (run_results.json execution_time):")
-        nodes = sorted(r["nodes"], key=lambda n: -n["seconds"])
-        models = [n for n in nodes if n["node"].startswith("model.")]
-        tests = [n for n in nodes if n["node"].startswith("test.")]
-        for n in models:
-            print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+        models, tests = _print_model_timings(r["nodes"])
         model_seconds = sum(n["seconds"] for n in models)
         test_seconds = sum(n["seconds"] for n in tests)
         slowest = ", ".join(f"{n['node'].split('.')[2]} {n['seconds']:.2f} s" for n in tests[:3])

@@ -46,28 +46,29 @@ SCHEMA = "demo"
 VARS = "{cuped_spark_file_format: parquet}"
 
 
+def _spark_flags(work: Path) -> list[str]:
+    """The `spark` target of this repository's profile, dbt's outputs under ``work``."""
+    return [
+        "--target",
+        "spark",
+        "--project-dir",
+        str(REPO),
+        "--profiles-dir",
+        str(REPO),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+
+
 def _invoke(args: list[str], work: Path) -> tuple[bool, str]:
     """dbt in this process on the `spark` target, its messages collected."""
     from dbt.cli.main import dbtRunner
 
     messages: list[str] = []
     runner = dbtRunner(callbacks=[lambda event: messages.append(event.info.msg)])
-    result = runner.invoke(
-        [
-            *args,
-            "--target",
-            "spark",
-            "--project-dir",
-            str(REPO),
-            "--profiles-dir",
-            str(REPO),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--no-use-colors",
-        ]
-    )
+    result = runner.invoke([*args, *_spark_flags(work), "--no-use-colors"])
     output = "\n".join(str(message) for message in messages)
     if result.exception is not None:
         output += f"\n{result.exception}"
@@ -83,25 +84,9 @@ def _compiled_literal(work: Path) -> str:
     from dbt.cli.main import dbtRunner
 
     jinja_name = NAME.replace("\\", "\\\\").replace('"', '\\"')
-    result = dbtRunner().invoke(
-        [
-            "compile",
-            "--inline",
-            f'select {{{{ cuped.cuped__literal("{jinja_name}") }}}} as v',
-            "--target",
-            "spark",
-            "--project-dir",
-            str(REPO),
-            "--profiles-dir",
-            str(REPO),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--vars",
-            VARS,
-        ]
-    )
+    inline = f'select {{{{ cuped.cuped__literal("{jinja_name}") }}}} as v'
+    args = ["compile", "--inline", inline, *_spark_flags(work), "--vars", VARS]
+    result = dbtRunner().invoke(args)
     assert result.success, result.exception
     return result.result.results[0].node.compiled_code
 
