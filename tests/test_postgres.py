@@ -1,6 +1,7 @@
 """The package on PostgreSQL, a warehouse without dbt Python models: the demo built in two dbt
-steps around the `cuped-stats statistics` command (README "SQL-only warehouses") gives every
-public table the DuckDB build gives. The test starts its own server (tests/postgres_server.py)."""
+steps around the `cuped-stats statistics` command (README "PostgreSQL and other warehouses
+without Python models") gives every public table the DuckDB build gives. The test starts its own
+server (tests/postgres_server.py)."""
 
 from __future__ import annotations
 

@@ -59,9 +59,9 @@
 {#-
   SQL predicate: the stored row `stored` was computed over the windows the unit `units` has now:
   the same exposure time, analysis end (null-safe) and, given its SQL, pre-period start. The
-  null-safe comparison is an equality of coalesced values, not an `or`: PostgreSQL can hash-join
-  on it and estimates it well (with the `or` it planned nested loops over the events, a minute on
-  the demo). An analysis end at the sentinel equals none, which is the same window.
+  null-safe comparison is an equality of coalesced values, not an `or`, so that PostgreSQL can
+  hash-join on it (see also cuped__join_planner_hook). An analysis end at the sentinel equals
+  none, which is the same window.
 -#}
 {% macro cuped__same_windows(stored, units, pre_period_start=none) %}
   {%- set parts = [stored ~ '.assigned_at = ' ~ units ~ '.assigned_at'] -%}

@@ -1,8 +1,8 @@
 {#-
   Whether the adapter runs dbt Python models, so the statistics step is the Python model
   `cuped__statistics`. Elsewhere (PostgreSQL, Redshift, Trino...) both Python models are disabled
-  and the `cuped-stats statistics` command writes the same table between two dbt builds (README
-  "SQL-only warehouses"). The list is also python_models/_python_models.yml's `enabled`.
+  and the `cuped-stats statistics` command writes the same table between two dbt builds (README "PostgreSQL
+  and other warehouses without Python models"). The list is also python_models/_python_models.yml's `enabled`.
 -#}
 {% macro cuped__python_statistics() %}
   {{ return(target.type in ['duckdb', 'spark', 'databricks', 'snowflake', 'bigquery']) }}
