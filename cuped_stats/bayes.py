@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 import scipy.special
 
 __all__ = [
@@ -163,6 +162,10 @@ def fit_history(
     target = len(usable) - 1
     tau2 = 0.0
     if _generalized_q(0.0, r, v) > target:
+        # imported here: scipy.optimize is a quarter of a second of the core's import, paid by
+        # every dbt build, and only a prior fitted on heterogeneous history needs it
+        import scipy.optimize
+
         upper = max(float(np.var(r, ddof=1)), float(v.max()))
         while _generalized_q(upper, r, v) > target:
             upper *= 2.0
