@@ -272,11 +272,13 @@ def write_project(
     with_package: bool = True,
     incremental: bool = False,
     target: str = "duckdb",
+    memory_limit: str | None = None,
 ) -> None:
     """The benchmark's dbt project; without the package (the parse-time baseline: the same
     project and configuration, with nothing installed to read it); with `incremental: true`;
     on Spark (`target="spark"`: dbt-spark's `session` method, the sources in the database
-    SPARK_DATA_SCHEMA, the models in SPARK_MODEL_SCHEMA, Parquet tables; ``database`` unused)."""
+    SPARK_DATA_SCHEMA, the models in SPARK_MODEL_SCHEMA, Parquet tables; ``database`` unused);
+    with DuckDB's `memory_limit` set in the profile (``memory_limit``)."""
     (project / "models").mkdir(parents=True, exist_ok=True)
     settings = textwrap.dedent(PROJECT_YML).lstrip()
     sources = textwrap.dedent(SOURCES_YML).lstrip()
@@ -303,6 +305,8 @@ def write_project(
             "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
             f"      path: {json.dumps(str(database))}\n      threads: 2\n"
         )
+        if memory_limit:
+            profile += f"      settings:\n        memory_limit: {json.dumps(memory_limit)}\n"
     (project / "dbt_project.yml").write_text(settings + extra_metrics_yaml(extra_metrics)[1:])
     (project / "models" / "_bench_sources.yml").write_text(sources)
     if with_package:
@@ -544,6 +548,8 @@ import duckdb, json, sys, time
 database, sql_file = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 with duckdb.connect(database) as con:
+    if len(sys.argv) > 3:
+        con.execute(f"set memory_limit = '{sys.argv[3]}'")
     con.execute(open(sql_file).read())
     rows = con.execute("select count(*) from floor_moments").fetchall()[0][0]
 print(json.dumps({"query_seconds": time.perf_counter() - started, "rows": rows}))
@@ -787,8 +793,9 @@ def bench_scale(
             f"users {d['users']:,}, sessions {d['sessions']:,}, orders {d['orders']:,}",
             flush=True,
         )
-    write_project(project, database, args.extra_metrics)
+    write_project(project, database, args.extra_metrics, memory_limit=args.memory_limit)
     out["n_metrics"] = 5 + args.extra_metrics
+    out["memory_limit"] = args.memory_limit
     run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
 
     # warm-up: a full parse (writes target/partial_parse.msgpack), then the measured commands
@@ -836,7 +843,8 @@ def bench_scale(
     sql_file = work / "floor.sql"
     sql_file.write_text(floor_sql())
     out["floor"] = measure(
-        [sys.executable, "-c", FLOOR_CHILD, str(database), str(sql_file)],
+        [sys.executable, "-c", FLOOR_CHILD, str(database), str(sql_file)]
+        + ([args.memory_limit] if args.memory_limit else []),
         cwd=work,
         label="(b) floor: one hand-written DuckDB statement",
     )
@@ -1431,7 +1439,8 @@ def print_report(results: list[dict], top: int) -> None:
         build, empty, floor = r["build"], r["empty"], r["floor"]
         time_ratio = (build["wall"] - empty["wall"]) / floor["wall"]
         memory_ratio = (build["rss_mb"] - empty["rss_mb"]) / floor["rss_mb"]
-        print(f"\n## {r['units']:,} units, {r['events']:,} events, {r['n_metrics']} metrics")
+        limit = f", DuckDB memory_limit {r['memory_limit']}" if r.get("memory_limit") else ""
+        print(f"\n## {r['units']:,} units, {r['events']:,} events, {r['n_metrics']} metrics{limit}")
         print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
         print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
         rows = [
@@ -1574,6 +1583,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="measure a daily incremental run against a full build (events over 60 days, the "
         "last one appended); only the main scale",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=None,
+        help="DuckDB's memory_limit for the package's build and the floor (e.g. 3.3GB; default "
+        "DuckDB's own, 80%% of the RAM): DuckDB holds what it may, so peak memory without a "
+        "limit is not what a build needs",
     )
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)

@@ -17,53 +17,33 @@
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
   aggregate state for every unit, instead of one source's at a time.)
 -#}
-{{ config(pre_hook="{{ cuped.cuped__join_planner_hook() }}", post_hook="{{ cuped__check_finite_values() }}") }}
+{{ config(
+    pre_hook=["{{ cuped.cuped__join_planner_hook() }}", "{{ cuped.cuped__create_stages() }}"],
+    post_hook=["{{ cuped.cuped__drop_stages() }}", "{{ cuped__check_finite_values() }}"]
+) }}
 {%- set config = cuped__config() -%}
 {%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
 {%- set covariate_attributes = config['covariate_attributes'] -%}
 {%- set double = cuped__type_double() -%}
+{#- many metrics over several sources: the per-unit aggregates are computed by the pre-hook, one source at a time (macros/sql/cuped__staged_sources.sql) -#}
+{%- set staged = execute and cuped.cuped__stage_sources(config) %}
 
 with units as (
-
-    select experiment_id, unit_id, variant, assigned_at, analysis_end_at
-    from {{ ref('cuped__units') }}
-    where exclusion_reason is null
+{% if staged %}
+    select * from {{ cuped.cuped__stage_relation(scans | length - 1) }}
+{%- else %}
+{{ cuped.cuped__analysed_units_sql() }}
+{%- endif %}
 
 ),
 {%- set settled = cuped.cuped__settled_boundary() if config['incremental'] else none %}
-{% for scan in scans %}
-{%- set k = scan['index'] %}
-source_{{ k }}_events as (
-
-{{ cuped__scan_events(scan) }}
-
-),
+{%- for scan in scans if not staged %}
 {%- if config['incremental'] is none %}
-
-source_{{ k }}_per_unit as (
-
-{{ cuped__per_unit_aggregates(config, scan, 'units', 'source_' ~ k ~ '_events') }}
-
-),
+{{ cuped.cuped__source_ctes(config, scan) }},
 {%- else %}
-
 {#- incremental: the stored values before the boundary (cuped__unit_settled) and the events from it on -#}
-source_{{ k }}_open_events as (
-
-    select * from source_{{ k }}_events
-    {%- if settled is not none %}
-    where event_at >= {{ settled }}
-    {%- endif %}
-
-),
-
-source_{{ k }}_open as (
-
-{{ cuped__per_unit_aggregates(config, scan, 'units', 'source_' ~ k ~ '_open_events') }}
-
-),
-
+{{ cuped.cuped__source_ctes(config, scan, 'open', ('event_at >= ' ~ settled) if settled is not none else none) }},
 {%- endif %}
 {% endfor %}
 {%- if attributes %}
@@ -109,14 +89,18 @@ unit_attributes as (
   {%- set k = scan['index'] %}
   {%- for entry in scan['metrics'] %}
     {%- for column in cuped.cuped__settled_columns(entry) %}
-      {%- if config['incremental'] %}
+      {%- if staged %}
+        {%- do value_of.update({column: 'units.' ~ cuped.cuped__stage_column(k, column)}) %}
+      {%- elif config['incremental'] %}
         {%- do value_of.update({column: cuped.cuped__merge_aggregate({'agg': 'count'} if column.endswith('_rows') else entry['metric'], 'settled.' ~ column, 'source_' ~ k ~ '_open.' ~ column)}) %}
       {%- else %}
         {%- do value_of.update({column: 'source_' ~ k ~ '_per_unit.' ~ column}) %}
       {%- endif %}
     {%- endfor %}
   {%- endfor %}
-  {%- if config['incremental'] %}
+  {%- if staged %}
+    {%- do value_of.update({'had_pre_period_' ~ k: 'units.' ~ cuped.cuped__stage_column(k, 'had_pre_period')}) %}
+  {%- elif config['incremental'] %}
     {%- do value_of.update({'had_pre_period_' ~ k: 'case when settled.source_' ~ k ~ '_had_pre_period = 1 or source_' ~ k ~ '_open.had_pre_period = 1 then 1 else 0 end'}) %}
   {%- else %}
     {%- do value_of.update({'had_pre_period_' ~ k: 'source_' ~ k ~ '_per_unit.had_pre_period'}) %}
@@ -179,7 +163,7 @@ unit_values as (
         on settled.experiment_id = units.experiment_id
         and settled.unit_id = units.unit_id
     {%- endif %}
-    {%- for scan in scans %}
+    {%- for scan in scans if not staged %}
     {%- set joined = 'source_' ~ scan['index'] ~ ('_open' if config['incremental'] else '_per_unit') %}
     left join {{ joined }}
         on {{ joined }}.experiment_id = units.experiment_id

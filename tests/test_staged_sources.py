@@ -1,0 +1,117 @@
+"""Staged per-unit aggregation (macros/sql/cuped__staged_sources.sql): with many metrics over
+several sources, cuped__unit_values is computed one source at a time into temporary tables. The
+demo built staged (forced with the var) gives the same per-unit table as the demo built in one
+statement, value for value, and the same public tables (to 1e-12: the per-unit rows are stored in
+another order, so the moments add in another order); `auto` stages a build of more than 16
+metrics over two sources on DuckDB and not the demo; a wrong value of the var is named."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from tests.dbt_runner import REPO, run_dbt
+from tests.helpers import PUBLIC_TABLES, assert_same_tables
+
+STAGE = "cuped__unit_values__stage_"
+
+
+def _tables(database: Path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = {table: con.sql(f"select * from {table}").df() for table in PUBLIC_TABLES}
+        tables["cuped__unit_values"] = con.sql("select * from cuped__unit_values").df()
+    return tables
+
+
+def _model_sql(work_dir: Path, kind: str = "run") -> str:
+    return (work_dir / f"target/{kind}/cuped/models/internal/cuped__unit_values.sql").read_text()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = {}
+    for label, variables in [("one statement", None), ("staged", {"cuped_stage_sources": True})]:
+        work_dir = tmp_path_factory.mktemp(label.replace(" ", "_"))
+        run = run_dbt(["build"], project_dir=REPO, work_dir=work_dir, variables=variables).check()
+        out[label] = {
+            "run": run,
+            "work_dir": work_dir,
+            "sql": _model_sql(work_dir),
+            "tables": _tables(run.database),
+        }
+    return out
+
+
+def test_the_demo_is_built_in_one_statement_by_default_and_staged_when_forced(builds) -> None:
+    assert STAGE not in builds["one statement"]["sql"]
+    assert "_events as (" in builds["one statement"]["sql"]
+    # the staged model reads the last stage and scans no events itself
+    assert f"from {STAGE}" in builds["staged"]["sql"]
+    assert "_events as (" not in builds["staged"]["sql"]
+
+
+def test_staged_per_unit_values_equal_the_one_statement_values_exactly(builds) -> None:
+    keys = ["experiment_id", "unit_id"]
+    staged = builds["staged"]["tables"]["cuped__unit_values"]
+    plain = builds["one statement"]["tables"]["cuped__unit_values"]
+    assert len(plain) > 1000
+    pd.testing.assert_frame_equal(
+        staged.sort_values(keys).reset_index(drop=True),
+        plain.sort_values(keys).reset_index(drop=True),
+        check_exact=True,
+    )
+
+
+def test_staged_public_tables_equal_the_one_statement_tables(builds) -> None:
+    assert_same_tables(
+        builds["staged"]["tables"],
+        builds["one statement"]["tables"],
+        "staged vs one statement",
+        PUBLIC_TABLES,
+        rtol=1e-12,
+    )
+
+
+def _demo_config() -> dict:
+    return yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
+
+
+def test_auto_stages_more_than_16_metrics_over_two_sources(builds) -> None:
+    config = copy.deepcopy(_demo_config())
+    extra = [
+        {
+            "name": f"orders_over_{i}",
+            "source": "demo_orders",
+            "unit_column": "user_id",
+            "timestamp_column": "ordered_at",
+            "agg": "sum",
+            "value": "revenue",
+            "filter": f"status = 'completed' and revenue > {i}",
+        }
+        for i in range(12)
+    ]
+    config["metrics"] = config["metrics"] + extra
+    work_dir = builds["one statement"]["work_dir"]
+    run = run_dbt(
+        ["compile", "--select", "cuped__unit_values"],
+        project_dir=REPO,
+        work_dir=work_dir,
+        variables={"cuped": config},
+    ).check()
+    assert f"from {STAGE}" in _model_sql(work_dir, "compiled"), run.output[-2000:]
+
+
+def test_a_wrong_value_of_the_var_is_named(builds) -> None:
+    run = run_dbt(
+        ["compile", "--select", "cuped__unit_values"],
+        project_dir=REPO,
+        work_dir=builds["one statement"]["work_dir"],
+        variables={"cuped_stage_sources": "sometimes"},
+    )
+    assert run.returncode != 0
+    assert "the var `cuped_stage_sources` is sometimes; it takes auto, true or false" in run.output
