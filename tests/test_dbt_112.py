@@ -3,7 +3,7 @@ YAML entry, columns as entities and dimensions, simple metrics with `agg` and `e
 
 dbt-core 1.12.0 is outside the environment's pins (dbt-core 1.11): the test installs it, with the
 only parser build that installs from PyPI alone, in a virtualenv of its own cached under pytest's
-cache (about 80 s the first time). There:
+cache (40 to 80 s the first time on 2 cores). There:
 
 - the whole demo expressed through the latest spec gives the hand-written demo's per-arm moments
   and `cuped_results` (built by dbt-core 1.11 here), every column but `computed_at`;
@@ -11,7 +11,8 @@ cache (about 80 s the first time). There:
 - an aggregation the package refuses stops compile with the same message as in the legacy spec;
 - `state:modified+` selects the package's models after a change to the semantic model, not after
   a change to a metric's filter: dbt 1.12.0 does not compare metrics' filters or aggregations
-  (`Metric.same_filter` and `same_type_params` return True), as the README says.
+  (`Metric.same_filter` and `same_type_params` return True), as the README says; the selectors
+  `cuped-stats modified-metrics` prints then do select them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cuped_stats.modified_metrics import modified_metrics, read_manifest
 from tests.dbt_runner import REPO, DbtRun, run_dbt
 from tests.test_semantic_metrics import (
     TABLES,
@@ -265,5 +267,10 @@ def test_state_modified_sees_semantic_model_changes_not_metric_filters(dbt_112, 
     )
     assert filter_ != original
     assert "cuped__unit_values" not in modified(filter_, "filter")
-    # ... so the README adds the edited metric to the selection
-    assert "cuped__unit_values" in modified(filter_, "filter_selected", "metric:revenue+")
+    # ... `cuped-stats modified-metrics` names the metric from the two manifests, and its selector
+    # selects the package's models
+    selectors = modified_metrics(
+        read_manifest(tmp_path / "filter" / "target"), read_manifest(tmp_path / "before" / "target")
+    )
+    assert selectors == ["metric:cuped.revenue+"]
+    assert "cuped__unit_values" in modified(filter_, "filter_selected", *selectors)
