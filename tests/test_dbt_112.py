@@ -8,6 +8,8 @@ cache (40 to 80 s the first time on 2 cores). There:
 - the whole demo expressed through the latest spec gives the hand-written demo's per-arm moments
   and `cuped_results` (built by dbt-core 1.11 here), every column but `computed_at`;
 - so does the legacy spec (this repository's models/demo/_demo_semantic.yml) on 1.12.0;
+- a project that installs the package, with its own semantic model in the latest spec, builds
+  from an empty database in order (seeds, its model, the package) with no warning;
 - an aggregation the package refuses stops compile with the same message as in the legacy spec;
 - `state:modified+` selects the package's models after a change to the semantic model, not after
   a change to a metric's filter: dbt 1.12.0 does not compare metrics' filters or aggregations
@@ -33,6 +35,8 @@ from tests.test_semantic_metrics import (
     TABLES,
     _assert_same,
     _table,
+    _write_sl_project,
+    build_installing_project,
     hand_written_config,
     semantic_config,
 )
@@ -93,6 +97,30 @@ metrics:
     type: ratio
     numerator: revenue
     denominator: orders
+"""
+
+#: tests/test_semantic_metrics.py's installing project (SL_MODELS) in the latest spec.
+SL_MODELS_LATEST = """
+version: 2
+models:
+  - name: time_spine
+    time_spine: {standard_granularity_column: date_day}
+    columns:
+      - {name: date_day, granularity: day}
+  - name: payments
+    semantic_model: true
+    agg_time_dimension: paid_at
+    columns:
+      - {name: payment_id, entity: {name: payment, type: primary}}
+      - {name: account_id, entity: {name: account, type: foreign}}
+      - {name: paid_at, granularity: day, dimension: {type: time}}
+      - {name: state, dimension: {type: categorical}}
+    metrics:
+      - name: paid_revenue
+        label: Paid revenue
+        agg: sum
+        expr: amount_usd
+        filter: "{{ Dimension('payment__state') }} = 'paid'"
 """
 
 
@@ -187,6 +215,15 @@ def test_the_demo_through_either_spec_on_dbt_112_equals_the_hand_written_demo(
         else:
             for got, want in zip(actual[column], expected[column], strict=True):
                 _assert_same(got, want, f"{spec}: {table}.{column}")
+
+
+def test_an_installing_project_in_the_latest_spec_builds_in_order(dbt_112, tmp_path) -> None:
+    # its own semantic model on its model, the package installed from packages.yml: seeds, its
+    # model, then the package, no warning, the per-unit means of its paid payments
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    events = _write_sl_project(root)
+    (root / "models" / "_models.yml").write_text(SL_MODELS_LATEST)
+    build_installing_project(root, work, events, dbt=dbt_112)
 
 
 def test_the_latest_spec_is_read_from_the_metric_itself(dbt_112, latest_project, tmp_path) -> None:

@@ -388,21 +388,24 @@ def _write_sl_project(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["account", "variant", "day", "state", "amount"])
 
 
-def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(
-    tmp_path, capsys
-) -> None:
-    root, work = tmp_path / "sl_shop", tmp_path / "work"
-    events = _write_sl_project(root)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+def build_installing_project(
+    root: Path, work: Path, events: pd.DataFrame, dbt: str | None = None
+) -> DbtRun:
+    """`dbt deps` and one `dbt build` of the project _write_sl_project wrote (``dbt``: another
+    dbt executable), checked: the package's models are downstream of the user's model and built
+    after it from an empty database, with no warning, and give the per-unit means pandas
+    computes from the events."""
+    run_dbt(["deps"], project_dir=root, work_dir=work, dbt=dbt).check()
     # `dbt ls -s payments+`: the package's models are downstream of the user's model
     listed = run_dbt(
         ["ls", "--select", "payments+", "--resource-type", "model", "--output", "name"],
         project_dir=root,
         work_dir=work,
+        dbt=dbt,
     ).check()
     assert {"cuped__unit_values", "cuped__moments"} <= set(listed.output.split())
     # from an empty database, one `dbt build`: seeds, then the user's model, then the package
-    build = run_dbt(["build"], project_dir=root, work_dir=work).check()
+    build = run_dbt(["build"], project_dir=root, work_dir=work, dbt=dbt).check()
     assert "[WARNING]" not in build.output
     timing = json.loads((work / "target" / "run_results.json").read_text())["results"]
     finished = {r["unique_id"]: r["timing"][-1]["completed_at"] for r in timing if r["timing"]}
@@ -431,6 +434,14 @@ def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(
         [paying[variants == "control"].mean(), paying[variants == "treatment"].mean()],
         rtol=1e-12,
     )
+    return build
+
+
+def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(
+    tmp_path, capsys
+) -> None:
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    build_installing_project(root, work, _write_sl_project(root))
     # a change of the measure selects the package's models with state:modified+
     state = work / "state"
     shutil.copytree(work / "target", state)
