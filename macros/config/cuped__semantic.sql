@@ -224,14 +224,11 @@
     {%- set expr = measure.get('expr') or measure_name -%}
   {%- elif aggregation is mapping -%}
     {%- set measure_name = none -%}
-    {%- set found = [] -%}
-    {%- for model in graph.semantic_models.values() if model['name'] == aggregation['semantic_model'] -%}
-      {%- do found.append(model) -%}
-    {%- endfor -%}
-    {%- if found | length != 1 -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the SL metric '" ~ sl_name ~ "' aggregates the semantic model '" ~ aggregation['semantic_model'] ~ "', and " ~ (found | length) ~ " enabled semantic models have that name; it must be exactly one.") }}
+    {#- dbt names it in the metric's own package (the model's YAML entry that declares both) -#}
+    {%- set model = graph.semantic_models.get('semantic_model.' ~ node['package_name'] ~ '.' ~ aggregation['semantic_model']) -%}
+    {%- if model is none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the SL metric '" ~ sl_name ~ "' aggregates the semantic model '" ~ aggregation['semantic_model'] ~ "', which is not an enabled semantic model of the package '" ~ node['package_name'] ~ "'.") }}
     {%- endif -%}
-    {%- set model = found[0] -%}
     {%- set in_model = "the semantic model '" ~ model['name'] ~ "' (SL metric '" ~ sl_name ~ "')" -%}
     {#- the metric is its own measure: the same fields, on the metric -#}
     {%- set measure = {
