@@ -3,7 +3,8 @@ YAML entry, columns as entities and dimensions, simple metrics with `agg` and `e
 
 dbt-core 1.12.0 is outside the environment's pins (dbt-core 1.11): the test installs it, with the
 only parser build that installs from PyPI alone, in a virtualenv of its own cached under pytest's
-cache (40 to 80 s the first time on 2 cores). There:
+cache (40 to 80 s the first time on 2 cores; the file takes about 4 minutes then, 2.5 with the
+cache: its tests are marked slow). There:
 
 - the whole demo expressed through the latest spec gives the hand-written demo's per-arm moments
   and `cuped_results` (built by dbt-core 1.11 here), every column but `computed_at`;
@@ -191,6 +192,7 @@ def test_the_install_line_is_the_readmes() -> None:
     assert "pip install " + " ".join(f'"{r}"' if "<" in r else r for r in DBT_112) in readme
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["latest_1.12", "legacy_1.12"])
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_the_demo_through_either_spec_on_dbt_112_equals_the_hand_written_demo(
@@ -217,6 +219,7 @@ def test_the_demo_through_either_spec_on_dbt_112_equals_the_hand_written_demo(
                 _assert_same(got, want, f"{spec}: {table}.{column}")
 
 
+@pytest.mark.slow
 def test_an_installing_project_in_the_latest_spec_builds_in_order(dbt_112, tmp_path) -> None:
     # its own semantic model on its model, the package installed from packages.yml: seeds, its
     # model, then the package, no warning, the per-unit means of its paid payments
@@ -226,6 +229,7 @@ def test_an_installing_project_in_the_latest_spec_builds_in_order(dbt_112, tmp_p
     build_installing_project(root, work, events, dbt=dbt_112)
 
 
+@pytest.mark.slow
 def test_the_latest_spec_is_read_from_the_metric_itself(dbt_112, latest_project, tmp_path) -> None:
     # the provenance the package records: no measure, the metric's own agg and time dimension
     run = run_dbt(
@@ -253,6 +257,7 @@ def test_the_latest_spec_is_read_from_the_metric_itself(dbt_112, latest_project,
     }
 
 
+@pytest.mark.slow
 def test_a_refused_aggregation_in_the_latest_spec_stops_compile_naming_it(
     dbt_112, latest_project, tmp_path
 ) -> None:
@@ -274,6 +279,7 @@ def test_a_refused_aggregation_in_the_latest_spec_stops_compile_naming_it(
     )
 
 
+@pytest.mark.slow
 def test_state_modified_sees_semantic_model_changes_not_metric_filters(dbt_112, tmp_path) -> None:
     project = _latest_spec_project(tmp_path / "project")
     config = {"cuped": semantic_config()}
