@@ -9,6 +9,11 @@ It parses the project with dbt (the same ``--project-dir``, ``--profiles-dir``, 
 ``--vars`` as the builds), opens the target's connection through dbt's adapter, reads the moments
 tables the first build wrote and writes ``cuped__statistics`` beside them
 (:func:`cuped_stats.warehouse.run_statistics`). dbt is imported only here, when the command runs.
+
+``cuped-stats modified-metrics --state <dir>``: the Semantic Layer metrics whose definition
+differs between the manifest in ``--state`` and the current one, as dbt selectors to add to
+``state:modified+`` (dbt does not compare a metric's filter or type parameters;
+:mod:`cuped_stats.modified_metrics`).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import cuped_stats
+from cuped_stats.modified_metrics import ManifestError, modified_metrics, read_manifest
 from cuped_stats.warehouse import STATISTICS_INPUTS, column_types, run_statistics
 
 __all__ = ["main"]
@@ -46,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     statistics.add_argument("--profile", help="the profile (default: the project's)")
     statistics.add_argument("--target", "-t", help="the target (default: the profile's)")
     statistics.add_argument("--vars", help="dbt vars, as for dbt build (YAML)")
+    modified = commands.add_parser(
+        "modified-metrics",
+        help="print metric:<package>.<name>+ for each Semantic Layer metric whose definition "
+        "changed since --state (add them to state:modified+)",
+    )
+    modified.add_argument(
+        "--state", required=True, help="the directory of the comparison manifest.json"
+    )
+    modified.add_argument(
+        "--target-path",
+        default="target",
+        help="the directory of the current manifest.json, written by `dbt parse` (default: target)",
+    )
     return parser
 
 
@@ -129,10 +149,22 @@ def _statistics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modified_metrics(args: argparse.Namespace) -> int:
+    try:
+        current = read_manifest(Path(args.target_path))
+        previous = read_manifest(Path(args.state))
+    except ManifestError as error:
+        raise CommandError(str(error)) from None
+    print(" ".join(modified_metrics(current, previous)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (2: bad input, a failed step)."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "modified-metrics":
+            return _modified_metrics(args)
         return _statistics(args)
     except CommandError as error:
         print(f"cuped-stats: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ LONGEST_FIRST = [
     "test_postgres.py",
     "test_spark.py",
     "test_semantic_metrics.py",
+    "test_dbt_112.py",
     "test_bad_inputs.py",
     "test_incremental.py",
     "test_config_errors.py",

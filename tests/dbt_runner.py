@@ -37,12 +37,14 @@ def run_dbt(
     work_dir: Path,
     variables: dict | None = None,
     env: dict[str, str] | None = None,
+    dbt: str | None = None,
 ) -> DbtRun:
-    """`dbt <args>` in `project_dir`, writing target, logs and the DuckDB file under `work_dir`."""
+    """`dbt <args>` in `project_dir`, writing target, logs and the DuckDB file under `work_dir`;
+    ``dbt``: another dbt executable than this environment's (always run in its own process)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     database = work_dir / "cuped.duckdb"
     command = [
-        dbt_executable(),
+        dbt or dbt_executable(),
         *args,
         "--project-dir",
         str(project_dir),
@@ -59,7 +61,8 @@ def run_dbt(
     extra = {"CUPED_DUCKDB_PATH": str(database), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     # dbt's state is per process: only the main thread parses in-process (some fixtures run
     # several dbt invocations at once from worker threads; those start their own processes)
-    if args[0] == "parse" and threading.current_thread() is threading.main_thread():
+    in_process = dbt is None and args[0] == "parse"
+    if in_process and threading.current_thread() is threading.main_thread():
         return _run_in_process(command[1:], {**extra, **(env or {})}, database, project_dir)
     env = {**os.environ, **extra, **(env or {})}
     completed = subprocess.run(

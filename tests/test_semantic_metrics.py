@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cuped_stats import cli
 from tests.dbt_runner import REPO, DbtRun, dbt_executable, run_dbt
 
 DEMO = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
@@ -387,19 +388,24 @@ def _write_sl_project(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["account", "variant", "day", "state", "amount"])
 
 
-def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(tmp_path) -> None:
-    root, work = tmp_path / "sl_shop", tmp_path / "work"
-    events = _write_sl_project(root)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+def build_installing_project(
+    root: Path, work: Path, events: pd.DataFrame, dbt: str | None = None
+) -> DbtRun:
+    """`dbt deps` and one `dbt build` of the project _write_sl_project wrote (``dbt``: another
+    dbt executable), checked: the package's models are downstream of the user's model and built
+    after it from an empty database, with no warning, and give the per-unit means pandas
+    computes from the events."""
+    run_dbt(["deps"], project_dir=root, work_dir=work, dbt=dbt).check()
     # `dbt ls -s payments+`: the package's models are downstream of the user's model
     listed = run_dbt(
         ["ls", "--select", "payments+", "--resource-type", "model", "--output", "name"],
         project_dir=root,
         work_dir=work,
+        dbt=dbt,
     ).check()
     assert {"cuped__unit_values", "cuped__moments"} <= set(listed.output.split())
     # from an empty database, one `dbt build`: seeds, then the user's model, then the package
-    build = run_dbt(["build"], project_dir=root, work_dir=work).check()
+    build = run_dbt(["build"], project_dir=root, work_dir=work, dbt=dbt).check()
     assert "[WARNING]" not in build.output
     timing = json.loads((work / "target" / "run_results.json").read_text())["results"]
     finished = {r["unique_id"]: r["timing"][-1]["completed_at"] for r in timing if r["timing"]}
@@ -428,19 +434,43 @@ def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(tmp_p
         [paying[variants == "control"].mean(), paying[variants == "treatment"].mean()],
         rtol=1e-12,
     )
-    # a change of the measure selects the package's models with state:modified+ (dbt 1.11 does
-    # not compare a metric's own filter or type_params: Metric.same_filter is a TODO there)
+    return build
+
+
+def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(
+    tmp_path, capsys
+) -> None:
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    build_installing_project(root, work, _write_sl_project(root))
+    # a change of the measure selects the package's models with state:modified+
     state = work / "state"
     shutil.copytree(work / "target", state)
     models_yml = root / "models" / "_models.yml"
-    models_yml.write_text(models_yml.read_text().replace("expr: amount_usd}", "expr: amount}"))
-    modified = run_dbt(
-        ["ls", "--select", "state:modified+", "--state", str(state), "--resource-type", "model",
-         "--output", "name"],
-        project_dir=root,
-        work_dir=work / "after",
-    ).check()  # fmt: skip
-    assert "cuped__unit_values" in modified.output.split()
+    original = models_yml.read_text()
+
+    def modified(changed: str, name: str, *also: str) -> list[str]:
+        models_yml.write_text(changed)
+        run = run_dbt(
+            ["ls", "--select", "state:modified+", *also, "--state", str(state),
+             "--resource-type", "model", "--output", "name"],
+            project_dir=root,
+            work_dir=work / name,
+        ).check()  # fmt: skip
+        models_yml.write_text(original)
+        return run.output.split()
+
+    assert "cuped__unit_values" in modified(
+        original.replace("expr: amount_usd}", "expr: amount}"), "measure"
+    )
+    # a change of the metric's filter is not seen by dbt 1.11 (Metric.same_filter returns True);
+    # `cuped-stats modified-metrics` names the metric, and its selector selects the package
+    paid_or_refunded = original.replace("= 'paid'", "in ('paid', 'refunded')")
+    assert "cuped__unit_values" not in modified(paid_or_refunded, "filter")
+    assert cli.main(["modified-metrics", "--state", str(state), "--target-path",
+                     str(work / "filter" / "target")]) == 0  # fmt: skip
+    selectors = capsys.readouterr().out.split()
+    assert selectors == ["metric:sl_shop.paid_revenue+"]
+    assert "cuped__unit_values" in modified(paid_or_refunded, "filter_selected", *selectors)
 
 
 def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:

@@ -9,8 +9,10 @@
   - at compile and run time the definition is read from graph.metrics and graph.semantic_models
     and laid out exactly like the equivalent hand-written metric: relation (the semantic model's
     model, as '@node:<unique_id>'), unit column (the unit entity's expr), timestamp column (the
-    measure's agg_time_dimension expr), agg, value (the measure's expr) and filter (the metric's
-    and the measure's filters, rendered to SQL over the semantic model's relation).
+    agg_time_dimension's expr), agg, value (the expr) and filter (the metric's and, in the legacy
+    spec, the measure input's filters, rendered to SQL over the semantic model's relation). agg,
+    expr and agg_time_dimension are the measure's in the legacy spec and the metric's own in the
+    1.12 latest spec (cuped__sl_simple_metric).
   An SL ratio metric becomes a `type: ratio` metric over two hidden parts, '<name>@numerator' and
   '<name>@denominator', which are scanned like any metric but get no results rows of their own.
 -#}
@@ -189,29 +191,56 @@
 
 
 {#-
-  A simple SL metric (its measure in its semantic model) as {source, unit_column,
-  timestamp_column, columns_are_sql, agg, value, filter, semantic}. `extra_filters`: filter
-  templates a ratio metric adds (its own and its input's).
+  A simple SL metric as {source, unit_column, timestamp_column, columns_are_sql, agg, value,
+  filter, semantic}, in either YAML spec:
+  - legacy (dbt 1.6 to 1.12): `type_params.measure` names a measure of a top-level semantic
+    model, which holds agg, expr, agg_time_dimension and non_additive_dimension; the measure
+    input may add a filter;
+  - latest (dbt 1.12): the metric is declared on its model's YAML entry (`semantic_model:` on
+    the model) and holds them itself: `type_params.metric_aggregation_params` {semantic_model,
+    agg, agg_time_dimension, non_additive_dimension} and `type_params.expr` (default: the
+    metric's name, as MetricFlow reads it). dbt synthesises no measure for it.
+  `extra_filters`: filter templates a ratio metric adds (its own and its input's).
 -#}
 {% macro cuped__sl_simple_metric(node, extra_filters, entity_name, where) %}
   {%- set sl_name = node['name'] -%}
   {%- set measure_input = node['type_params'].get('measure') -%}
-  {%- if measure_input is none -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the SL metric '" ~ sl_name ~ "' has no measure (the 1.12 'latest' spec with `agg` on the metric is not supported yet; use the legacy spec with measures).") }}
-  {%- endif -%}
-  {%- set measure_name = measure_input['name'] -%}
-  {%- set found = [] -%}
-  {%- for model in graph.semantic_models.values() -%}
-    {%- for measure in model['measures'] if measure['name'] == measure_name -%}
-      {%- do found.append([model, measure]) -%}
+  {%- set aggregation = node['type_params'].get('metric_aggregation_params') -%}
+  {%- if measure_input is not none -%}
+    {%- set measure_name = measure_input['name'] -%}
+    {%- set found = [] -%}
+    {%- for model in graph.semantic_models.values() -%}
+      {%- for measure in model['measures'] if measure['name'] == measure_name -%}
+        {%- do found.append([model, measure]) -%}
+      {%- endfor -%}
     {%- endfor -%}
-  {%- endfor -%}
-  {%- if found | length != 1 -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the measure '" ~ measure_name ~ "' of the SL metric '" ~ sl_name ~ "' is in " ~ (found | length) ~ " semantic models; it must be in exactly one.") }}
+    {%- if found | length != 1 -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the measure '" ~ measure_name ~ "' of the SL metric '" ~ sl_name ~ "' is in " ~ (found | length) ~ " semantic models; it must be in exactly one.") }}
+    {%- endif -%}
+    {%- set model = found[0][0] -%}
+    {%- set measure = found[0][1] -%}
+    {%- set in_model = "the semantic model '" ~ model['name'] ~ "' (SL metric '" ~ sl_name ~ "', measure '" ~ measure_name ~ "')" -%}
+    {%- set measure_filters = cuped.cuped__sl_where_filters(measure_input.get('filter')) -%}
+    {%- set expr = measure.get('expr') or measure_name -%}
+  {%- elif aggregation is mapping -%}
+    {%- set measure_name = none -%}
+    {#- dbt names it in the metric's own package (the model's YAML entry that declares both) -#}
+    {%- set model = graph.semantic_models.get('semantic_model.' ~ node['package_name'] ~ '.' ~ aggregation['semantic_model']) -%}
+    {%- if model is none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the SL metric '" ~ sl_name ~ "' aggregates the semantic model '" ~ aggregation['semantic_model'] ~ "', which is not an enabled semantic model of the package '" ~ node['package_name'] ~ "'.") }}
+    {%- endif -%}
+    {%- set in_model = "the semantic model '" ~ model['name'] ~ "' (SL metric '" ~ sl_name ~ "')" -%}
+    {#- the metric is its own measure: the same fields, on the metric -#}
+    {%- set measure = {
+      'agg': aggregation['agg'],
+      'non_additive_dimension': aggregation.get('non_additive_dimension'),
+      'agg_time_dimension': aggregation.get('agg_time_dimension'),
+    } -%}
+    {%- set measure_filters = [] -%}
+    {%- set expr = node['type_params'].get('expr') or sl_name -%}
+  {%- else -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the simple SL metric '" ~ sl_name ~ "' has neither a measure (legacy spec) nor an aggregation of its own (latest spec, `agg` on the metric); the package cannot tell what it aggregates.") }}
   {%- endif -%}
-  {%- set model = found[0][0] -%}
-  {%- set measure = found[0][1] -%}
-  {%- set in_model = "the semantic model '" ~ model['name'] ~ "' (SL metric '" ~ sl_name ~ "', measure '" ~ measure_name ~ "')" -%}
 
   {#- aggregation -#}
   {%- set aggs = {'sum': 'sum', 'count': 'count', 'count_distinct': 'count_distinct', 'max': 'max', 'sum_boolean': 'sum'} -%}
@@ -221,7 +250,6 @@
   {%- if measure.get('non_additive_dimension') -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": " ~ in_model ~ " is non-additive (semi-additive, `non_additive_dimension`); a per-unit total over the experiment window of such a measure is not defined, so it is not supported.") }}
   {%- endif -%}
-  {%- set expr = measure.get('expr') or measure_name -%}
   {%- set value = cuped.cuped__check_expression(expr | string, where ~ ": the expr of " ~ in_model) -%}
   {%- if measure['agg'] == 'sum_boolean' -%}
     {%- set value = 'case when (' ~ value ~ ') then 1 else 0 end' -%}
@@ -257,8 +285,8 @@
   {%- endif -%}
   {%- set time_sql = dimensions[time_name].get('expr') or time_name -%}
 
-  {#- filters: the metric's, the measure input's, and those a ratio adds, ANDed -#}
-  {%- set templates = cuped.cuped__sl_where_filters(node.get('filter')) + cuped.cuped__sl_where_filters(measure_input.get('filter')) + (extra_filters or []) -%}
+  {#- filters: the metric's, the measure input's (legacy spec), and those a ratio adds, ANDed -#}
+  {%- set templates = cuped.cuped__sl_where_filters(node.get('filter')) + measure_filters + (extra_filters or []) -%}
   {%- set context = {'model': model, 'entities': entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name} -%}
   {%- set predicates = [] -%}
   {%- for template in templates -%}
