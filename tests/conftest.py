@@ -23,6 +23,7 @@ LONGEST_FIRST = [
     "test_calibration_dbt.py",
     "test_idempotence.py",
     "test_decisions_dbt.py",
+    "test_staged_sources.py",
 ]
 
 
