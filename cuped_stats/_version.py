@@ -1,3 +1,3 @@
 """Version of the statistics core, written into every result row."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
