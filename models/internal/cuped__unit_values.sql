@@ -15,7 +15,9 @@
   a value in its post window (its variables are null on the other units, cuped__metric_variables).
   An experiment's `pre_period_days` in `experiment_settings` sets its own pre-period window. (Stacking the sources into one join and one group
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
-  aggregate state for every unit, instead of one source's at a time.)
+  aggregate state for every unit, instead of one source's at a time.) With many metrics over
+  several sources the pre-hook computes the sources one at a time into temporary tables and this
+  model reads the last one (macros/sql/cuped__staged_sources.sql).
 -#}
 {{ config(
     pre_hook=["{{ cuped.cuped__join_planner_hook() }}", "{{ cuped.cuped__create_stages() }}"],
