@@ -26,17 +26,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from cuped_stats.modified_metrics import modified_metrics, read_manifest
 from tests.dbt_runner import REPO, DbtRun, run_dbt
 from tests.test_semantic_metrics import (
     TABLES,
-    _assert_same,
     _table,
     _write_sl_project,
+    assert_same_frame,
     build_installing_project,
     hand_written_config,
     semantic_config,
@@ -198,25 +196,9 @@ def test_the_install_line_is_the_readmes() -> None:
 def test_the_demo_through_either_spec_on_dbt_112_equals_the_hand_written_demo(
     spec, table, builds
 ) -> None:
-    expected = _table(builds["hand_written_1.11"], table)
-    actual = _table(builds[spec], table)
-    assert len(actual) == len(expected) > 0
-    assert list(actual.columns) == list(expected.columns)
-    for column in expected.columns:
-        if column == "computed_at":
-            continue
-        if pd.api.types.is_float_dtype(expected[column]):
-            np.testing.assert_allclose(
-                actual[column].to_numpy(float),
-                expected[column].to_numpy(float),
-                rtol=1e-12,
-                atol=1e-12,
-                equal_nan=True,
-                err_msg=f"{spec}: {table}.{column}",
-            )
-        else:
-            for got, want in zip(actual[column], expected[column], strict=True):
-                _assert_same(got, want, f"{spec}: {table}.{column}")
+    assert_same_frame(
+        _table(builds[spec], table), _table(builds["hand_written_1.11"], table), f"{spec}: {table}"
+    )
 
 
 @pytest.mark.slow

@@ -115,8 +115,12 @@ def _table(run: DbtRun, table: str) -> pd.DataFrame:
 def test_the_demo_through_the_semantic_layer_equals_the_hand_written_demo(
     table, hand_written_build, semantic_build
 ) -> None:
-    expected = _table(hand_written_build, table)
-    actual = _table(semantic_build, table)
+    assert_same_frame(_table(semantic_build, table), _table(hand_written_build, table), table)
+
+
+def assert_same_frame(actual: pd.DataFrame, expected: pd.DataFrame, where: str) -> None:
+    """The same rows and columns; numbers to 1e-12, texts equal (JSON by its numbers), apart
+    from `computed_at`."""
     assert len(actual) == len(expected) > 0
     assert list(actual.columns) == list(expected.columns)
     for column in expected.columns:
@@ -129,11 +133,11 @@ def test_the_demo_through_the_semantic_layer_equals_the_hand_written_demo(
                 rtol=1e-12,
                 atol=1e-12,
                 equal_nan=True,
-                err_msg=f"{table}.{column}",
+                err_msg=f"{where}.{column}",
             )
         else:
             for got, want in zip(actual[column], expected[column], strict=True):
-                _assert_same(got, want, f"{table}.{column}")
+                _assert_same(got, want, f"{where}.{column}")
 
 
 def _assert_same(got, want, where: str) -> None:
