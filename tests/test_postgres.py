@@ -147,3 +147,21 @@ def test_the_command_refuses_a_target_that_runs_python_models(tmp_path: Path) ->
     assert step.returncode == 2, step.stdout + step.stderr
     assert "runs dbt Python models" in step.stderr
     assert "Traceback" not in step.stderr
+
+
+def test_staging_by_source_is_refused_on_postgres(postgres: dict[str, str], tmp_path: Path) -> None:
+    """The staged per-unit aggregation is built for DuckDB (README "Performance"): forcing it on
+    another adapter names the var and the target instead of failing in the warehouse. (Runs after
+    the demo build above, whose seeds its compile reads.)"""
+    run = run_dbt(
+        ["compile", "--select", "cuped__unit_values", "--target", "postgres"],
+        project_dir=REPO,
+        work_dir=tmp_path,
+        variables={"cuped_stage_sources": True},
+        env=postgres,
+    )
+    assert run.returncode != 0
+    assert (
+        "the var `cuped_stage_sources` is true, but the per-unit aggregation is staged by source "
+        "on DuckDB only (this target is postgres)" in run.output
+    )

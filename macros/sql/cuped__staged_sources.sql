@@ -9,26 +9,31 @@
   sources' columns along (a chain, so only one source's result is ever hashed), and the model
   reads the last one: the same build completes under a 2 GB limit, for about 10% more CPU.
 
-  When: the var `cuped_stage_sources` (default `auto`: staged when a full (not incremental) build
-  scans two or more sources for more than 16 metrics in all, on adapters with temporary tables
-  that are worth it, DuckDB; `true`, `false` to force either). The stages are created by the
-  model's pre-hook and dropped by its post-hook; the model's SQL is otherwise the same, so the
-  values are the same (tests/test_staged_sources.py compares both builds column by column).
+  When: on DuckDB, by the var `cuped_stage_sources`: `auto` (the default) stages a full build
+  that scans two or more sources for more than 16 metrics in all; `true` stages every full build
+  of two or more sources, `false` none. Incremental builds and other adapters build the model in
+  one statement (`true` is refused on other adapters). The stages are created by the model's
+  pre-hook and dropped by its post-hook; the model's SQL is otherwise the same, so the values are
+  the same (tests/test_staged_sources.py compares both builds column by column).
 -#}
 {% macro cuped__stage_sources(config) %}
   {%- set setting = var('cuped_stage_sources', 'auto') -%}
   {%- if setting not in ['auto', true, false] -%}
     {{ exceptions.raise_compiler_error("cuped: the var `cuped_stage_sources` is " ~ setting ~ "; it takes auto, true or false.") }}
   {%- endif -%}
-  {%- if config['incremental'] or config['scans'] | length < 2 -%}{{ return(false) }}{%- endif -%}
-  {%- if setting != 'auto' -%}{{ return(setting) }}{%- endif -%}
+  {%- set available = adapter.dispatch('cuped__stages_available', 'cuped')() -%}
+  {%- if setting == true and not available -%}
+    {{ exceptions.raise_compiler_error("cuped: the var `cuped_stage_sources` is true, but the per-unit aggregation is staged by source on DuckDB only (this target is " ~ target.type ~ "); set it to auto or false.") }}
+  {%- endif -%}
+  {%- if not available or setting == false or config['incremental'] or config['scans'] | length < 2 -%}{{ return(false) }}{%- endif -%}
+  {%- if setting == true -%}{{ return(true) }}{%- endif -%}
   {%- set n_metrics = config['scans'] | map(attribute='metrics') | map('length') | sum -%}
-  {{ return(n_metrics > 16 and adapter.dispatch('cuped__stages_pay_off', 'cuped')()) }}
+  {{ return(n_metrics > 16) }}
 {% endmacro %}
 
-{#- Whether staging is worth it by default: DuckDB holds a statement's hash tables in its own process. -#}
-{% macro default__cuped__stages_pay_off() %}{{ return(false) }}{% endmacro %}
-{% macro duckdb__cuped__stages_pay_off() %}{{ return(true) }}{% endmacro %}
+{#- Where staging is built and tested: DuckDB, which holds a statement's hash tables in its own process. -#}
+{% macro default__cuped__stages_available() %}{{ return(false) }}{% endmacro %}
+{% macro duckdb__cuped__stages_available() %}{{ return(true) }}{% endmacro %}
 
 
 {#- The temporary table of stage k: the units with the per-unit aggregates of scans 0..k. -#}
