@@ -1019,6 +1019,53 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
     return out
 
 
+def bench_parse(work: Path, args: argparse.Namespace) -> dict:
+    """`--parse-only`: the full parse of the benchmark project (`dbt parse --no-partial-parse`)
+    against the same project without the package, `--parse-repeats` times each, alternating the
+    two so that a change in the machine's load hits both; no data (a parse reads none)."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = dbt_env()
+    database = work / "bench.duckdb"
+    project, bare = work / "project", work / "project_without_package"
+    write_project(project, database, args.extra_metrics)
+    write_project(bare, database, args.extra_metrics, with_package=False)
+    run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
+    walls: dict[str, list[float]] = {"package": [], "without": []}
+    for round_ in range(1, args.parse_repeats + 1):
+        for key, path, label in [
+            ("package", project, "full parse with the package"),
+            ("without", bare, "the same full parse without the package"),
+        ]:
+            walls[key].append(
+                measure(
+                    dbt_command(path, "parse", "--no-partial-parse"),
+                    cwd=path,
+                    env=env,
+                    label=f"round {round_}: {label}",
+                )["wall"]
+            )
+    return {"n_metrics": 5 + args.extra_metrics, "walls": walls}
+
+
+def print_parse_report(r: dict) -> None:
+    package, without = sorted(r["walls"]["package"]), sorted(r["walls"]["without"])
+
+    def median(values: list[float]) -> float:
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    print(f"\n## full parse, {r['n_metrics']} metrics, {len(package)} runs each")
+    print(f"| {'dbt parse --no-partial-parse':<58} | {'best s':>9} | {'median s':>11} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+    table_row("with the package", f"{package[0]:.2f}", f"{median(package):.2f}")
+    table_row("the same project without the package", f"{without[0]:.2f}", f"{median(without):.2f}")
+    table_row(
+        "the package adds",
+        f"{package[0] - without[0]:.2f}",
+        f"{median(package) - median(without):.2f}",
+    )
+
+
 def print_incremental_report(r: dict) -> None:
     empty, incremental, full, floor = r["empty"], r["incremental"], r["full"], r["floor"]
     ratio = (incremental["wall"] - empty["wall"]) / (full["wall"] - empty["wall"])
@@ -1575,6 +1622,12 @@ def main(argv: list[str] | None = None) -> None:
         help="measure a daily incremental run against a full build (events over 60 days, the "
         "last one appended); only the main scale",
     )
+    parser.add_argument(
+        "--parse-only",
+        action="store_true",
+        help="measure only the full parse with and without the package (no data, no build)",
+    )
+    parser.add_argument("--parse-repeats", type=int, default=5)
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
@@ -1597,6 +1650,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if spark:
             print_spark_report(bench_spark(work / "spark", args.units, args.events, args))
+            return
+        if args.parse_only:
+            print_parse_report(bench_parse(work / "parse", args))
             return
         if args.incremental:
             print_incremental_report(bench_incremental(work / "incremental", *scales[-1], args))
