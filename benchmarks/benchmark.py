@@ -1022,7 +1022,8 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
 def bench_parse(work: Path, args: argparse.Namespace) -> dict:
     """`--parse-only`: the full parse of the benchmark project (`dbt parse --no-partial-parse`)
     against the same project without the package, `--parse-repeats` times each, alternating the
-    two so that a change in the machine's load hits both; no data (a parse reads none)."""
+    two so that a change in the machine's load hits both; no data (a parse reads none). Then one
+    more parse of the package's project, instrumented, says where the time goes."""
     work.mkdir(parents=True, exist_ok=True)
     env = dbt_env()
     database = work / "bench.duckdb"
@@ -1044,7 +1045,17 @@ def bench_parse(work: Path, args: argparse.Namespace) -> dict:
                     label=f"round {round_}: {label}",
                 )["wall"]
             )
-    return {"n_metrics": 5 + args.extra_metrics, "walls": walls}
+    # where the time goes: one more full parse, in-process and instrumented (parse_profile.py)
+    profile = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("parse_profile.py")), str(project)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    breakdown = profile.stdout if profile.returncode == 0 else profile.stdout + profile.stderr
+    return {"n_metrics": 5 + args.extra_metrics, "walls": walls, "breakdown": breakdown}
 
 
 def print_parse_report(r: dict) -> None:
@@ -1064,6 +1075,8 @@ def print_parse_report(r: dict) -> None:
         f"{package[0] - without[0]:.2f}",
         f"{median(package) - median(without):.2f}",
     )
+    print("\nwhere the time goes (benchmarks/parse_profile.py, one more parse, in-process):")
+    print(r["breakdown"])
 
 
 def print_incremental_report(r: dict) -> None:
