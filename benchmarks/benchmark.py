@@ -5,6 +5,7 @@ Usage (from the repository root, in the environment where the package and dbt-du
     python benchmarks/benchmark.py                        # 10M units, 100M events (+ a 1M-unit run)
     python benchmarks/benchmark.py --units 100000 --events 1000000 --keep
     python benchmarks/benchmark.py --target spark         # on a local PySpark: 1M units, 10M events
+    python benchmarks/benchmark.py --parse-only           # the full parse, with and without it
 
 What it does, for the main scale and for a scale `--small-factor` times smaller:
 
