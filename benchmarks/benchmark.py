@@ -5,6 +5,7 @@ Usage (from the repository root, in the environment where the package and dbt-du
     python benchmarks/benchmark.py                        # 10M units, 100M events (+ a 1M-unit run)
     python benchmarks/benchmark.py --units 100000 --events 1000000 --keep
     python benchmarks/benchmark.py --target spark         # on a local PySpark: 1M units, 10M events
+    python benchmarks/benchmark.py --parse-only           # the full parse, with and without it
 
 What it does, for the main scale and for a scale `--small-factor` times smaller:
 
@@ -1027,6 +1028,66 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
     return out
 
 
+def bench_parse(work: Path, args: argparse.Namespace) -> dict:
+    """`--parse-only`: the full parse of the benchmark project (`dbt parse --no-partial-parse`)
+    against the same project without the package, `--parse-repeats` times each, alternating the
+    two so that a change in the machine's load hits both; no data (a parse reads none). Then one
+    more parse of the package's project, instrumented, says where the time goes."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = dbt_env()
+    database = work / "bench.duckdb"
+    project, bare = work / "project", work / "project_without_package"
+    write_project(project, database, args.extra_metrics)
+    write_project(bare, database, args.extra_metrics, with_package=False)
+    run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
+    walls: dict[str, list[float]] = {"package": [], "without": []}
+    for round_ in range(1, args.parse_repeats + 1):
+        for key, path, label in [
+            ("package", project, "full parse with the package"),
+            ("without", bare, "the same full parse without the package"),
+        ]:
+            walls[key].append(
+                measure(
+                    dbt_command(path, "parse", "--no-partial-parse"),
+                    cwd=path,
+                    env=env,
+                    label=f"round {round_}: {label}",
+                )["wall"]
+            )
+    # where the time goes: one more full parse, in-process and instrumented (parse_profile.py)
+    profile = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("parse_profile.py")), str(project)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    breakdown = profile.stdout if profile.returncode == 0 else profile.stdout + profile.stderr
+    return {"n_metrics": 5 + args.extra_metrics, "walls": walls, "breakdown": breakdown}
+
+
+def print_parse_report(r: dict) -> None:
+    package, without = sorted(r["walls"]["package"]), sorted(r["walls"]["without"])
+
+    def median(values: list[float]) -> float:
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    print(f"\n## full parse, {r['n_metrics']} metrics, {len(package)} runs each")
+    print(f"| {'dbt parse --no-partial-parse':<58} | {'best s':>9} | {'median s':>11} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+    table_row("with the package", f"{package[0]:.2f}", f"{median(package):.2f}")
+    table_row("the same project without the package", f"{without[0]:.2f}", f"{median(without):.2f}")
+    table_row(
+        "the package adds",
+        f"{package[0] - without[0]:.2f}",
+        f"{median(package) - median(without):.2f}",
+    )
+    print("\nwhere the time goes (benchmarks/parse_profile.py, one more parse, in-process):")
+    print(r["breakdown"])
+
+
 def print_incremental_report(r: dict) -> None:
     empty, incremental, full, floor = r["empty"], r["incremental"], r["full"], r["floor"]
     ratio = (incremental["wall"] - empty["wall"]) / (full["wall"] - empty["wall"])
@@ -1591,6 +1652,12 @@ def main(argv: list[str] | None = None) -> None:
         "DuckDB's own, 80%% of the RAM): DuckDB holds what it may, so peak memory without a "
         "limit is not what a build needs",
     )
+    parser.add_argument(
+        "--parse-only",
+        action="store_true",
+        help="measure only the full parse with and without the package (no data, no build)",
+    )
+    parser.add_argument("--parse-repeats", type=int, default=5)
     parser.add_argument("--python-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
@@ -1613,6 +1680,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if spark:
             print_spark_report(bench_spark(work / "spark", args.units, args.events, args))
+            return
+        if args.parse_only:
+            print_parse_report(bench_parse(work / "parse", args))
             return
         if args.incremental:
             print_incremental_report(bench_incremental(work / "incremental", *scales[-1], args))

@@ -8,7 +8,7 @@ cache: its tests are marked slow). There:
 
 - the whole demo expressed through the latest spec gives the hand-written demo's per-arm moments
   and `cuped_results` (built by dbt-core 1.11 here), every column but `computed_at`;
-- so does the legacy spec (this repository's models/demo/_demo_semantic.yml) on 1.12.0;
+- so does the legacy spec (this repository's demo/_demo_semantic.yml) on 1.12.0;
 - a project that installs the package, with its own semantic model in the latest spec, builds
   from an empty database in order (seeds, its model, the package) with no warning;
 - an aggregation the package refuses stops compile with the same message as in the legacy spec;
@@ -149,9 +149,9 @@ def _latest_spec_project(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in ["dbt_project.yml", "profiles.yml"]:
         shutil.copy(REPO / name, root / name)
-    for name in ["models", "macros", "seeds", "python_models"]:
+    for name in ["models", "macros", "seeds", "python_models", "demo"]:
         shutil.copytree(REPO / name, root / name)
-    demo = root / "models" / "demo"
+    demo = root / "demo"
     (demo / "_demo_semantic.yml").write_text(LATEST_SPEC)
     for model, seed in [("orders", "demo_orders"), ("sessions", "demo_sessions")]:
         (demo / f"{model}.sql").write_text(f"select * from {{{{ ref('{seed}') }}}}\n")
@@ -267,7 +267,7 @@ def test_state_modified_sees_semantic_model_changes_not_metric_filters(dbt_112, 
     config = {"cuped": semantic_config()}
     run_dbt(["parse"], project_dir=project, work_dir=tmp_path / "before", variables=config,
             dbt=dbt_112).check()  # fmt: skip
-    yml = project / "models" / "demo" / "_demo_semantic.yml"
+    yml = project / "demo" / "_demo_semantic.yml"
     original = yml.read_text()
 
     def modified(changed: str, name: str, *also: str) -> set[str]:

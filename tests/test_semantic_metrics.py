@@ -1,6 +1,6 @@
 """Experiment metrics read from the dbt Semantic Layer (`semantic_metric:`).
 
-- The whole demo expressed through the Semantic Layer (models/demo/_demo_semantic.yml) gives the
+- The whole demo expressed through the Semantic Layer (demo/_demo_semantic.yml) gives the
   same per-arm moments and the same `cuped_results` as the hand-written demo, every column but
   `computed_at`.
 - MetricFlow itself (`mf query`, dbt-metricflow) is the oracle of per-unit totals for every
@@ -227,7 +227,7 @@ def test_per_unit_totals_equal_metricflow(tmp_path) -> None:
     project.mkdir()
     for name in ["dbt_project.yml", "profiles.yml"]:
         shutil.copy(REPO / name, project / name)
-    for name in ["models", "macros", "seeds", "python_models"]:
+    for name in ["models", "macros", "seeds", "python_models", "demo"]:
         shutil.copytree(REPO / name, project / name)
     run = run_dbt(
         ["build", "--select", "+cuped__unit_values", "metricflow_time_spine"],

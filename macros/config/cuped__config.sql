@@ -186,7 +186,9 @@
   {%- do config.update({'metrics': metrics}) -%}
 
   {#- per-experiment settings; the segments computed are the global ones and every experiment's -#}
-  {%- set experiment_settings = cuped.cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
+  {#- not called without the key: its first call compiles 8 KB of Jinja (about 40 ms of a full parse) -#}
+  {%- set experiment_settings = {} if raw.get('experiment_settings') is none
+        else cuped.cuped__normalize_experiment_settings(raw.get('experiment_settings'), config, attribute_columns) -%}
   {%- do config.update({'experiment_settings': experiment_settings, 'default_segments': segments}) -%}
   {%- set all_segments = segments | list -%}
   {%- for experiment_id, settings_block in experiment_settings.items() -%}

@@ -1,6 +1,6 @@
 {#-
   The demo's time spine: one row per day, which MetricFlow requires of any project with semantic
-  models. Built only when this repository is the root project (models/demo/_demo_semantic.yml).
+  models. Built only when this repository is the root project (demo/_demo_semantic.yml).
   DuckDB's `range` is PostgreSQL's `generate_series`, which includes its end (the demo also runs
   there); Spark's is `sequence`, exploded.
 -#}
