@@ -1,6 +1,6 @@
 def model(dbt, session):
-    """The statistics core in the Python environment that runs dbt, checked before any SQL runs:
-    installed, and the version of this dbt package (every package model waits for this one)."""
+    """The statistics core in the Python environment that runs dbt: installed, and the version of
+    this dbt package. It runs beside the SQL models; cuped__statistics waits for it."""
     dbt.config(materialized="table")
     meta = dbt.config.get("meta")
     expected = meta["cuped_version"]

@@ -3,9 +3,6 @@
   makes it unusable. A view: copying every assignment row into a table would cost a full write.
 -#}
 {{ config(materialized='view') }}
-{%- if cuped.cuped__python_statistics() %}
-/* depends on the statistics core check: {{ ref('cuped__python_environment') }} */
-{%- endif %}
 {%- set config = cuped__config() -%}
 {%- set columns = config['assignment_columns'] -%}
 {%- set assignments = cuped__relation(config['assignments']) -%}

@@ -4,9 +4,6 @@
   `experiments` relation, else the global `control_variant`.
 -#}
 {%- set config = cuped__config() -%}
-{%- if cuped.cuped__python_statistics() %}
-/* depends on the statistics core check: {{ ref('cuped__python_environment') }} */
-{%- endif %}
 {%- set columns = config['assignment_columns'] -%}
 
 with assigned_experiments as (
