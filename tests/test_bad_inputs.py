@@ -22,15 +22,16 @@ import yaml
 from tests import scratch_project as sp
 from tests.dbt_runner import REPO, DbtRun, run_dbt
 
-#: The statuses cuped_results documents (the accepted_values test on its `status` column).
+#: The statuses cuped_results documents (the accepted values of its `status` column, tested by
+#: the table's cuped.table_checks).
 DOCUMENTED_STATUSES = next(
-    test["accepted_values"]["arguments"]["values"]
+    test["cuped.table_checks"]["arguments"]["accepted_values"]["status"]
     for model in yaml.safe_load((REPO / "models" / "public" / "_public.yml").read_text())["models"]
     if model["name"] == "cuped_results"
-    for column in model["columns"]
-    if column["name"] == "status"
-    for test in column["data_tests"]
-    if isinstance(test, dict) and "accepted_values" in test
+    for version in model["versions"]
+    if version["v"] == 2
+    for test in version["data_tests"]
+    if "cuped.table_checks" in test
 )
 
 #: Every statistic of a comparison that needs both arms.

@@ -328,5 +328,5 @@ def test_decision_tests_are_off_unless_configured(tmp_path) -> None:
         work_dir=tmp_path,
         variables={"cuped": config},
     ).check()
-    assert "unique_combination_cuped_decisions" in run.output
+    assert "cuped_decisions_checks" in run.output
     assert "guardrails_hold" not in run.output and "control_present" not in run.output

@@ -132,6 +132,28 @@ def test_demo_build_has_no_warnings_or_errors(demo_build: DbtRun) -> None:
     assert "[WARNING]" not in demo_build.output and "Deprecat" not in demo_build.output
 
 
+#: Internal tables and the keys that identify their rows by construction (the build tests only
+#: the public tables, and cuped__unit_values in incremental builds): checked here instead.
+INTERNAL_KEYS = {
+    "cuped__experiments": ["experiment_id"],
+    "cuped__units": ["experiment_id", "unit_id"],
+    "cuped__unit_values": ["experiment_id", "unit_id"],
+    "cuped__analysis_plan": ["experiment_id", "metric_name"],
+    "cuped__arm_moments": ["experiment_id", "segment_name", "segment_value", "variant"],
+    "cuped__daily_arm_moments": ["experiment_id", "variant", "as_of_date"],
+}
+
+
+@pytest.mark.parametrize("table", sorted(INTERNAL_KEYS))
+def test_internal_tables_are_unique_on_their_keys(table, demo_build: DbtRun) -> None:
+    keys = ", ".join(INTERNAL_KEYS[table])
+    with duckdb.connect(str(demo_build.database), read_only=True) as con:
+        rows, distinct = con.sql(
+            f"select count(*), count(distinct ({keys})) from {table}"
+        ).fetchall()[0]
+    assert rows > 0 and rows == distinct, f"{table}: {rows} rows, {distinct} distinct ({keys})"
+
+
 def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
     results = outputs["overall"]
     expected = {
