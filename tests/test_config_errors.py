@@ -19,6 +19,14 @@ def _with(change) -> dict:
     return {"cuped": config}
 
 
+def _before_interpreter_exit(output: str) -> str:
+    """dbt's output without what CPython may print at exit after a compile error on a one-node
+    selection: "Exception ignored in: <function Pool.__del__ ...>" and a traceback of its own
+    (dbt's thread pool, left open by the error, finalized after the interpreter closed its pipes;
+    not seen in a full build). That is the interpreter's shutdown, not the package's error."""
+    return output.split("Exception ignored in: <function Pool.__del__")[0]
+
+
 def _metric(config: dict, name: str) -> dict:
     return next(m for m in config["metrics"] if m["name"] == name)
 
@@ -249,7 +257,7 @@ def test_configuration_mistake_stops_parse_with_a_message_that_names_it(case, tm
     assert "Compilation Error" in run.output
     for fragment in fragments:
         assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
-    assert "Traceback" not in run.output
+    assert "Traceback" not in _before_interpreter_exit(run.output)
 
 
 def test_a_misspelt_column_in_a_metric_expression_names_the_metric_and_key(tmp_path) -> None:
@@ -346,4 +354,4 @@ def test_a_semantic_metric_mistake_stops_compile_naming_it(case, tmp_path) -> No
     assert run.returncode != 0
     for fragment in fragments:
         assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
-    assert "Traceback" not in run.output
+    assert "Traceback" not in _before_interpreter_exit(run.output)
