@@ -251,3 +251,55 @@ def incremental_demo_copy(project: Path, before: str) -> dict[str, str]:
             project / "seeds" / name, index=False
         )
     return seeds
+
+
+def undeclared_reads(target: Path) -> dict[str, list[str]]:
+    """The relations each SQL model of the package reads without depending on them, from the
+    manifest a build wrote in ``target``: model → sorted unique ids (empty when every read is a
+    declared dependency). A read is a relation name of the manifest (a model, seed, snapshot or
+    source; an ephemeral model's CTE) in the model's compiled SQL. A Semantic Layer metric's
+    dependency covers the nodes under its semantic models, which the SQL reads at run time; an
+    ephemeral model's, what the ephemeral model reads (its SQL is inlined)."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    nodes = {**manifest["nodes"], **manifest["sources"]}
+    names = {}
+    for unique_id, node in nodes.items():
+        if node.get("resource_type") == "model" and node["config"]["materialized"] == "ephemeral":
+            names[unique_id] = f"__dbt__cte__{node['name']}"
+        elif node.get("relation_name"):
+            names[unique_id] = node["relation_name"]
+    under_metric = {}
+    for unique_id, metric in manifest["metrics"].items():
+        covered, todo = set(), list(metric["depends_on"]["nodes"])
+        while todo:
+            dependency = todo.pop()
+            if dependency in covered:
+                continue
+            covered.add(dependency)
+            for table in ("metrics", "semantic_models"):
+                if dependency in manifest[table]:
+                    todo += manifest[table][dependency]["depends_on"]["nodes"]
+        under_metric[unique_id] = covered
+    found = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["package_name"] != "cuped" or node["resource_type"] != "model":
+            continue
+        if node["language"] != "sql" or not node.get("compiled_code"):
+            continue
+        declared, todo = set(), list(node["depends_on"]["nodes"])
+        while todo:
+            dependency = todo.pop()
+            if dependency in declared:
+                continue
+            declared.add(dependency)
+            declared |= under_metric.get(dependency, set())
+            # an ephemeral model's SQL is inlined: what it reads is read through it
+            if names.get(dependency, "").startswith("__dbt__cte__"):
+                todo += nodes[dependency]["depends_on"]["nodes"]
+        read = {
+            other
+            for other, name in names.items()
+            if other != unique_id and name in node["compiled_code"]
+        }
+        found[node["name"]] = sorted(read - declared)
+    return found

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from tests.dbt_runner import run_dbt, write_installing_project
-from tests.helpers import PUBLIC_TABLES, assert_same_tables, incremental_demo_copy
+from tests.helpers import (
+    PUBLIC_TABLES,
+    assert_same_tables,
+    incremental_demo_copy,
+    undeclared_reads,
+)
 
 START = pd.Timestamp("2026-03-01")
 LOOKBACK = 2
@@ -298,6 +303,9 @@ def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path
     run_dbt(["build"], project_dir=project, work_dir=work).check()
     got, want = _tables(work / "cuped.duckdb"), _tables(demo_build.database)
     assert_same_tables(got, want, "demo", TABLES)
+    # the incremental models read the event sources: each compiled read is a dependency
+    reads = undeclared_reads(work / "target")
+    assert "cuped__unit_settled" in reads and not any(reads.values()), reads
     with duckdb.connect(str(work / "cuped.duckdb"), read_only=True) as con:
         boundary = con.sql("select distinct settled_until from cuped_incremental_state").fetchall()
     assert boundary == [(pd.Timestamp("2026-10-29").to_pydatetime(),)]

@@ -18,6 +18,7 @@ import pytest
 
 from cuped_stats.quantile import analyze_quantile
 from tests.dbt_runner import deps_and_build, write_installing_project
+from tests.helpers import undeclared_reads
 from tests.quantile_reference import reference_arm
 
 WINDOW = pd.Timedelta(days=7)
@@ -150,6 +151,13 @@ def _check(row: pd.Series, arms: list, q: float, level: str, n: dict) -> None:
 def _row(results: pd.DataFrame, metric: str, segment=("all", "all")) -> pd.Series:
     key = (results["metric_name"] == metric) & (results["segment_name"] == segment[0])
     return results[key & (results["segment_value"] == segment[1])].iloc[0]
+
+
+def test_quantile_models_depend_on_every_relation_they_read(built) -> None:
+    """An event-level quantile reads its metric's source in cuped__quantile_arms: a dependency
+    recorded at parse time without rendering the model's SQL (cuped.cuped__parse_dependencies)."""
+    reads = undeclared_reads(built[0].database.parent / "target")
+    assert "cuped__quantile_arms" in reads and not any(reads.values()), reads
 
 
 def test_unit_level_quantile_of_per_unit_values(built) -> None:

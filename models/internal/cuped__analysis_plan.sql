@@ -6,6 +6,9 @@
   the experiment's `strata` column (its indicators are the design's strata in the statistics).
 -#}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__experiments', 'cuped__units'], []) }}
+{%- else %}
 {%- set double = cuped__type_double() -%}
 {%- set experiment_settings = config['experiment_settings'] -%}
 
@@ -111,3 +114,4 @@ left join arrivals
     on arrivals.experiment_id = experiments.experiment_id
 where experiment_settings.experiment_id is null
     or metric_roles.metric_name is not null
+{%- endif %}

@@ -7,6 +7,9 @@
   traffic, flagged).
 -#}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__arm_moments', 'cuped__assignment_rows', 'cuped__experiments'], [config['variant_weights']]) }}
+{%- else %}
 
 with observed as (
 
@@ -126,3 +129,4 @@ left join expected
     and expected.variant = arms.variant
 left join weighted_experiments
     on weighted_experiments.experiment_id = arms.experiment_id
+{%- endif %}

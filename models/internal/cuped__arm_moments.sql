@@ -9,6 +9,9 @@
   `n_units__x<i>`, and its variables' moments are over those units (cuped__metric_variables).
 -#}
 {%- set config = cuped__config(levels=true) -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__experiment_caps', 'cuped__unit_values'], []) }}
+{%- else %}
 {%- set moments = config['moments'] -%}
 
 with capped_unit_values as (
@@ -72,4 +75,5 @@ select * from arm_moments
 {%- set segment_filter = cuped__segment_filter(config) %}
 {%- if segment_filter %}
 where segment_name = 'all' or {{ segment_filter }}
+{%- endif %}
 {%- endif %}

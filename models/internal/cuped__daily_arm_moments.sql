@@ -17,6 +17,9 @@
   variables add 0 to every sum before that).
 -#}
 {%- set config = cuped__config(levels=true) -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__unit_daily_changes'] if config['daily_series'] else ['cuped__arm_moments'], []) }}
+{%- else %}
 {%- set moments = config['moments'] -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: the same columns, no rows, and no pass over the unit values -#}
@@ -142,4 +145,5 @@ daily_arm_moments as (
 )
 
 select * from daily_arm_moments
+{%- endif %}
 {%- endif %}

@@ -4,6 +4,9 @@
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set config = cuped__config(levels=true) -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__experiment_caps', 'cuped__unit_values'], []) }}
+{%- else %}
 {%- set moments = config['moments'] -%}
 
 with capped_unit_values as (
@@ -19,3 +22,4 @@ select
     {%- endfor %}
 from capped_unit_values
 group by experiment_id
+{%- endif %}

@@ -5,6 +5,9 @@
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__metric_caps'] if config['capped'] | length > 0 else ['cuped__experiments'], []) }}
+{%- else %}
 {%- set capped = config['capped'] -%}
 {%- if capped | length > 0 %}
 select
@@ -21,4 +24,5 @@ group by experiment_id
 {%- else %}
 select experiment_id
 from {{ ref('cuped__experiments') }}
+{%- endif %}
 {%- endif %}

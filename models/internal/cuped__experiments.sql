@@ -4,6 +4,9 @@
   `experiments` relation, else the global `control_variant`.
 -#}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies([], [config['assignments'], config['experiments']]) }}
+{%- else %}
 {%- set columns = config['assignment_columns'] -%}
 
 with assigned_experiments as (
@@ -80,3 +83,4 @@ experiments as (
 
 select experiment_id, control_variant, analysis_end_at
 from experiments
+{%- endif %}

@@ -6,6 +6,9 @@
   with `missing: exclude` is capped over the units it is analysed on (those with a value).
 -#}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__unit_values'], []) }}
+{%- else %}
 {%- set capped = config['capped'] -%}
 {%- set double = cuped__type_double() -%}
 
@@ -124,3 +127,4 @@ select
     n_units_below,
     n_units_above
 from caps
+{%- endif %}

@@ -6,4 +6,8 @@
   '<name>@numerator', '<name>@denominator').
 -#}
 {%- set config = cuped__config(levels=true) -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__arm_moments'], []) }}
+{%- else %}
 {{ cuped__long_moments(config, ref('cuped__arm_moments'), ['experiment_id', 'segment_name', 'segment_value', 'variant']) }}
+{%- endif %}

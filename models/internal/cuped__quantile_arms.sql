@@ -11,6 +11,13 @@
   experiments it applies to, like cuped__arm_moments. Empty (typed) without quantile metrics.
 -#}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{%- set event_sources = [] %}
+{%- for i in config['quantiles'] if config['metrics'][i]['quantile']['level'] == 'event' %}
+  {%- do event_sources.append(config['scans'][config['metrics'][i]['scan_index']]['source']) %}
+{%- endfor %}
+{{ cuped.cuped__parse_dependencies((['cuped__unit_values'] + (['cuped__units'] if event_sources else [])) if config['quantiles'] else [], event_sources) }}
+{%- else %}
 {%- set quantiles = config['quantiles'] -%}
 {%- set double = cuped__type_double() -%}
 {%- set bigint = dbt.type_bigint() -%}
@@ -151,5 +158,6 @@ from quantile_arms
 {%- if analysed %}{% do filters.append(analysed) %}{% endif %}
 {%- if filters %}
 where {{ filters | join(' and ') }}
+{%- endif %}
 {%- endif %}
 {%- endif %}

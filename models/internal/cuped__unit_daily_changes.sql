@@ -5,6 +5,9 @@
 -#}
 
 {%- set config = cuped__config(levels=true) -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__daily_centres', 'cuped__experiment_caps', 'cuped__unit_daily_values', 'cuped__unit_values'] if config['daily_series'] else [], []) }}
+{%- else %}
 {%- set moments = config['moments'] -%}
 {%- set capped = config['capped'] -%}
 {%- set post_columns = [] -%}
@@ -139,4 +142,5 @@ changes as (
 )
 
 select * from changes
+{%- endif %}
 {%- endif %}

@@ -17,6 +17,9 @@
     pre_hook="{{ cuped.cuped__join_planner_hook() }}",
     post_hook="{{ cuped.cuped__incremental_cleanup() }}",
 ) }}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__units'], (cuped_config['scans'] | map(attribute='source') | list) if cuped_config['daily_series'] else []) }}
+{%- else %}
 {%- if incremental %}
 {{ cuped.cuped__incremental_unit_daily_values(cuped_config) }}
 {%- else %}
@@ -181,5 +184,6 @@ empty as (
 )
 
 select * from empty
+{%- endif %}
 {%- endif %}
 {%- endif %}

@@ -30,6 +30,9 @@
     post_hook="{{ cuped.cuped__incremental_cleanup() }}",
 ) }}
 /* depends_on: {{ ref('cuped__unit_daily_values') }} */
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__units'], (cuped_config['scans'] | map(attribute='source') | list) if incremental else []) }}
+{%- else %}
 {#- the daily series reads the boundary this table was left at by the previous run (cuped__incremental_daily.sql) -#}
 {%- set scans = cuped_config['scans'] -%}
 {%- set fingerprint = cuped.cuped__incremental_fingerprint(cuped_config) if execute else '' -%}
@@ -291,5 +294,6 @@ select
     {{ cuped.cuped__timestamp_literal(state['latest']) }} as latest_event_at,
     {{ cuped.cuped__literal(fingerprint) }} as definition_fingerprint
 from folded_rows
+{%- endif %}
 {%- endif %}
 {%- endif %}

@@ -24,6 +24,9 @@
     post_hook=["{{ cuped.cuped__drop_stages() }}", "{{ cuped__check_finite_values() }}"]
 ) }}
 {%- set config = cuped__config() -%}
+{%- if not execute %}
+{{ cuped.cuped__parse_dependencies(['cuped__units'] + (['cuped__unit_settled'] if config['incremental'] else []), config['scans'] | map(attribute='source') | list + [config['unit_attributes']['relation'] if config['unit_attributes'] else none]) }}
+{%- else %}
 {%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
 {%- set covariate_attributes = config['covariate_attributes'] -%}
@@ -179,3 +182,4 @@ unit_values as (
 )
 
 select * from unit_values
+{%- endif %}
