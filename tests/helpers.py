@@ -253,6 +253,17 @@ def incremental_demo_copy(project: Path, before: str) -> dict[str, str]:
     return seeds
 
 
+def reachable(start, following) -> set[str]:
+    """The ids in ``start`` and every id reachable from them through ``following(id)``."""
+    seen, todo = set(), list(start)
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += following(current)
+    return seen
+
+
 def undeclared_reads(target: Path) -> dict[str, list[str]]:
     """The relations each SQL model of the package reads without depending on them, from the
     manifest a build wrote in ``target``: model → sorted unique ids (empty when every read is a
@@ -268,34 +279,30 @@ def undeclared_reads(target: Path) -> dict[str, list[str]]:
             names[unique_id] = f"__dbt__cte__{node['name']}"
         elif node.get("relation_name"):
             names[unique_id] = node["relation_name"]
-    under_metric = {}
-    for unique_id, metric in manifest["metrics"].items():
-        covered, todo = set(), list(metric["depends_on"]["nodes"])
-        while todo:
-            dependency = todo.pop()
-            if dependency in covered:
-                continue
-            covered.add(dependency)
-            for table in ("metrics", "semantic_models"):
-                if dependency in manifest[table]:
-                    todo += manifest[table][dependency]["depends_on"]["nodes"]
-        under_metric[unique_id] = covered
+    semantic = {**manifest["metrics"], **manifest["semantic_models"]}
+    under_metric = {
+        unique_id: reachable(
+            metric["depends_on"]["nodes"],
+            lambda other: semantic[other]["depends_on"]["nodes"] if other in semantic else [],
+        )
+        for unique_id, metric in manifest["metrics"].items()
+    }
+
+    def read_through(dependency: str) -> list[str]:
+        # an ephemeral model's SQL is inlined: what it reads is read through it
+        ephemeral = names.get(dependency, "").startswith("__dbt__cte__")
+        return [
+            *under_metric.get(dependency, ()),
+            *(nodes[dependency]["depends_on"]["nodes"] if ephemeral else []),
+        ]
+
     found = {}
     for unique_id, node in manifest["nodes"].items():
         if node["package_name"] != "cuped" or node["resource_type"] != "model":
             continue
         if node["language"] != "sql" or not node.get("compiled_code"):
             continue
-        declared, todo = set(), list(node["depends_on"]["nodes"])
-        while todo:
-            dependency = todo.pop()
-            if dependency in declared:
-                continue
-            declared.add(dependency)
-            declared |= under_metric.get(dependency, set())
-            # an ephemeral model's SQL is inlined: what it reads is read through it
-            if names.get(dependency, "").startswith("__dbt__cte__"):
-                todo += nodes[dependency]["depends_on"]["nodes"]
+        declared = reachable(node["depends_on"]["nodes"], read_through)
         read = {
             other
             for other, name in names.items()

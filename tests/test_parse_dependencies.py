@@ -11,7 +11,7 @@ import json
 import re
 
 from tests.dbt_runner import DbtRun
-from tests.helpers import undeclared_reads
+from tests.helpers import reachable, undeclared_reads
 
 
 def test_demo_models_depend_on_every_relation_they_read(demo_build: DbtRun) -> None:
@@ -28,13 +28,9 @@ def test_models_depend_on_the_macros_their_sql_calls(demo_build: DbtRun) -> None
     macros = manifest["macros"]
 
     def closure(ids: list[str]) -> set[str]:
-        seen, todo = set(), list(ids)
-        while todo:
-            macro = todo.pop()
-            if macro not in seen:
-                seen.add(macro)
-                todo += macros.get(macro, {}).get("depends_on", {}).get("macros", [])
-        return seen
+        return reachable(
+            ids, lambda macro: macros.get(macro, {}).get("depends_on", {}).get("macros", [])
+        )
 
     checked = 0
     for node in manifest["nodes"].values():
