@@ -223,6 +223,22 @@ def assert_same_tables(
                 ).all(), (label, name, column)
 
 
+def same_run_day(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
+    """Two builds compared table by table may run either side of midnight, and
+    `cuped_results_history` is keyed by the day each ran: check that each build wrote one day,
+    that the two are at most a day apart, and give ``got`` the day of ``want`` so the rest of the
+    table is compared as usual."""
+    days = [
+        pd.to_datetime(tables["cuped_results_history"]["as_of_date"]).unique()
+        for tables in (got, want)
+    ]
+    assert [len(d) for d in days] == [1, 1], days
+    assert abs(days[0][0] - days[1][0]) <= pd.Timedelta(days=1), days
+    got["cuped_results_history"] = got["cuped_results_history"].assign(
+        as_of_date=want["cuped_results_history"]["as_of_date"].iloc[0]
+    )
+
+
 def incremental_demo_copy(project: Path, before: str) -> dict[str, str]:
     """A copy of the demo project in ``project`` with `incremental: true` and only the events
     before ``before`` in its event seeds; returns the full seeds' texts (file name → text), to

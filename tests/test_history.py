@@ -9,8 +9,20 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pandas as pd
+import yaml
 
 from tests.dbt_runner import REPO, run_dbt
+
+DEMO = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
+
+
+def _midday() -> tuple[str, dict]:
+    """A time zone where it is about noon now, and the demo's config in it: the history's day is
+    today in `timezone`, and a test that checks it must not run across that zone's midnight."""
+    hours = (12 - datetime.now(timezone.utc).hour + 12) % 24 - 12  # UTC-12 .. UTC+11
+    zone = "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # Etc/GMT-5 is UTC+5
+    today = datetime.now(timezone(timedelta(hours=hours))).date()
+    return zone, {"cuped": {**DEMO, "timezone": zone}, "today": today}
 
 
 def _history(database) -> pd.DataFrame:
@@ -24,11 +36,13 @@ def _days(database) -> dict[str, int]:
 
 
 def test_history_appends_replaces_and_survives_full_refresh(tmp_path) -> None:
-    today = datetime.now(timezone.utc).date()
+    _, config = _midday()
+    today = config.pop("today")
     yesterday = str(today - timedelta(days=1))
 
     def build(*extra: str, select: str = "cuped_results_history", variables=None):
         args = ["build", "--select", select, *extra]
+        variables = {**config, **(variables or {})}
         return run_dbt(args, project_dir=REPO, work_dir=tmp_path, variables=variables).check()
 
     first = build(select="+cuped_results_history", variables={"cuped_as_of": str(today)})
@@ -63,13 +77,13 @@ def test_history_appends_replaces_and_survives_full_refresh(tmp_path) -> None:
 
 
 def test_history_refuses_a_past_as_of_pointing_to_the_daily_series(tmp_path) -> None:
-    today = datetime.now(timezone.utc).date()
-    run = run_dbt(
-        ["parse"], project_dir=REPO, work_dir=tmp_path, variables={"cuped_as_of": "2026-10-15"}
-    )
+    zone, config = _midday()
+    today = config.pop("today")
+    variables = {**config, "cuped_as_of": "2026-10-15"}
+    run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=variables)
     assert run.returncode != 0
     assert (
-        f"cuped: the var `cuped_as_of` (2026-10-15) is before today ({today} in UTC); "
+        f"cuped: the var `cuped_as_of` (2026-10-15) is before today ({today} in {zone}); "
         "cuped_results_history stores what each run computed on its day, and today's data "
         "cannot be stored as a past day's results. For results as of each past day (data cut "
         "at the end of that day) use cuped_results_daily (`daily_series: true`)."
