@@ -274,6 +274,7 @@ def write_project(
     incremental: bool = False,
     target: str = "duckdb",
     memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> None:
     """The benchmark's dbt project; without the package (the parse-time baseline: the same
     project and configuration, with nothing installed to read it); with `incremental: true`;
@@ -299,7 +300,7 @@ def write_project(
         profile = (
             "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: spark\n"
             f"      method: session\n      host: NA\n      schema: {SPARK_MODEL_SCHEMA}\n"
-            "      threads: 1\n"
+            f"      threads: {threads or 1}\n"
         )
     else:
         profile = (
@@ -1368,7 +1369,7 @@ def bench_spark(work: Path, units: int, events: int, args: argparse.Namespace) -
             flush=True,
         )
         spark.sql(f"drop database if exists {SPARK_MODEL_SCHEMA} cascade")
-        write_project(project, None, args.extra_metrics, target="spark")
+        write_project(project, None, args.extra_metrics, target="spark", threads=args.threads)
         ok, output = dbt_in_process(project, "deps")
         if not ok:
             raise SystemExit(f"dbt deps failed:\n{output[-6000:]}")
@@ -1656,6 +1657,12 @@ def main(argv: list[str] | None = None) -> None:
         "--parse-only",
         action="store_true",
         help="measure only the full parse with and without the package (no data, no build)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="dbt's threads on Spark (default 1; the DuckDB profile runs 2)",
     )
     parser.add_argument("--parse-repeats", type=int, default=5)
     parser.add_argument("--python-repeats", type=int, default=5)
