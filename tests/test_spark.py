@@ -46,6 +46,10 @@ SCHEMA = "demo"
 VARS = "{cuped_spark_file_format: parquet}"
 
 
+#: Spark's limit on the fields of a stage it generates code for (macros/sql/cuped__codegen_hook.sql)
+CODEGEN_MAX_FIELDS = "spark.sql.codegen.maxFields"
+
+
 def _spark_flags(work: Path) -> list[str]:
     """The `spark` target of this repository's profile, dbt's outputs under ``work``."""
     return [
@@ -119,11 +123,13 @@ def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     try:
         with local_spark(work / "spark") as spark:
             load_demo_seeds(spark, SCHEMA)
+            max_fields = [spark.conf.get(CODEGEN_MAX_FIELDS)]
             with local_python_submission():
                 ok, output = _invoke(
                     ["build", "--exclude-resource-type", "seed", "--vars", VARS], work
                 )
                 assert ok, output[-8000:]
+                max_fields.append(spark.conf.get(CODEGEN_MAX_FIELDS))
                 again, again_output = _invoke(
                     ["build", "--select", "cuped_results_history", "--vars", VARS], work
                 )
@@ -143,6 +149,8 @@ def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "incremental": refused,
             "literal": (literal, literal_value),
             "nans": nans,
+            "max_fields": max_fields,
+            "log": (work / "logs" / "dbt.log").read_text(),
         }
     finally:
         if saved is None:
@@ -191,3 +199,16 @@ def test_no_nan_is_written_on_spark(spark_demo: dict) -> None:
     nans = spark_demo["nans"]
     assert any(key.startswith("cuped__statistics.") for key in nans)
     assert {key: count for key, count in nans.items() if count} == {}
+
+
+def test_arm_moments_raise_the_codegen_limit_and_put_it_back(spark_demo: dict) -> None:
+    """cuped__arm_moments raises Spark's `spark.sql.codegen.maxFields` for its own statement
+    (its partial aggregate has more than the default 100 fields, which Spark interprets row by
+    row) and its post-hook puts the session's value back."""
+    before, after = spark_demo["max_fields"]
+    assert before == after == "100"
+    log = spark_demo["log"]
+    raised = log.index(f"set {CODEGEN_MAX_FIELDS} = 2000")
+    created = log.index("create table demo.cuped__arm_moments", raised)
+    assert log.index(f"set {CODEGEN_MAX_FIELDS} = 100", created) > created
+    assert log.count(f"set {CODEGEN_MAX_FIELDS} = 2000") == 1

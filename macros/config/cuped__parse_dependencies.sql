@@ -29,7 +29,7 @@
     {{ cuped.cuped__analysed_value() }} {{ cuped.cuped__capped_unit_values() }}
     {{ cuped.cuped__categorical_attributes() }} {{ cuped.cuped__check_columns() }}
     {{ cuped.cuped__check_finite_values() }} {{ cuped.cuped__check_inputs() }}
-    {{ cuped.cuped__check_numeric_columns() }} {{ cuped.cuped__column() }}
+    {{ cuped.cuped__check_numeric_columns() }} {{ cuped.cuped__codegen_hook() }} {{ cuped.cuped__column() }}
     {{ cuped.cuped__config() }} {{ cuped.cuped__covariance_column() }}
     {{ cuped.cuped__create_latest_view() }} {{ cuped.cuped__create_stages() }}
     {{ cuped.cuped__daily_accumulation() }} {{ cuped.cuped__drop_stages() }}

@@ -8,6 +8,8 @@
   the global `segments`). A metric with `missing: exclude` has its own unit count,
   `n_units__x<i>`, and its variables' moments are over those units (cuped__metric_variables).
 -#}
+{#- Spark: generated code for its many aggregates (macros/sql/cuped__codegen_hook.sql) -#}
+{{ config(pre_hook="{{ cuped.cuped__codegen_hook('pre') }}", post_hook="{{ cuped.cuped__codegen_hook('post') }}") }}
 {%- set config = cuped__config(levels=true) -%}
 {%- if not execute %}
 {{ cuped.cuped__parse_dependencies(['cuped__experiment_caps', 'cuped__unit_values'], []) }}
