@@ -22,5 +22,9 @@ def model(dbt, session):
             f"in dbt's Python environment is {installed}; results would mix two versions. "
             f"Install the matching core: pip install 'cuped-stats=={expected}'."
         )
+    # Not read: the ref places this model after the package's first one, which validates the
+    # `cuped` var; started beside it, these imports and that validation contend for Python's GIL
+    # (README "Performance").
+    dbt.ref("cuped__assignment_rows")
     rows = [{"package_version": expected, "core_version": installed}]
     return to_frame(rows, {"package_version": object, "core_version": object}, session)

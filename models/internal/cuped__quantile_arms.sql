@@ -16,7 +16,8 @@
 {%- for i in config['quantiles'] if config['metrics'][i]['quantile']['level'] == 'event' %}
   {%- do event_sources.append(config['scans'][config['metrics'][i]['scan_index']]['source']) %}
 {%- endfor %}
-{{ cuped.cuped__parse_dependencies((['cuped__unit_values'] + (['cuped__units'] if event_sources else [])) if config['quantiles'] else [], event_sources) }}
+{#- without quantile metrics it reads nothing; a ref of cuped__unit_values runs it beside the models after the event scans: dbt starts the ready models of a DAG level in name order, and before the scans it went ahead of them -#}
+{{ cuped.cuped__parse_dependencies((['cuped__unit_values'] + (['cuped__units'] if event_sources else [])) if config['quantiles'] else ['cuped__unit_values'], event_sources) }}
 {%- else %}
 {%- set quantiles = config['quantiles'] -%}
 {%- set double = cuped__type_double() -%}

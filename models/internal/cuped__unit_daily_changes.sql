@@ -6,7 +6,8 @@
 
 {%- set config = cuped__config(levels=true) -%}
 {%- if not execute %}
-{{ cuped.cuped__parse_dependencies(['cuped__daily_centres', 'cuped__experiment_caps', 'cuped__unit_daily_values', 'cuped__unit_values'] if config['daily_series'] else [], []) }}
+{#- with `daily_series` off it reads nothing; a ref of cuped__unit_values runs it beside the models after the event scans: dbt starts the ready models of a DAG level in name order, and before the scans it went ahead of them -#}
+{{ cuped.cuped__parse_dependencies(['cuped__daily_centres', 'cuped__experiment_caps', 'cuped__unit_daily_values', 'cuped__unit_values'] if config['daily_series'] else ['cuped__unit_values'], []) }}
 {%- else %}
 {%- set moments = config['moments'] -%}
 {%- set capped = config['capped'] -%}
