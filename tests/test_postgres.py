@@ -66,8 +66,8 @@ def _statistics(work: Path, env: dict[str, str], target: str = "postgres", proje
 
 
 def _build(work: Path, env: dict[str, str], project: Path = REPO) -> str:
-    """The README's three steps after `dbt seed`; returns what the command printed."""
-    _dbt(["seed"], work, env, project).check()
+    """The README's three steps (the first build loads the demo's seeds: they are upstream of
+    the tagged models); returns what the command printed."""
     _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, env, project).check()
     step = _statistics(work, env, project=project)
     assert step.returncode == 0, step.stdout + step.stderr
@@ -105,9 +105,9 @@ def _postgres_tables(env: dict[str, str]) -> dict[str, pd.DataFrame]:
 def test_demo_on_postgres_equals_the_duckdb_build(
     demo_build: DbtRun, postgres: dict[str, str], tmp_path: Path
 ) -> None:
-    """Seeds, the first build, the command, the second build: every public table equals the
-    DuckDB build to 1e-9 relative (counts, statuses and decisions exactly), and every data test
-    of the package (contracts, guardrails) passes on PostgreSQL."""
+    """The first build (seeds included), the command, the second build: every public table
+    equals the DuckDB build to 1e-9 relative (counts, statuses and decisions exactly), and every
+    data test of the package (contracts, guardrails) passes on PostgreSQL."""
     with duckdb.connect(str(demo_build.database), read_only=True) as con:
         (statistics,) = con.sql("select count(*) from cuped__statistics").fetchall()[0]
     printed = _build(tmp_path / "work", postgres)
@@ -128,8 +128,7 @@ def test_demo_in_two_incremental_runs_on_postgres_equals_the_duckdb_build(
     seeds = incremental_demo_copy(project, before="2026-10-20")
     env, work = {**postgres, "CUPED_PG_SCHEMA": "demo_incremental"}, tmp_path / "work"
     # the first run stores the per-unit values (they are upstream of the moments); the second
-    # folds the later days into them and builds everything
-    _dbt(["seed"], work, env, project).check()
+    # folds the later days into them and builds everything (each loads the seeds it reads)
     _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, env, project).check()
     for name, text in seeds.items():
         (project / "seeds" / name).write_text(text)
