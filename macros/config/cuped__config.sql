@@ -8,6 +8,9 @@
   once per model; the result is kept in dbt's `graph` context, a dict that every node of one
   invocation shares, under a key that holds the var it was built from. The configuration is
   read-only once built: no model changes it.
+
+  A run does not validate it again: the parse stores it (cuped__parsed_config_record) and a
+  run reads it back (cuped__parsed_config), see below.
 -#}
 {% macro cuped__config(levels=false) %}
   {#- levels=true: the layout with the levels of categorical attributes (cuped__config_with_levels) -#}
@@ -17,9 +20,57 @@
   {%- if cached is mapping and cached.get('key') == key -%}
     {{ return(cached['config']) }}
   {%- endif -%}
-  {%- set config = cuped.cuped__build_config() -%}
+  {%- set config = cuped.cuped__parsed_config() if execute else none -%}
+  {%- if config is none -%}
+    {%- set config = cuped.cuped__build_config() -%}
+  {%- endif -%}
   {%- do graph.update({'__cuped_config__': {'key': key, 'config': config}}) -%}
   {{ return(config) }}
+{% endmacro %}
+
+
+{#-
+  The configuration validated when dbt parsed the project, carried to the run.
+
+  Validating and laying out the `cuped` var compiles and runs most of the configuration macros,
+  0.5-2 s of a dbt process, once per dbt thread in a run (the `graph` cache above is per
+  thread's first model) after once in the parse. So the parse stores the result, as JSON, in
+  the `meta` of cuped__assignment_rows (under `cuped_parsed_config`, with the var it was built
+  from), and a run, compile or run-operation reads it from the manifest instead of building it
+  again. dbt parses again whenever the var, the profile or the package's macros change (a
+  changed macro re-parses every model that calls it, cuped__config included), and the stored
+  key is a hash of the var, the project and the target, so the stored configuration is the one
+  the run would build.
+
+  Stored but not used, so built at run time as before: a configuration with Semantic Layer
+  metrics (they are resolved from the graph, which is empty while dbt parses), and one that
+  JSON would not give back as it is. What a run checks against the graph (Semantic Layer
+  metrics marked for experiments) is still checked. Either way the stored text changes with the
+  var, so `state:modified` selects cuped__assignment_rows (and `state:modified+` the package)
+  after a change to the `cuped` var.
+-#}
+{% macro cuped__parsed_config_key() %}
+  {{- return(local_md5((var('cuped', none) | string) ~ '|' ~ project_name ~ '|' ~ target.name ~ '|' ~ target.type)) -}}
+{% endmacro %}
+
+{#- At parse time (cuped__assignment_rows): the record to store. -#}
+{% macro cuped__parsed_config_record() %}
+  {%- set config = cuped.cuped__config() -%}
+  {%- set text = tojson(config) -%}
+  {%- set semantic = var('cuped')['metrics'] | selectattr('semantic_metric', 'defined') | list -%}
+  {%- set complete = semantic | length == 0 and text is not none and fromjson(text) == config -%}
+  {{ return({'key': cuped.cuped__parsed_config_key(), 'config': text, 'complete': complete}) }}
+{% endmacro %}
+
+{#- At run time: the configuration the parse stored for this var, or none. -#}
+{% macro cuped__parsed_config() %}
+  {%- set node = graph.nodes.get('model.cuped.cuped__assignment_rows') or {} -%}
+  {%- set record = ((node.get('config') or {}).get('meta') or {}).get('cuped_parsed_config') -%}
+  {%- if record is not mapping or not record.get('complete') or record.get('key') != cuped.cuped__parsed_config_key() -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- do cuped.cuped__check_marked_semantic_metrics(var('cuped')['metrics']) -%}
+  {{ return(fromjson(record['config'])) }}
 {% endmacro %}
 
 

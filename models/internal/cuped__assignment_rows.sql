@@ -3,6 +3,8 @@
   makes it unusable. A view: copying every assignment row into a table would cost a full write.
 -#}
 {{ config(materialized='view') }}
+{#- the validated configuration, carried from the parse to the run (cuped__parsed_config) -#}
+{%- if not execute %}{{ config(meta={'cuped_parsed_config': cuped.cuped__parsed_config_record()}) }}{% endif %}
 {%- set config = cuped__config() -%}
 {%- set columns = config['assignment_columns'] -%}
 {%- set assignments = cuped__relation(config['assignments']) -%}
