@@ -69,7 +69,7 @@ class ArmMoments:
     cov: np.ndarray
 
     def __post_init__(self) -> None:
-        names = tuple(str(name) for name in self.names)
+        names = tuple(map(str, self.names))
         p = len(names)
         if len(set(names)) != p:
             raise ValueError(f"arm {self.variant!r}: duplicate variable names in {names}")
@@ -84,11 +84,11 @@ class ArmMoments:
                 f"arm {self.variant!r}: expected mean of shape ({p},) and cov of shape "
                 f"({p}, {p}) for variables {names}, got {mean.shape} and {cov.shape}"
             )
-        if self.n >= 1 and not np.all(np.isfinite(mean)):
+        if self.n >= 1 and not np.isfinite(mean).all():
             raise ValueError(f"arm {self.variant!r}: non-finite mean {mean}")
         if self.n < 2:
             cov = np.zeros((p, p))
-        elif not np.all(np.isfinite(cov)):
+        elif not np.isfinite(cov).all():
             raise ValueError(f"arm {self.variant!r}: non-finite covariance with n={self.n}")
         cov = (cov + cov.T) / 2.0
         mean.setflags(write=False)
