@@ -283,7 +283,7 @@ def screen_covariates(
             continue
         if kept:
             sd = np.sqrt(variances[kept])
-            r_kk = s_xx[np.ix_(kept, kept)] / np.outer(sd, sd)
+            r_kk = s_xx[kept][:, kept] / np.outer(sd, sd)
             r_kj = s_xx[kept, j] / (sd * np.sqrt(var_j))
             residual = 1.0 - float(r_kj @ np.linalg.solve(r_kk, r_kj))
             if residual <= COLLINEAR_RTOL:
@@ -304,10 +304,7 @@ def fit_theta(covariance: np.ndarray, mean: np.ndarray, names: Sequence[str]) ->
     mean = np.asarray(mean, dtype=np.float64)
     screen = screen_covariates(covariance[1:, 1:], mean[1:], names[1:])
     idx = [names.index(name) for name in screen.kept]
-    if idx:
-        theta = np.linalg.solve(covariance[np.ix_(idx, idx)], covariance[idx, 0])
-    else:
-        theta = np.zeros(0)
+    theta = np.linalg.solve(covariance[idx][:, idx], covariance[idx, 0]) if idx else np.zeros(0)
     return ThetaFit(
         covariates=screen.kept,
         theta=tuple(float(v) for v in theta),
@@ -339,19 +336,179 @@ def _arm_outcome(arm: ArmMoments | None, features: Sequence[Feature]) -> float |
     return float(feature_values(features[:1], arm.mean)[0])
 
 
+class _FeatureTerms(NamedTuple):
+    """An arm's features ``h(μ_g)``, their Jacobian ``J_g`` at ``μ_g``, their covariance
+    ``F_g = J_g Σ_g J_gᵀ``, and the magnitudes ``|h(μ_g)|``, ``|F_g|`` the cancellation checks
+    scale by (all read-only)."""
+
+    values: np.ndarray
+    jacobian: np.ndarray
+    covariance: np.ndarray
+    abs_values: np.ndarray
+    abs_covariance: np.ndarray
+
+
+class _Adjustment(NamedTuple):
+    """The adjustment by θ over a feature set (outcome first) and a pool of arms: ``b = (1, -θ)``,
+    ``a = (0, θ)``, ``|b|``, and the shift ``a·x̄`` of the adjusted means with ``x̄ = h(μ̄)`` the
+    features at the pool's mean vector (and the shift's magnitude scale ``|a|·|x̄|``)."""
+
+    b: np.ndarray
+    a: np.ndarray
+    abs_b: np.ndarray
+    x_bar: np.ndarray
+    shift: float
+    shift_scale: float
+
+
+class _ArmTerms(NamedTuple):
+    """An arm's adjusted mean (and its magnitude scale), residual variance ``bᵀFb`` and ``Jᵀb``."""
+
+    mean: float
+    mean_scale: float
+    variance: float
+    own_coef: np.ndarray
+
+
+#: How :class:`_Shared` keys a pool (its variants), a feature set with a θ, and an arm in both.
+_PoolKey = tuple[str, ...]
+_FitKey = tuple[_PoolKey, tuple[Feature, ...], tuple[float, ...]]
+
+
+class _Shared:
+    """What the fits and estimates of one :func:`analyze_metric` call have in common, each
+    computed on first use and then reused: every arm's :class:`_FeatureTerms` per feature set,
+    every pool's mean vector and total covariance, and per pool, feature set and θ the
+    :class:`_Adjustment`, every arm's :class:`_ArmTerms` and the θ-estimation residuals of the
+    pool's arms (with θ ``within`` these are the same for every treatment arm). One instance
+    serves one call (keys are variant names, unique among its arms), so nothing outlives the
+    arms it was computed from."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str, tuple[Feature, ...]], _FeatureTerms] = {}
+        self._means: dict[_PoolKey, np.ndarray] = {}
+        self._total_covariances: dict[_PoolKey, np.ndarray] = {}
+        self._adjustments: dict[_FitKey, _Adjustment] = {}
+        self._arm_terms: dict[tuple[str, _FitKey], _ArmTerms] = {}
+        self._residuals: dict[_FitKey, tuple[tuple[ArmResidual, ...], np.ndarray]] = {}
+
+    @staticmethod
+    def _fit_key(
+        pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
+    ) -> _FitKey:
+        return tuple(arm.variant for arm in pool), tuple(features), tuple(theta)
+
+    def terms(self, arm: ArmMoments, features: Sequence[Feature]) -> _FeatureTerms:
+        """The arm's :class:`_FeatureTerms` over ``features``."""
+        key = (arm.variant, tuple(features))
+        terms = self._terms.get(key)
+        if terms is None:
+            values = feature_values(features, arm.mean)
+            jac = feature_jacobian(features, arm.mean)
+            cov = jac @ arm.cov @ jac.T
+            terms = _FeatureTerms(values, jac, cov, np.abs(values), np.abs(cov))
+            for array in terms:
+                array.setflags(write=False)
+            self._terms[key] = terms
+        return terms
+
+    def feature_moments(self, arm: ArmMoments, features: Sequence[Feature]) -> ArmMoments:
+        """:func:`~cuped_stats.moments.feature_moments` from the arm's :meth:`terms`."""
+        if arm.n < 1:
+            return feature_moments(arm, features)
+        terms = self.terms(arm, features)
+        return ArmMoments(
+            variant=arm.variant,
+            n=arm.n,
+            names=tuple(f.name for f in features),
+            mean=terms.values,
+            cov=terms.covariance,
+        )
+
+    def pooled_mean(self, pool: Sequence[ArmMoments]) -> np.ndarray:
+        """:func:`~cuped_stats.moments.pooled_mean` of ``pool``."""
+        key = tuple(arm.variant for arm in pool)
+        mean = self._means.get(key)
+        if mean is None:
+            mean = self._means[key] = pooled_mean(pool)
+            mean.setflags(write=False)
+        return mean
+
+    def total_covariance(self, pool: Sequence[ArmMoments]) -> np.ndarray:
+        """:func:`~cuped_stats.moments.pooled_total_covariance` of ``pool``."""
+        key = tuple(arm.variant for arm in pool)
+        cov = self._total_covariances.get(key)
+        if cov is None:
+            cov = self._total_covariances[key] = pooled_total_covariance(pool)
+            cov.setflags(write=False)
+        return cov
+
+    def adjustment(
+        self, pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
+    ) -> _Adjustment:
+        """The :class:`_Adjustment` by ``theta`` over ``features`` and ``pool``."""
+        key = self._fit_key(pool, features, theta)
+        adjustment = self._adjustments.get(key)
+        if adjustment is None:
+            b = np.array([1.0, *(-float(v) for v in theta)])
+            a = np.array([0.0, *(float(v) for v in theta)])
+            x_bar = feature_values(features, self.pooled_mean(pool))
+            adjustment = self._adjustments[key] = _Adjustment(
+                b=b,
+                a=a,
+                abs_b=np.abs(b),
+                x_bar=x_bar,
+                shift=float(a @ x_bar),
+                shift_scale=float(np.abs(a) @ np.abs(x_bar)),
+            )
+        return adjustment
+
+    def arm_terms(
+        self,
+        arm: ArmMoments,
+        pool: Sequence[ArmMoments],
+        features: Sequence[Feature],
+        theta: Sequence[float],
+    ) -> _ArmTerms:
+        """:func:`_arm_terms` of ``arm`` under the :meth:`adjustment` by ``theta``."""
+        key = (arm.variant, self._fit_key(pool, features, theta))
+        terms = self._arm_terms.get(key)
+        if terms is None:
+            terms = self._arm_terms[key] = _arm_terms(
+                arm, self.terms(arm, features), self.adjustment(pool, features, theta)
+            )
+        return terms
+
+    def theta_residuals(
+        self,
+        pool: Sequence[ArmMoments],
+        features: Sequence[Feature],
+        theta: Sequence[float],
+        theta_method: str,
+    ) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
+        """:func:`_theta_residuals` of ``pool`` under the :meth:`adjustment` by ``theta``."""
+        key = self._fit_key(pool, features, theta)
+        residuals = self._residuals.get(key)
+        if residuals is None:
+            residuals = self._residuals[key] = _theta_residuals(
+                pool, features, self.adjustment(pool, features, theta), theta_method, self
+            )
+        return residuals
+
+
 def _fit_features(
-    pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str
+    pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str, shared: _Shared
 ) -> ThetaFit:
     """θ over the covariate features defined in every arm of ``pool`` (screened by
     :func:`fit_theta`); ``x̄ = h_x(μ̄)``. Covariates undefined in an arm are dropped first."""
     undefined = set().union(*(_zero_denominators(arm, features) for arm in pool))
     defined = [f for j, f in enumerate(features) if j not in undefined]
-    mu_pool = pooled_mean(pool)
+    mu_pool = shared.pooled_mean(pool)
     if theta_method == "within":
-        cov = pooled_within_covariance([feature_moments(arm, defined) for arm in pool])
+        cov = pooled_within_covariance([shared.feature_moments(arm, defined) for arm in pool])
     else:
         jac = feature_jacobian(defined, mu_pool)
-        cov = jac @ pooled_total_covariance(pool) @ jac.T
+        cov = jac @ shared.total_covariance(pool) @ jac.T
     fit = fit_theta(cov, feature_values(defined, mu_pool), [f.name for f in defined])
     reasons = dict(fit.dropped) | {features[j].name: "zero_denominator" for j in undefined}
     return ThetaFit(
@@ -386,32 +543,60 @@ class _Computed(NamedTuple):
     reasons: tuple[tuple[str, str], ...]
 
 
-class _ArmTerms(NamedTuple):
-    """An arm's adjusted mean (and its magnitude scale), residual variance ``bᵀFb`` and ``Jᵀb``."""
-
-    mean: float
-    mean_scale: float
-    variance: float
-    own_coef: np.ndarray
-
-
-def _arm_terms(
-    arm: ArmMoments, features: Sequence[Feature], b: np.ndarray, shift: float, shift_scale: float
-) -> _ArmTerms:
-    """``m_g = b·h(μ_g) + shift`` and ``v_g = bᵀ J_g Σ_g J_gᵀ b`` (0 below cancellation noise)."""
-    values = feature_values(features, arm.mean)
-    jac = feature_jacobian(features, arm.mean)
-    own_coef = jac.T @ b
+def _arm_terms(arm: ArmMoments, terms: _FeatureTerms, adjustment: _Adjustment) -> _ArmTerms:
+    """``m_g = b·h(μ_g) + a·x̄`` and ``v_g = bᵀ J_g Σ_g J_gᵀ b`` (0 below cancellation noise);
+    ``terms`` are the arm's :class:`_FeatureTerms`."""
+    b, abs_b = adjustment.b, adjustment.abs_b
+    own_coef = terms.jacobian.T @ b
     variance = float(own_coef @ arm.cov @ own_coef)
-    var_scale = float(np.abs(b) @ np.abs(jac @ arm.cov @ jac.T) @ np.abs(b))
+    var_scale = float(abs_b @ terms.abs_covariance @ abs_b)
     if variance <= _ZERO_RTOL * var_scale:
         variance = 0.0
     return _ArmTerms(
-        mean=float(b @ values) + shift,
-        mean_scale=float(np.abs(b) @ np.abs(values)) + shift_scale,
+        mean=float(b @ terms.values) + adjustment.shift,
+        mean_scale=float(abs_b @ terms.abs_values) + adjustment.shift_scale,
         variance=variance,
         own_coef=own_coef,
     )
+
+
+def _theta_residuals(
+    pool: Sequence[ArmMoments],
+    features: Sequence[Feature],
+    adjustment: _Adjustment,
+    theta_method: str,
+    shared: _Shared,
+) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
+    """The :class:`~cuped_stats.small_sample.ArmResidual` of every arm of the pool, and the
+    covariate scatter ``M`` θ was solved with.
+
+    Per arm ``F_h = J_h Σ_h J_hᵀ`` over ``features``; ``W_h = (n_h - 1)·F_h,xx``. θ was solved with
+    ``M = Σ_h W_h`` (within) or ``M = (N - 1)·(J(μ̄) Σ_total J(μ̄)ᵀ)_xx`` (total).
+    """
+    b, abs_b = adjustment.b, adjustment.abs_b
+    x_bar = adjustment.x_bar[1:]
+    residuals = []
+    for arm in pool:
+        terms = shared.terms(arm, features)
+        cov = terms.covariance
+        variance = float(b @ cov @ b)
+        if variance <= _ZERO_RTOL * float(abs_b @ terms.abs_covariance @ abs_b):
+            variance = 0.0
+        residuals.append(
+            ArmResidual(
+                n=arm.n,
+                residual_variance=variance,
+                covariate_scatter=(arm.n - 1) * cov[1:, 1:],
+                covariate_offset=terms.values[1:] - x_bar,
+            )
+        )
+    if theta_method == "within":
+        scatter = sum(arm.covariate_scatter for arm in residuals)
+    else:
+        jac = feature_jacobian(features, shared.pooled_mean(pool))
+        n_pool = sum(arm.n for arm in pool)
+        scatter = (n_pool - 1) * (jac @ shared.total_covariance(pool) @ jac.T)[1:, 1:]
+    return tuple(residuals), scatter
 
 
 def _estimated_theta_terms(
@@ -419,37 +604,13 @@ def _estimated_theta_terms(
     treatment: ArmMoments,
     pool: Sequence[ArmMoments],
     features: Sequence[Feature],
-    b: np.ndarray,
+    theta: Sequence[float],
     theta_method: str,
+    shared: _Shared,
 ) -> EstimatedThetaCovariance:
-    """:func:`~cuped_stats.small_sample.estimated_theta_covariance` from the pool's moments.
-
-    Per arm ``F_h = J_h Σ_h J_hᵀ`` over ``features``; ``W_h = (n_h - 1)·F_h,xx``. θ was solved with
-    ``M = Σ_h W_h`` (within) or ``M = (N - 1)·(J(μ̄) Σ_total J(μ̄)ᵀ)_xx`` (total).
-    """
-    mu_pool = pooled_mean(pool)
-    x_bar = feature_values(features[1:], mu_pool)
-    residuals = []
-    for arm in pool:
-        jac = feature_jacobian(features, arm.mean)
-        cov = jac @ arm.cov @ jac.T
-        variance = float(b @ cov @ b)
-        if variance <= _ZERO_RTOL * float(np.abs(b) @ np.abs(cov) @ np.abs(b)):
-            variance = 0.0
-        residuals.append(
-            ArmResidual(
-                n=arm.n,
-                residual_variance=variance,
-                covariate_scatter=(arm.n - 1) * cov[1:, 1:],
-                covariate_offset=feature_values(features[1:], arm.mean) - x_bar,
-            )
-        )
-    if theta_method == "within":
-        scatter = sum(arm.covariate_scatter for arm in residuals)
-    else:
-        jac = feature_jacobian(features, mu_pool)
-        n_pool = sum(arm.n for arm in pool)
-        scatter = (n_pool - 1) * (jac @ pooled_total_covariance(pool) @ jac.T)[1:, 1:]
+    """:func:`~cuped_stats.small_sample.estimated_theta_covariance` from the pool's moments
+    (:func:`_theta_residuals`)."""
+    residuals, scatter = shared.theta_residuals(pool, features, theta, theta_method)
     return estimated_theta_covariance(
         residuals,
         scatter,
@@ -463,8 +624,9 @@ def _effect_variance(
     arms: tuple[ArmMoments, ArmMoments, _ArmTerms, _ArmTerms],
     pool: Sequence[ArmMoments],
     features: Sequence[Feature],
-    b: np.ndarray,
+    theta: Sequence[float],
     settings: _Settings,
+    shared: _Shared,
 ) -> _EffectVariance | None:
     """The variance of ``Δ`` with θ estimated (``small_sample_correction`` and covariates), else
     the Welch one ``v_t/n_t + v_c/n_c`` with df over ``n_g - 1`` (without covariates the two are
@@ -475,7 +637,7 @@ def _effect_variance(
     var_c, var_t = terms_c.variance / control.n, terms_t.variance / treatment.n
     if settings.small_sample_correction and len(features) > 1:
         corrected = _estimated_theta_terms(
-            control, treatment, pool, features, b, settings.theta_method
+            control, treatment, pool, features, theta, settings.theta_method, shared
         )
         if not corrected.estimable:
             return None
@@ -501,10 +663,11 @@ def _means_covariance(
     cov_tc = np.zeros((2, 2))
     for arm in pool:
         w = arm.n / n_pool
-        coefs = np.vstack(
+        shared_coef = w * pooled_coef
+        coefs = np.array(
             [
-                (own[0] if arm is treatment else 0.0) + w * pooled_coef,
-                (own[1] if arm is control else 0.0) + w * pooled_coef,
+                (own[0] if arm is treatment else 0.0) + shared_coef,
+                (own[1] if arm is control else 0.0) + shared_coef,
             ]
         )
         cov_tc += coefs @ (arm.cov / arm.n) @ coefs.T
@@ -512,9 +675,15 @@ def _means_covariance(
 
 
 def _relative_interval(
-    method: str, m_t: float, m_c: float, cov_tc: np.ndarray, t_quantile: float
+    method: str,
+    m_t: float,
+    m_c: float,
+    cov_tc: np.ndarray,
+    t_quantile: float,
+    relative_se: float,
 ) -> tuple[float, float] | str:
-    """The relative CI of ``m_t/m_c - 1`` (see :class:`Estimate`), or why it is undefined.
+    """The relative CI of ``m_t/m_c - 1`` (see :class:`Estimate`), or why it is undefined;
+    ``relative_se`` is :attr:`Estimate.relative_se`, the ``delta`` interval's half-width over ``t``.
 
     ``fieller`` (Fieller 1954): ``{ρ : (m_t - ρ m_c)² ≤ t² gᵀVg, g = (1, -ρ)}``, the ratios ``ρ``
     that the t-test of the linear contrast ``m_t - ρ m_c`` does not reject; the roots of
@@ -523,8 +692,7 @@ def _relative_interval(
     """
     rel = m_t / m_c - 1.0
     if method == "delta":
-        grad = np.array([1.0 / m_c, -m_t / m_c**2])
-        half = t_quantile * float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+        half = t_quantile * relative_se
         return rel - half, rel + half
     if method == "log":
         grad = np.array([1.0 / m_t, -1.0 / m_c])
@@ -553,6 +721,7 @@ def _estimate(
     theta: Sequence[float],
     settings: _Settings,
     label: str,
+    shared: _Shared,
 ) -> _Computed:
     """Comparison of ``m_t`` and ``m_c`` over ``features`` (outcome, then the covariates that
     ``theta`` pairs with), residual coefficients ``b = (1, -θ)``.
@@ -566,14 +735,8 @@ def _estimate(
     """
     if not any(arm is control for arm in pool) or not any(arm is treatment for arm in pool):
         raise ValueError("the pool of arms for x̄ must contain the control and the treatment")
-    theta_arr = np.asarray(theta, dtype=np.float64)
-    b = np.concatenate([[1.0], -theta_arr])
-    a = np.concatenate([[0.0], theta_arr])
-    mu_pool = pooled_mean(pool)
-    x_bar = feature_values(features, mu_pool)
-    shift, shift_scale = float(a @ x_bar), float(np.abs(a) @ np.abs(x_bar))
-    arm_c = _arm_terms(control, features, b, shift, shift_scale)
-    arm_t = _arm_terms(treatment, features, b, shift, shift_scale)
+    arm_c = shared.arm_terms(control, pool, features, theta)
+    arm_t = shared.arm_terms(treatment, pool, features, theta)
     m_c, m_t = arm_c.mean, arm_t.mean
     effect = m_t - m_c
     reasons: list[tuple[str, str]] = []
@@ -585,14 +748,14 @@ def _estimate(
         reasons.append(("relative_undefined", f"{label} control mean is 0"))
 
     effect_variance = _effect_variance(
-        (control, treatment, arm_c, arm_t), pool, features, b, settings
+        (control, treatment, arm_c, arm_t), pool, features, theta, settings, shared
     )
     if effect_variance is None:
         reasons.append(
             (
                 "insufficient_sample",
                 f"{label} standard error is undefined: an arm's units are fitted exactly by "
-                f"the {len(theta_arr)} covariates (no residual degrees of freedom)",
+                f"the {len(theta)} covariates (no residual degrees of freedom)",
             )
         )
         return _Computed(Estimate(**values), None, tuple(reasons))
@@ -612,11 +775,13 @@ def _estimate(
     )
     if not relative_defined:
         return _Computed(Estimate(**values), se, tuple(reasons))
-    pooled_coef = feature_jacobian(features, mu_pool).T @ a
+    a = shared.adjustment(pool, features, theta).a
+    pooled_coef = feature_jacobian(features, shared.pooled_mean(pool)).T @ a
     own = (arm_t.own_coef, arm_c.own_coef)
     cov_tc = _means_covariance(pool, control, treatment, own, pooled_coef) + extra
     grad = np.array([1.0 / m_c, -m_t / m_c**2])
-    values["relative_se"] = float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+    relative_se = float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+    values["relative_se"] = relative_se
     method = settings.relative_ci_method
     if method == "log" and not (m_c > 0.0 and m_t > _ZERO_RTOL * arm_t.mean_scale):
         reasons.append(
@@ -627,7 +792,7 @@ def _estimate(
             )
         )
         return _Computed(Estimate(**values), se, tuple(reasons))
-    interval = _relative_interval(method, m_t, m_c, cov_tc, t_quantile)
+    interval = _relative_interval(method, m_t, m_c, cov_tc, t_quantile, relative_se)
     if isinstance(interval, str):
         reasons.append(("relative_undefined", f"{label} {interval}"))
     elif np.isfinite(interval[1]):
@@ -645,11 +810,12 @@ def _estimate_fit(
     settings: _Settings,
     fit: ThetaFit,
     label: str,
+    shared: _Shared,
 ) -> _Computed:
     """:func:`_estimate` over the outcome and the covariates ``fit`` kept."""
     by_name = {f.name: f for f in features}
     kept = [features[0], *(by_name[name] for name in fit.covariates)]
-    return _estimate(control, treatment, pool, kept, fit.theta, settings, label)
+    return _estimate(control, treatment, pool, kept, fit.theta, settings, label, shared)
 
 
 def _check_inputs(
@@ -769,12 +935,13 @@ def analyze_metric(
     populated = [arm for arm in arms if arm.n >= 1]
     usable = [arm for arm in populated if 0 not in _zero_denominators(arm, features[:1])]
     control = next((arm for arm in populated if arm.variant == control_variant), None)
+    shared = _Shared()
 
     within_fits: tuple[ThetaFit, ThetaFit] | None = None
     if theta_method == "within" and sum(arm.n - 1 for arm in usable) >= 1:
         within_fits = (
-            _fit_features(usable, features, "within"),
-            _fit_features(usable, design, "within"),
+            _fit_features(usable, features, "within", shared),
+            _fit_features(usable, design, "within", shared),
         )
 
     results = []
@@ -852,14 +1019,14 @@ def analyze_metric(
             fit, design_fit = within_fits
         else:
             pool = [control, treatment]
-            fit = _fit_features(pool, features, "total")
-            design_fit = _fit_features(pool, design, "total")
+            fit = _fit_features(pool, features, "total", shared)
+            design_fit = _fit_features(pool, design, "total", shared)
         compare = (control, treatment, pool, features, settings)
-        unadjusted = _estimate_fit(*compare, design_fit, "unadjusted")
+        unadjusted = _estimate_fit(*compare, design_fit, "unadjusted", shared)
         if fit.covariates == design_fit.covariates:
             cuped = unadjusted
         else:
-            cuped = _estimate_fit(*compare, fit, "CUPED")
+            cuped = _estimate_fit(*compare, fit, "CUPED", shared)
         reasons = cuped.reasons + tuple(r for r in unadjusted.reasons if r not in cuped.reasons)
         variance_reduction: float | None = None
         if unadjusted.se is not None and cuped.se is not None and unadjusted.se > 0.0:
