@@ -96,6 +96,7 @@ covariate-adaptive randomization".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -106,13 +107,12 @@ import scipy.special
 from cuped_stats.moments import (
     ArmMoments,
     Feature,
+    _pooled_within,
     feature_jacobian,
-    feature_moments,
     feature_values,
     parse_features,
     pooled_mean,
     pooled_total_covariance,
-    pooled_within_covariance,
 )
 from cuped_stats.small_sample import (
     ArmResidual,
@@ -278,13 +278,13 @@ def screen_covariates(
     dropped: list[tuple[str, str]] = []
     for j, name in enumerate(names):
         var_j = variances[j]
-        if not var_j > 0 or np.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j]):
+        if not var_j > 0 or math.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j]):
             dropped.append((name, "constant"))
             continue
         if kept:
             sd = np.sqrt(variances[kept])
             r_kk = s_xx[kept][:, kept] / np.outer(sd, sd)
-            r_kj = s_xx[kept, j] / (sd * np.sqrt(var_j))
+            r_kj = s_xx[kept, j] / (sd * math.sqrt(var_j))
             residual = 1.0 - float(r_kj @ np.linalg.solve(r_kk, r_kj))
             if residual <= COLLINEAR_RTOL:
                 dropped.append((name, "collinear"))
@@ -348,19 +348,6 @@ class _FeatureTerms(NamedTuple):
     abs_covariance: np.ndarray
 
 
-class _Adjustment(NamedTuple):
-    """The adjustment by θ over a feature set (outcome first) and a pool of arms: ``b = (1, -θ)``,
-    ``a = (0, θ)``, ``|b|``, and the shift ``a·x̄`` of the adjusted means with ``x̄ = h(μ̄)`` the
-    features at the pool's mean vector (and the shift's magnitude scale ``|a|·|x̄|``)."""
-
-    b: np.ndarray
-    a: np.ndarray
-    abs_b: np.ndarray
-    x_bar: np.ndarray
-    shift: float
-    shift_scale: float
-
-
 class _ArmTerms(NamedTuple):
     """An arm's adjusted mean (and its magnitude scale), residual variance ``bᵀFb`` and ``Jᵀb``."""
 
@@ -370,33 +357,20 @@ class _ArmTerms(NamedTuple):
     own_coef: np.ndarray
 
 
-#: How :class:`_Shared` keys a pool (its variants), a feature set with a θ, and an arm in both.
-_PoolKey = tuple[str, ...]
-_FitKey = tuple[_PoolKey, tuple[Feature, ...], tuple[float, ...]]
-
-
 class _Shared:
     """What the fits and estimates of one :func:`analyze_metric` call have in common, each
     computed on first use and then reused: every arm's :class:`_FeatureTerms` per feature set,
-    every pool's mean vector and total covariance, and per pool, feature set and θ the
-    :class:`_Adjustment`, every arm's :class:`_ArmTerms` and the θ-estimation residuals of the
-    pool's arms (with θ ``within`` these are the same for every treatment arm). One instance
-    serves one call (keys are variant names, unique among its arms), so nothing outlives the
-    arms it was computed from."""
+    every pool's mean vector and total covariance, and the :class:`_Adjustment` per pool,
+    feature set and θ. One instance serves one call (keys are variant names, unique among its
+    arms), so nothing outlives the arms it was computed from."""
 
     def __init__(self) -> None:
         self._terms: dict[tuple[str, tuple[Feature, ...]], _FeatureTerms] = {}
-        self._means: dict[_PoolKey, np.ndarray] = {}
-        self._total_covariances: dict[_PoolKey, np.ndarray] = {}
-        self._adjustments: dict[_FitKey, _Adjustment] = {}
-        self._arm_terms: dict[tuple[str, _FitKey], _ArmTerms] = {}
-        self._residuals: dict[_FitKey, tuple[tuple[ArmResidual, ...], np.ndarray]] = {}
-
-    @staticmethod
-    def _fit_key(
-        pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
-    ) -> _FitKey:
-        return tuple(arm.variant for arm in pool), tuple(features), tuple(theta)
+        self._means: dict[tuple[str, ...], np.ndarray] = {}
+        self._total_covariances: dict[tuple[str, ...], np.ndarray] = {}
+        self._adjustments: dict[
+            tuple[tuple[str, ...], tuple[Feature, ...], tuple[float, ...]], _Adjustment
+        ] = {}
 
     def terms(self, arm: ArmMoments, features: Sequence[Feature]) -> _FeatureTerms:
         """The arm's :class:`_FeatureTerms` over ``features``."""
@@ -412,18 +386,22 @@ class _Shared:
             self._terms[key] = terms
         return terms
 
-    def feature_moments(self, arm: ArmMoments, features: Sequence[Feature]) -> ArmMoments:
-        """:func:`~cuped_stats.moments.feature_moments` from the arm's :meth:`terms`."""
-        if arm.n < 1:
-            return feature_moments(arm, features)
+    def feature_covariance(self, arm: ArmMoments, features: Sequence[Feature]) -> np.ndarray:
+        """The covariance of :func:`~cuped_stats.moments.feature_moments` of the arm (n ≥ 1):
+        ``(F + Fᵀ)/2`` as :class:`~cuped_stats.moments.ArmMoments` stores it. The moments are
+        built (which validates them, and zeroes the covariance of one unit) only for an arm of
+        one unit or with non-finite features."""
         terms = self.terms(arm, features)
+        cov = terms.covariance
+        if arm.n >= 2 and np.isfinite(terms.values).all() and np.isfinite(cov).all():
+            return (cov + cov.T) / 2.0
         return ArmMoments(
             variant=arm.variant,
             n=arm.n,
             names=tuple(f.name for f in features),
             mean=terms.values,
-            cov=terms.covariance,
-        )
+            cov=cov,
+        ).cov
 
     def pooled_mean(self, pool: Sequence[ArmMoments]) -> np.ndarray:
         """:func:`~cuped_stats.moments.pooled_mean` of ``pool``."""
@@ -447,53 +425,61 @@ class _Shared:
         self, pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
     ) -> _Adjustment:
         """The :class:`_Adjustment` by ``theta`` over ``features`` and ``pool``."""
-        key = self._fit_key(pool, features, theta)
+        key = (tuple(arm.variant for arm in pool), tuple(features), tuple(theta))
         adjustment = self._adjustments.get(key)
         if adjustment is None:
-            b = np.array([1.0, *(-float(v) for v in theta)])
-            a = np.array([0.0, *(float(v) for v in theta)])
-            x_bar = feature_values(features, self.pooled_mean(pool))
-            adjustment = self._adjustments[key] = _Adjustment(
-                b=b,
-                a=a,
-                abs_b=np.abs(b),
-                x_bar=x_bar,
-                shift=float(a @ x_bar),
-                shift_scale=float(np.abs(a) @ np.abs(x_bar)),
-            )
+            adjustment = self._adjustments[key] = _Adjustment(pool, features, theta, self)
         return adjustment
 
-    def arm_terms(
+
+class _Adjustment:
+    """The adjustment by θ over a feature set (outcome first) and a pool of arms: ``b = (1, -θ)``,
+    ``a = (0, θ)``, ``|b|``, and the shift ``a·x̄`` of the adjusted means with ``x̄ = h(μ̄)`` the
+    features at the pool's mean vector (and the shift's magnitude scale ``|a|·|x̄|``). What the
+    comparisons under it share is computed on first use: every arm's :class:`_ArmTerms`,
+    ``J(μ̄)ᵀa`` and the θ-estimation residuals (with θ ``within`` the same for every treatment
+    arm)."""
+
+    def __init__(
         self,
-        arm: ArmMoments,
         pool: Sequence[ArmMoments],
         features: Sequence[Feature],
         theta: Sequence[float],
-    ) -> _ArmTerms:
-        """:func:`_arm_terms` of ``arm`` under the :meth:`adjustment` by ``theta``."""
-        key = (arm.variant, self._fit_key(pool, features, theta))
-        terms = self._arm_terms.get(key)
+        shared: _Shared,
+    ) -> None:
+        self.pool = tuple(pool)
+        self.features = tuple(features)
+        self.shared = shared
+        self.b = np.array([1.0, *(-float(v) for v in theta)])
+        self.a = np.array([0.0, *(float(v) for v in theta)])
+        self.abs_b = np.abs(self.b)
+        self.x_bar = feature_values(features, shared.pooled_mean(pool))
+        self.shift = float(self.a @ self.x_bar)
+        self.shift_scale = float(np.abs(self.a) @ np.abs(self.x_bar))
+        self._arm_terms: dict[str, _ArmTerms] = {}
+        self._pooled_coef: np.ndarray | None = None
+        self._residuals: tuple[tuple[ArmResidual, ...], np.ndarray] | None = None
+
+    def arm_terms(self, arm: ArmMoments) -> _ArmTerms:
+        """:func:`_arm_terms` of ``arm``."""
+        terms = self._arm_terms.get(arm.variant)
         if terms is None:
-            terms = self._arm_terms[key] = _arm_terms(
-                arm, self.terms(arm, features), self.adjustment(pool, features, theta)
-            )
+            terms = _arm_terms(arm, self.shared.terms(arm, self.features), self)
+            self._arm_terms[arm.variant] = terms
         return terms
 
-    def theta_residuals(
-        self,
-        pool: Sequence[ArmMoments],
-        features: Sequence[Feature],
-        theta: Sequence[float],
-        theta_method: str,
-    ) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
-        """:func:`_theta_residuals` of ``pool`` under the :meth:`adjustment` by ``theta``."""
-        key = self._fit_key(pool, features, theta)
-        residuals = self._residuals.get(key)
-        if residuals is None:
-            residuals = self._residuals[key] = _theta_residuals(
-                pool, features, self.adjustment(pool, features, theta), theta_method, self
-            )
-        return residuals
+    def pooled_coef(self) -> np.ndarray:
+        """``J(μ̄)ᵀa``, the gradient of the shift ``a·h(μ̄)`` in ``μ̄``."""
+        if self._pooled_coef is None:
+            mu_pool = self.shared.pooled_mean(self.pool)
+            self._pooled_coef = feature_jacobian(self.features, mu_pool).T @ self.a
+        return self._pooled_coef
+
+    def theta_residuals(self, theta_method: str) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
+        """:func:`_theta_residuals` of the pool (``theta_method`` is the call's)."""
+        if self._residuals is None:
+            self._residuals = _theta_residuals(self, theta_method)
+        return self._residuals
 
 
 def _fit_features(
@@ -505,7 +491,10 @@ def _fit_features(
     defined = [f for j, f in enumerate(features) if j not in undefined]
     mu_pool = shared.pooled_mean(pool)
     if theta_method == "within":
-        cov = pooled_within_covariance([shared.feature_moments(arm, defined) for arm in pool])
+        used = [arm for arm in pool if arm.n >= 1]
+        cov = _pooled_within(
+            [arm.n for arm in used], [shared.feature_covariance(arm, defined) for arm in used]
+        )
     else:
         jac = feature_jacobian(defined, mu_pool)
         cov = jac @ shared.total_covariance(pool) @ jac.T
@@ -561,11 +550,7 @@ def _arm_terms(arm: ArmMoments, terms: _FeatureTerms, adjustment: _Adjustment) -
 
 
 def _theta_residuals(
-    pool: Sequence[ArmMoments],
-    features: Sequence[Feature],
-    adjustment: _Adjustment,
-    theta_method: str,
-    shared: _Shared,
+    adjustment: _Adjustment, theta_method: str
 ) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
     """The :class:`~cuped_stats.small_sample.ArmResidual` of every arm of the pool, and the
     covariate scatter ``M`` θ was solved with.
@@ -573,6 +558,7 @@ def _theta_residuals(
     Per arm ``F_h = J_h Σ_h J_hᵀ`` over ``features``; ``W_h = (n_h - 1)·F_h,xx``. θ was solved with
     ``M = Σ_h W_h`` (within) or ``M = (N - 1)·(J(μ̄) Σ_total J(μ̄)ᵀ)_xx`` (total).
     """
+    pool, features, shared = adjustment.pool, adjustment.features, adjustment.shared
     b, abs_b = adjustment.b, adjustment.abs_b
     x_bar = adjustment.x_bar[1:]
     residuals = []
@@ -600,17 +586,12 @@ def _theta_residuals(
 
 
 def _estimated_theta_terms(
-    control: ArmMoments,
-    treatment: ArmMoments,
-    pool: Sequence[ArmMoments],
-    features: Sequence[Feature],
-    theta: Sequence[float],
-    theta_method: str,
-    shared: _Shared,
+    control: ArmMoments, treatment: ArmMoments, adjustment: _Adjustment, theta_method: str
 ) -> EstimatedThetaCovariance:
     """:func:`~cuped_stats.small_sample.estimated_theta_covariance` from the pool's moments
     (:func:`_theta_residuals`)."""
-    residuals, scatter = shared.theta_residuals(pool, features, theta, theta_method)
+    pool = adjustment.pool
+    residuals, scatter = adjustment.theta_residuals(theta_method)
     return estimated_theta_covariance(
         residuals,
         scatter,
@@ -622,11 +603,8 @@ def _estimated_theta_terms(
 
 def _effect_variance(
     arms: tuple[ArmMoments, ArmMoments, _ArmTerms, _ArmTerms],
-    pool: Sequence[ArmMoments],
-    features: Sequence[Feature],
-    theta: Sequence[float],
+    adjustment: _Adjustment,
     settings: _Settings,
-    shared: _Shared,
 ) -> _EffectVariance | None:
     """The variance of ``Δ`` with θ estimated (``small_sample_correction`` and covariates), else
     the Welch one ``v_t/n_t + v_c/n_c`` with df over ``n_g - 1`` (without covariates the two are
@@ -635,10 +613,8 @@ def _effect_variance(
     ``(control, treatment)`` and their :func:`_arm_terms`."""
     control, treatment, terms_c, terms_t = arms
     var_c, var_t = terms_c.variance / control.n, terms_t.variance / treatment.n
-    if settings.small_sample_correction and len(features) > 1:
-        corrected = _estimated_theta_terms(
-            control, treatment, pool, features, theta, settings.theta_method, shared
-        )
+    if settings.small_sample_correction and len(adjustment.features) > 1:
+        corrected = _estimated_theta_terms(control, treatment, adjustment, settings.theta_method)
         if not corrected.estimable:
             return None
         extra = corrected.covariance - np.diag([var_t, var_c])
@@ -735,8 +711,8 @@ def _estimate(
     """
     if not any(arm is control for arm in pool) or not any(arm is treatment for arm in pool):
         raise ValueError("the pool of arms for x̄ must contain the control and the treatment")
-    arm_c = shared.arm_terms(control, pool, features, theta)
-    arm_t = shared.arm_terms(treatment, pool, features, theta)
+    adjustment = shared.adjustment(pool, features, theta)
+    arm_c, arm_t = adjustment.arm_terms(control), adjustment.arm_terms(treatment)
     m_c, m_t = arm_c.mean, arm_t.mean
     effect = m_t - m_c
     reasons: list[tuple[str, str]] = []
@@ -747,9 +723,7 @@ def _estimate(
     else:
         reasons.append(("relative_undefined", f"{label} control mean is 0"))
 
-    effect_variance = _effect_variance(
-        (control, treatment, arm_c, arm_t), pool, features, theta, settings, shared
-    )
+    effect_variance = _effect_variance((control, treatment, arm_c, arm_t), adjustment, settings)
     if effect_variance is None:
         reasons.append(
             (
@@ -775,12 +749,11 @@ def _estimate(
     )
     if not relative_defined:
         return _Computed(Estimate(**values), se, tuple(reasons))
-    a = shared.adjustment(pool, features, theta).a
-    pooled_coef = feature_jacobian(features, shared.pooled_mean(pool)).T @ a
+    pooled_coef = adjustment.pooled_coef()
     own = (arm_t.own_coef, arm_c.own_coef)
     cov_tc = _means_covariance(pool, control, treatment, own, pooled_coef) + extra
     grad = np.array([1.0 / m_c, -m_t / m_c**2])
-    relative_se = float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+    relative_se = math.sqrt(max(float(grad @ cov_tc @ grad), 0.0))
     values["relative_se"] = relative_se
     method = settings.relative_ci_method
     if method == "log" and not (m_c > 0.0 and m_t > _ZERO_RTOL * arm_t.mean_scale):

@@ -125,15 +125,14 @@ def estimated_theta_covariance(
     for h, arm in enumerate(arms):
         w_h = np.asarray(arm.covariate_scatter, dtype=np.float64)
         nu = arm.n - 1 - float((inverse * w_h).sum())  # tr(M⁻¹W_h), both symmetric
-        s_h = w_h + (arm.n * np.outer(offsets[h], offsets[h]) if total else 0.0)
+        s_h = w_h + arm.n * np.outer(offsets[h], offsets[h]) if total else w_h
         solved_s = [da @ s_h for da in solved_d]  # (M⁻¹d)ᵀ S_h
         kernel = [[float(ds @ db) for db in solved_d] for ds in solved_s]
-        if h in ends:
-            mean_v = offsets[h] if total else np.zeros(k)
-            cross = [float(d @ mean_v) for d in solved_d]
-            for i, e in enumerate(ends):
-                if e == h:
-                    kernel[i][i] += 1.0 / arm.n
+        for i, e in enumerate(ends):
+            if e == h:
+                kernel[i][i] += 1.0 / arm.n
+                if total:  # v̄_h = d_h; within θ v̄_h = 0 leaves the kernel as it is
+                    cross = [float(d @ offsets[h]) for d in solved_d]
                     for j in (0, 1):
                         kernel[i][j] -= cross[j]
                     for j in (0, 1):
