@@ -96,6 +96,7 @@ covariate-adaptive randomization".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -106,13 +107,12 @@ import scipy.special
 from cuped_stats.moments import (
     ArmMoments,
     Feature,
+    _pooled_within,
     feature_jacobian,
-    feature_moments,
     feature_values,
     parse_features,
     pooled_mean,
     pooled_total_covariance,
-    pooled_within_covariance,
 )
 from cuped_stats.small_sample import (
     ArmResidual,
@@ -278,13 +278,13 @@ def screen_covariates(
     dropped: list[tuple[str, str]] = []
     for j, name in enumerate(names):
         var_j = variances[j]
-        if not var_j > 0 or np.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j]):
+        if not var_j > 0 or math.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j]):
             dropped.append((name, "constant"))
             continue
         if kept:
             sd = np.sqrt(variances[kept])
-            r_kk = s_xx[np.ix_(kept, kept)] / np.outer(sd, sd)
-            r_kj = s_xx[kept, j] / (sd * np.sqrt(var_j))
+            r_kk = s_xx[kept][:, kept] / np.outer(sd, sd)
+            r_kj = s_xx[kept, j] / (sd * math.sqrt(var_j))
             residual = 1.0 - float(r_kj @ np.linalg.solve(r_kk, r_kj))
             if residual <= COLLINEAR_RTOL:
                 dropped.append((name, "collinear"))
@@ -304,10 +304,7 @@ def fit_theta(covariance: np.ndarray, mean: np.ndarray, names: Sequence[str]) ->
     mean = np.asarray(mean, dtype=np.float64)
     screen = screen_covariates(covariance[1:, 1:], mean[1:], names[1:])
     idx = [names.index(name) for name in screen.kept]
-    if idx:
-        theta = np.linalg.solve(covariance[np.ix_(idx, idx)], covariance[idx, 0])
-    else:
-        theta = np.zeros(0)
+    theta = np.linalg.solve(covariance[idx][:, idx], covariance[idx, 0]) if idx else np.zeros(0)
     return ThetaFit(
         covariates=screen.kept,
         theta=tuple(float(v) for v in theta),
@@ -339,19 +336,168 @@ def _arm_outcome(arm: ArmMoments | None, features: Sequence[Feature]) -> float |
     return float(feature_values(features[:1], arm.mean)[0])
 
 
+class _FeatureTerms(NamedTuple):
+    """An arm's features ``h(μ_g)``, their Jacobian ``J_g`` at ``μ_g``, their covariance
+    ``F_g = J_g Σ_g J_gᵀ``, and the magnitudes ``|h(μ_g)|``, ``|F_g|`` the cancellation checks
+    scale by (all read-only)."""
+
+    values: np.ndarray
+    jacobian: np.ndarray
+    covariance: np.ndarray
+    abs_values: np.ndarray
+    abs_covariance: np.ndarray
+
+
+class _ArmTerms(NamedTuple):
+    """An arm's adjusted mean (and its magnitude scale), residual variance ``bᵀFb`` and ``Jᵀb``."""
+
+    mean: float
+    mean_scale: float
+    variance: float
+    own_coef: np.ndarray
+
+
+class _Shared:
+    """What the fits and estimates of one :func:`analyze_metric` call have in common, each
+    computed on first use and then reused: every arm's :class:`_FeatureTerms` per feature set,
+    every pool's mean vector and total covariance, and the :class:`_Adjustment` per pool,
+    feature set and θ. One instance serves one call (keys are variant names, unique among its
+    arms), so nothing outlives the arms it was computed from."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str, tuple[Feature, ...]], _FeatureTerms] = {}
+        self._means: dict[tuple[str, ...], np.ndarray] = {}
+        self._total_covariances: dict[tuple[str, ...], np.ndarray] = {}
+        self._adjustments: dict[
+            tuple[tuple[str, ...], tuple[Feature, ...], tuple[float, ...]], _Adjustment
+        ] = {}
+
+    def terms(self, arm: ArmMoments, features: Sequence[Feature]) -> _FeatureTerms:
+        """The arm's :class:`_FeatureTerms` over ``features``."""
+        key = (arm.variant, tuple(features))
+        terms = self._terms.get(key)
+        if terms is None:
+            values = feature_values(features, arm.mean)
+            jac = feature_jacobian(features, arm.mean)
+            cov = jac @ arm.cov @ jac.T
+            terms = _FeatureTerms(values, jac, cov, np.abs(values), np.abs(cov))
+            for array in terms:
+                array.setflags(write=False)
+            self._terms[key] = terms
+        return terms
+
+    def feature_covariance(self, arm: ArmMoments, features: Sequence[Feature]) -> np.ndarray:
+        """The covariance of :func:`~cuped_stats.moments.feature_moments` of the arm (n ≥ 1):
+        ``(F + Fᵀ)/2`` as :class:`~cuped_stats.moments.ArmMoments` stores it. The moments are
+        built (which validates them, and zeroes the covariance of one unit) only for an arm of
+        one unit or with non-finite features."""
+        terms = self.terms(arm, features)
+        cov = terms.covariance
+        if arm.n >= 2 and np.isfinite(terms.values).all() and np.isfinite(cov).all():
+            return (cov + cov.T) / 2.0
+        return ArmMoments(
+            variant=arm.variant,
+            n=arm.n,
+            names=tuple(f.name for f in features),
+            mean=terms.values,
+            cov=cov,
+        ).cov
+
+    def pooled_mean(self, pool: Sequence[ArmMoments]) -> np.ndarray:
+        """:func:`~cuped_stats.moments.pooled_mean` of ``pool``."""
+        key = tuple(arm.variant for arm in pool)
+        mean = self._means.get(key)
+        if mean is None:
+            mean = self._means[key] = pooled_mean(pool)
+            mean.setflags(write=False)
+        return mean
+
+    def total_covariance(self, pool: Sequence[ArmMoments]) -> np.ndarray:
+        """:func:`~cuped_stats.moments.pooled_total_covariance` of ``pool``."""
+        key = tuple(arm.variant for arm in pool)
+        cov = self._total_covariances.get(key)
+        if cov is None:
+            cov = self._total_covariances[key] = pooled_total_covariance(pool)
+            cov.setflags(write=False)
+        return cov
+
+    def adjustment(
+        self, pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
+    ) -> _Adjustment:
+        """The :class:`_Adjustment` by ``theta`` over ``features`` and ``pool``."""
+        key = (tuple(arm.variant for arm in pool), tuple(features), tuple(theta))
+        adjustment = self._adjustments.get(key)
+        if adjustment is None:
+            adjustment = self._adjustments[key] = _Adjustment(pool, features, theta, self)
+        return adjustment
+
+
+class _Adjustment:
+    """The adjustment by θ over a feature set (outcome first) and a pool of arms: ``b = (1, -θ)``,
+    ``a = (0, θ)``, ``|b|``, and the shift ``a·x̄`` of the adjusted means with ``x̄ = h(μ̄)`` the
+    features at the pool's mean vector (and the shift's magnitude scale ``|a|·|x̄|``). What the
+    comparisons under it share is computed on first use: every arm's :class:`_ArmTerms`,
+    ``J(μ̄)ᵀa`` and the θ-estimation residuals (with θ ``within`` the same for every treatment
+    arm)."""
+
+    def __init__(
+        self,
+        pool: Sequence[ArmMoments],
+        features: Sequence[Feature],
+        theta: Sequence[float],
+        shared: _Shared,
+    ) -> None:
+        self.pool = tuple(pool)
+        self.features = tuple(features)
+        self.shared = shared
+        self.b = np.array([1.0, *(-float(v) for v in theta)])
+        self.a = np.array([0.0, *(float(v) for v in theta)])
+        self.abs_b = np.abs(self.b)
+        self.x_bar = feature_values(features, shared.pooled_mean(pool))
+        self.shift = float(self.a @ self.x_bar)
+        self.shift_scale = float(np.abs(self.a) @ np.abs(self.x_bar))
+        self._arm_terms: dict[str, _ArmTerms] = {}
+        self._pooled_coef: np.ndarray | None = None
+        self._residuals: tuple[tuple[ArmResidual, ...], np.ndarray] | None = None
+
+    def arm_terms(self, arm: ArmMoments) -> _ArmTerms:
+        """:func:`_arm_terms` of ``arm``."""
+        terms = self._arm_terms.get(arm.variant)
+        if terms is None:
+            terms = _arm_terms(arm, self.shared.terms(arm, self.features), self)
+            self._arm_terms[arm.variant] = terms
+        return terms
+
+    def pooled_coef(self) -> np.ndarray:
+        """``J(μ̄)ᵀa``, the gradient of the shift ``a·h(μ̄)`` in ``μ̄``."""
+        if self._pooled_coef is None:
+            mu_pool = self.shared.pooled_mean(self.pool)
+            self._pooled_coef = feature_jacobian(self.features, mu_pool).T @ self.a
+        return self._pooled_coef
+
+    def theta_residuals(self, theta_method: str) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
+        """:func:`_theta_residuals` of the pool (``theta_method`` is the call's)."""
+        if self._residuals is None:
+            self._residuals = _theta_residuals(self, theta_method)
+        return self._residuals
+
+
 def _fit_features(
-    pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str
+    pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str, shared: _Shared
 ) -> ThetaFit:
     """θ over the covariate features defined in every arm of ``pool`` (screened by
     :func:`fit_theta`); ``x̄ = h_x(μ̄)``. Covariates undefined in an arm are dropped first."""
     undefined = set().union(*(_zero_denominators(arm, features) for arm in pool))
     defined = [f for j, f in enumerate(features) if j not in undefined]
-    mu_pool = pooled_mean(pool)
+    mu_pool = shared.pooled_mean(pool)
     if theta_method == "within":
-        cov = pooled_within_covariance([feature_moments(arm, defined) for arm in pool])
+        used = [arm for arm in pool if arm.n >= 1]
+        cov = _pooled_within(
+            [arm.n for arm in used], [shared.feature_covariance(arm, defined) for arm in used]
+        )
     else:
         jac = feature_jacobian(defined, mu_pool)
-        cov = jac @ pooled_total_covariance(pool) @ jac.T
+        cov = jac @ shared.total_covariance(pool) @ jac.T
     fit = fit_theta(cov, feature_values(defined, mu_pool), [f.name for f in defined])
     reasons = dict(fit.dropped) | {features[j].name: "zero_denominator" for j in undefined}
     return ThetaFit(
@@ -386,70 +532,66 @@ class _Computed(NamedTuple):
     reasons: tuple[tuple[str, str], ...]
 
 
-class _ArmTerms(NamedTuple):
-    """An arm's adjusted mean (and its magnitude scale), residual variance ``bᵀFb`` and ``Jᵀb``."""
-
-    mean: float
-    mean_scale: float
-    variance: float
-    own_coef: np.ndarray
-
-
-def _arm_terms(
-    arm: ArmMoments, features: Sequence[Feature], b: np.ndarray, shift: float, shift_scale: float
-) -> _ArmTerms:
-    """``m_g = b·h(μ_g) + shift`` and ``v_g = bᵀ J_g Σ_g J_gᵀ b`` (0 below cancellation noise)."""
-    values = feature_values(features, arm.mean)
-    jac = feature_jacobian(features, arm.mean)
-    own_coef = jac.T @ b
+def _arm_terms(arm: ArmMoments, terms: _FeatureTerms, adjustment: _Adjustment) -> _ArmTerms:
+    """``m_g = b·h(μ_g) + a·x̄`` and ``v_g = bᵀ J_g Σ_g J_gᵀ b`` (0 below cancellation noise);
+    ``terms`` are the arm's :class:`_FeatureTerms`."""
+    b, abs_b = adjustment.b, adjustment.abs_b
+    own_coef = terms.jacobian.T @ b
     variance = float(own_coef @ arm.cov @ own_coef)
-    var_scale = float(np.abs(b) @ np.abs(jac @ arm.cov @ jac.T) @ np.abs(b))
+    var_scale = float(abs_b @ terms.abs_covariance @ abs_b)
     if variance <= _ZERO_RTOL * var_scale:
         variance = 0.0
     return _ArmTerms(
-        mean=float(b @ values) + shift,
-        mean_scale=float(np.abs(b) @ np.abs(values)) + shift_scale,
+        mean=float(b @ terms.values) + adjustment.shift,
+        mean_scale=float(abs_b @ terms.abs_values) + adjustment.shift_scale,
         variance=variance,
         own_coef=own_coef,
     )
 
 
-def _estimated_theta_terms(
-    control: ArmMoments,
-    treatment: ArmMoments,
-    pool: Sequence[ArmMoments],
-    features: Sequence[Feature],
-    b: np.ndarray,
-    theta_method: str,
-) -> EstimatedThetaCovariance:
-    """:func:`~cuped_stats.small_sample.estimated_theta_covariance` from the pool's moments.
+def _theta_residuals(
+    adjustment: _Adjustment, theta_method: str
+) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
+    """The :class:`~cuped_stats.small_sample.ArmResidual` of every arm of the pool, and the
+    covariate scatter ``M`` θ was solved with.
 
     Per arm ``F_h = J_h Σ_h J_hᵀ`` over ``features``; ``W_h = (n_h - 1)·F_h,xx``. θ was solved with
     ``M = Σ_h W_h`` (within) or ``M = (N - 1)·(J(μ̄) Σ_total J(μ̄)ᵀ)_xx`` (total).
     """
-    mu_pool = pooled_mean(pool)
-    x_bar = feature_values(features[1:], mu_pool)
+    pool, features, shared = adjustment.pool, adjustment.features, adjustment.shared
+    b, abs_b = adjustment.b, adjustment.abs_b
+    x_bar = adjustment.x_bar[1:]
     residuals = []
     for arm in pool:
-        jac = feature_jacobian(features, arm.mean)
-        cov = jac @ arm.cov @ jac.T
+        terms = shared.terms(arm, features)
+        cov = terms.covariance
         variance = float(b @ cov @ b)
-        if variance <= _ZERO_RTOL * float(np.abs(b) @ np.abs(cov) @ np.abs(b)):
+        if variance <= _ZERO_RTOL * float(abs_b @ terms.abs_covariance @ abs_b):
             variance = 0.0
         residuals.append(
             ArmResidual(
                 n=arm.n,
                 residual_variance=variance,
                 covariate_scatter=(arm.n - 1) * cov[1:, 1:],
-                covariate_offset=feature_values(features[1:], arm.mean) - x_bar,
+                covariate_offset=terms.values[1:] - x_bar,
             )
         )
     if theta_method == "within":
         scatter = sum(arm.covariate_scatter for arm in residuals)
     else:
-        jac = feature_jacobian(features, mu_pool)
+        jac = feature_jacobian(features, shared.pooled_mean(pool))
         n_pool = sum(arm.n for arm in pool)
-        scatter = (n_pool - 1) * (jac @ pooled_total_covariance(pool) @ jac.T)[1:, 1:]
+        scatter = (n_pool - 1) * (jac @ shared.total_covariance(pool) @ jac.T)[1:, 1:]
+    return tuple(residuals), scatter
+
+
+def _estimated_theta_terms(
+    control: ArmMoments, treatment: ArmMoments, adjustment: _Adjustment, theta_method: str
+) -> EstimatedThetaCovariance:
+    """:func:`~cuped_stats.small_sample.estimated_theta_covariance` from the pool's moments
+    (:func:`_theta_residuals`)."""
+    pool = adjustment.pool
+    residuals, scatter = adjustment.theta_residuals(theta_method)
     return estimated_theta_covariance(
         residuals,
         scatter,
@@ -461,9 +603,7 @@ def _estimated_theta_terms(
 
 def _effect_variance(
     arms: tuple[ArmMoments, ArmMoments, _ArmTerms, _ArmTerms],
-    pool: Sequence[ArmMoments],
-    features: Sequence[Feature],
-    b: np.ndarray,
+    adjustment: _Adjustment,
     settings: _Settings,
 ) -> _EffectVariance | None:
     """The variance of ``Δ`` with θ estimated (``small_sample_correction`` and covariates), else
@@ -473,10 +613,8 @@ def _effect_variance(
     ``(control, treatment)`` and their :func:`_arm_terms`."""
     control, treatment, terms_c, terms_t = arms
     var_c, var_t = terms_c.variance / control.n, terms_t.variance / treatment.n
-    if settings.small_sample_correction and len(features) > 1:
-        corrected = _estimated_theta_terms(
-            control, treatment, pool, features, b, settings.theta_method
-        )
+    if settings.small_sample_correction and len(adjustment.features) > 1:
+        corrected = _estimated_theta_terms(control, treatment, adjustment, settings.theta_method)
         if not corrected.estimable:
             return None
         extra = corrected.covariance - np.diag([var_t, var_c])
@@ -501,10 +639,11 @@ def _means_covariance(
     cov_tc = np.zeros((2, 2))
     for arm in pool:
         w = arm.n / n_pool
-        coefs = np.vstack(
+        shared_coef = w * pooled_coef
+        coefs = np.array(
             [
-                (own[0] if arm is treatment else 0.0) + w * pooled_coef,
-                (own[1] if arm is control else 0.0) + w * pooled_coef,
+                (own[0] if arm is treatment else 0.0) + shared_coef,
+                (own[1] if arm is control else 0.0) + shared_coef,
             ]
         )
         cov_tc += coefs @ (arm.cov / arm.n) @ coefs.T
@@ -512,9 +651,15 @@ def _means_covariance(
 
 
 def _relative_interval(
-    method: str, m_t: float, m_c: float, cov_tc: np.ndarray, t_quantile: float
+    method: str,
+    m_t: float,
+    m_c: float,
+    cov_tc: np.ndarray,
+    t_quantile: float,
+    relative_se: float,
 ) -> tuple[float, float] | str:
-    """The relative CI of ``m_t/m_c - 1`` (see :class:`Estimate`), or why it is undefined.
+    """The relative CI of ``m_t/m_c - 1`` (see :class:`Estimate`), or why it is undefined;
+    ``relative_se`` is :attr:`Estimate.relative_se`, the ``delta`` interval's half-width over ``t``.
 
     ``fieller`` (Fieller 1954): ``{ρ : (m_t - ρ m_c)² ≤ t² gᵀVg, g = (1, -ρ)}``, the ratios ``ρ``
     that the t-test of the linear contrast ``m_t - ρ m_c`` does not reject; the roots of
@@ -523,8 +668,7 @@ def _relative_interval(
     """
     rel = m_t / m_c - 1.0
     if method == "delta":
-        grad = np.array([1.0 / m_c, -m_t / m_c**2])
-        half = t_quantile * float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+        half = t_quantile * relative_se
         return rel - half, rel + half
     if method == "log":
         grad = np.array([1.0 / m_t, -1.0 / m_c])
@@ -553,6 +697,7 @@ def _estimate(
     theta: Sequence[float],
     settings: _Settings,
     label: str,
+    shared: _Shared,
 ) -> _Computed:
     """Comparison of ``m_t`` and ``m_c`` over ``features`` (outcome, then the covariates that
     ``theta`` pairs with), residual coefficients ``b = (1, -θ)``.
@@ -566,14 +711,8 @@ def _estimate(
     """
     if not any(arm is control for arm in pool) or not any(arm is treatment for arm in pool):
         raise ValueError("the pool of arms for x̄ must contain the control and the treatment")
-    theta_arr = np.asarray(theta, dtype=np.float64)
-    b = np.concatenate([[1.0], -theta_arr])
-    a = np.concatenate([[0.0], theta_arr])
-    mu_pool = pooled_mean(pool)
-    x_bar = feature_values(features, mu_pool)
-    shift, shift_scale = float(a @ x_bar), float(np.abs(a) @ np.abs(x_bar))
-    arm_c = _arm_terms(control, features, b, shift, shift_scale)
-    arm_t = _arm_terms(treatment, features, b, shift, shift_scale)
+    adjustment = shared.adjustment(pool, features, theta)
+    arm_c, arm_t = adjustment.arm_terms(control), adjustment.arm_terms(treatment)
     m_c, m_t = arm_c.mean, arm_t.mean
     effect = m_t - m_c
     reasons: list[tuple[str, str]] = []
@@ -584,15 +723,13 @@ def _estimate(
     else:
         reasons.append(("relative_undefined", f"{label} control mean is 0"))
 
-    effect_variance = _effect_variance(
-        (control, treatment, arm_c, arm_t), pool, features, b, settings
-    )
+    effect_variance = _effect_variance((control, treatment, arm_c, arm_t), adjustment, settings)
     if effect_variance is None:
         reasons.append(
             (
                 "insufficient_sample",
                 f"{label} standard error is undefined: an arm's units are fitted exactly by "
-                f"the {len(theta_arr)} covariates (no residual degrees of freedom)",
+                f"the {len(theta)} covariates (no residual degrees of freedom)",
             )
         )
         return _Computed(Estimate(**values), None, tuple(reasons))
@@ -612,11 +749,12 @@ def _estimate(
     )
     if not relative_defined:
         return _Computed(Estimate(**values), se, tuple(reasons))
-    pooled_coef = feature_jacobian(features, mu_pool).T @ a
+    pooled_coef = adjustment.pooled_coef()
     own = (arm_t.own_coef, arm_c.own_coef)
     cov_tc = _means_covariance(pool, control, treatment, own, pooled_coef) + extra
     grad = np.array([1.0 / m_c, -m_t / m_c**2])
-    values["relative_se"] = float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))
+    relative_se = math.sqrt(max(float(grad @ cov_tc @ grad), 0.0))
+    values["relative_se"] = relative_se
     method = settings.relative_ci_method
     if method == "log" and not (m_c > 0.0 and m_t > _ZERO_RTOL * arm_t.mean_scale):
         reasons.append(
@@ -627,7 +765,7 @@ def _estimate(
             )
         )
         return _Computed(Estimate(**values), se, tuple(reasons))
-    interval = _relative_interval(method, m_t, m_c, cov_tc, t_quantile)
+    interval = _relative_interval(method, m_t, m_c, cov_tc, t_quantile, relative_se)
     if isinstance(interval, str):
         reasons.append(("relative_undefined", f"{label} {interval}"))
     elif np.isfinite(interval[1]):
@@ -645,11 +783,12 @@ def _estimate_fit(
     settings: _Settings,
     fit: ThetaFit,
     label: str,
+    shared: _Shared,
 ) -> _Computed:
     """:func:`_estimate` over the outcome and the covariates ``fit`` kept."""
     by_name = {f.name: f for f in features}
     kept = [features[0], *(by_name[name] for name in fit.covariates)]
-    return _estimate(control, treatment, pool, kept, fit.theta, settings, label)
+    return _estimate(control, treatment, pool, kept, fit.theta, settings, label, shared)
 
 
 def _check_inputs(
@@ -769,12 +908,13 @@ def analyze_metric(
     populated = [arm for arm in arms if arm.n >= 1]
     usable = [arm for arm in populated if 0 not in _zero_denominators(arm, features[:1])]
     control = next((arm for arm in populated if arm.variant == control_variant), None)
+    shared = _Shared()
 
     within_fits: tuple[ThetaFit, ThetaFit] | None = None
     if theta_method == "within" and sum(arm.n - 1 for arm in usable) >= 1:
         within_fits = (
-            _fit_features(usable, features, "within"),
-            _fit_features(usable, design, "within"),
+            _fit_features(usable, features, "within", shared),
+            _fit_features(usable, design, "within", shared),
         )
 
     results = []
@@ -852,14 +992,14 @@ def analyze_metric(
             fit, design_fit = within_fits
         else:
             pool = [control, treatment]
-            fit = _fit_features(pool, features, "total")
-            design_fit = _fit_features(pool, design, "total")
+            fit = _fit_features(pool, features, "total", shared)
+            design_fit = _fit_features(pool, design, "total", shared)
         compare = (control, treatment, pool, features, settings)
-        unadjusted = _estimate_fit(*compare, design_fit, "unadjusted")
+        unadjusted = _estimate_fit(*compare, design_fit, "unadjusted", shared)
         if fit.covariates == design_fit.covariates:
             cuped = unadjusted
         else:
-            cuped = _estimate_fit(*compare, fit, "CUPED")
+            cuped = _estimate_fit(*compare, fit, "CUPED", shared)
         reasons = cuped.reasons + tuple(r for r in unadjusted.reasons if r not in cuped.reasons)
         variance_reduction: float | None = None
         if unadjusted.se is not None and cuped.se is not None and unadjusted.se > 0.0:

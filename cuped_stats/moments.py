@@ -69,7 +69,7 @@ class ArmMoments:
     cov: np.ndarray
 
     def __post_init__(self) -> None:
-        names = tuple(str(name) for name in self.names)
+        names = tuple(map(str, self.names))
         p = len(names)
         if len(set(names)) != p:
             raise ValueError(f"arm {self.variant!r}: duplicate variable names in {names}")
@@ -84,11 +84,11 @@ class ArmMoments:
                 f"arm {self.variant!r}: expected mean of shape ({p},) and cov of shape "
                 f"({p}, {p}) for variables {names}, got {mean.shape} and {cov.shape}"
             )
-        if self.n >= 1 and not np.all(np.isfinite(mean)):
+        if self.n >= 1 and not np.isfinite(mean).all():
             raise ValueError(f"arm {self.variant!r}: non-finite mean {mean}")
         if self.n < 2:
             cov = np.zeros((p, p))
-        elif not np.all(np.isfinite(cov)):
+        elif not np.isfinite(cov).all():
             raise ValueError(f"arm {self.variant!r}: non-finite covariance with n={self.n}")
         cov = (cov + cov.T) / 2.0
         mean.setflags(write=False)
@@ -164,10 +164,20 @@ def pooled_within_covariance(arms: Sequence[ArmMoments]) -> np.ndarray:
     """
     _check_same_variables(arms)
     used = [arm for arm in arms if arm.n >= 1]
-    dof = sum(arm.n for arm in used) - len(used)
+    return _pooled_within([arm.n for arm in used], [arm.cov for arm in used])
+
+
+def _pooled_within(counts: Sequence[int], covariances: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`pooled_within_covariance` of arms with units given by their counts ``n_g ≥ 1`` and
+    covariance matrices (for :mod:`cuped_stats.cuped`, which has those without the arms).
+
+    Raises:
+        ValueError: if ``N - G < 1`` (no arm has two units).
+    """
+    dof = sum(counts) - len(counts)
     if dof < 1:
         raise ValueError("pooled within-arm covariance needs an arm with at least two units")
-    return sum((arm.n - 1) * arm.cov for arm in used) / dof
+    return sum((n - 1) * cov for n, cov in zip(counts, covariances, strict=True)) / dof
 
 
 def pooled_total_covariance(arms: Sequence[ArmMoments]) -> np.ndarray:

@@ -118,38 +118,45 @@ def estimated_theta_covariance(
     offsets = [np.asarray(arm.covariate_offset, dtype=np.float64) for arm in arms]
     inverse = np.linalg.inv(scatter) if k else np.zeros((0, 0))
     solved_d = [inverse @ offsets[e] for e in ends]  # M⁻¹d_t, M⁻¹d_c
-    covariance = np.zeros((2, 2))
+    # the 2 x 2 matrices are Python floats: numpy costs more than it saves at this size
+    covariance = [[0.0, 0.0], [0.0, 0.0]]
     nus, sigmas, terms = [], [], []
     estimable = True
     for h, arm in enumerate(arms):
         w_h = np.asarray(arm.covariate_scatter, dtype=np.float64)
-        nu = arm.n - 1 - float(np.sum(inverse * w_h))  # tr(M⁻¹W_h), both symmetric
-        s_h = w_h + (arm.n * np.outer(offsets[h], offsets[h]) if total else 0.0)
-        mean_v = offsets[h] if total else np.zeros(k)
-        kernel = np.array([[float(da @ s_h @ db) for db in solved_d] for da in solved_d])
+        nu = arm.n - 1 - float((inverse * w_h).sum())  # tr(M⁻¹W_h), both symmetric
+        s_h = w_h + arm.n * np.outer(offsets[h], offsets[h]) if total else w_h
+        solved_s = [da @ s_h for da in solved_d]  # (M⁻¹d)ᵀ S_h
+        kernel = [[float(ds @ db) for db in solved_d] for ds in solved_s]
         for i, e in enumerate(ends):
             if e == h:
-                kernel[i, i] += 1.0 / arm.n
-                kernel[i, :] -= [float(d @ mean_v) for d in solved_d]
-                kernel[:, i] -= [float(d @ mean_v) for d in solved_d]
-        q = kernel[0, 0] + kernel[1, 1] - 2.0 * kernel[0, 1]
+                kernel[i][i] += 1.0 / arm.n
+                if total:  # v̄_h = d_h; within θ v̄_h = 0 leaves the kernel as it is
+                    cross = [float(d @ offsets[h]) for d in solved_d]
+                    for j in (0, 1):
+                        kernel[i][j] -= cross[j]
+                    for j in (0, 1):
+                        kernel[j][i] -= cross[j]
+        q = kernel[0][0] + kernel[1][1] - 2.0 * kernel[0][1]
         rss = (arm.n - 1) * arm.residual_variance
         if nu <= _NU_RTOL * arm.n:
             # no residual degrees of freedom: the arm's units are fitted exactly (RSS = 0)
             sigma2 = 0.0
-            if arm.n >= 2 and np.any(np.abs(kernel) > 0.0):
+            if arm.n >= 2 and any(abs(value) > 0.0 for row in kernel for value in row):
                 estimable = False
         else:
             sigma2 = rss / nu
-        covariance += sigma2 * kernel
+        for i in (0, 1):
+            for j in (0, 1):
+                covariance[i][j] += sigma2 * kernel[i][j]
         nus.append(float(nu))
         sigmas.append(float(sigma2))
         terms.append((sigma2 * q, nu))
-    variance = float(covariance[0, 0] + covariance[1, 1] - 2.0 * covariance[0, 1])
+    variance = float(covariance[0][0] + covariance[1][1] - 2.0 * covariance[0][1])
     denominator = sum(term**2 / nu for term, nu in terms if term > 0.0)
     df = variance**2 / denominator if variance > 0.0 and denominator > 0.0 else None
     return EstimatedThetaCovariance(
-        covariance=covariance,
+        covariance=np.array(covariance, dtype=np.float64),
         variance=max(variance, 0.0),
         degrees_of_freedom=df,
         residual_df=tuple(nus),

@@ -215,8 +215,9 @@ def arms_from_moment_rows(rows: Iterable[Row], *, context: str = "") -> list[Arm
         n = ns.pop()
         p = 1 + max(max(int(row["index_1"]), int(row["index_2"])) for row in arm_rows)
         names: list[str | None] = [None] * p
-        mean = np.full(p, np.nan)
-        cov = np.full((p, p), np.nan)
+        # filled as Python lists (setting numpy elements one by one costs more)
+        mean = [math.nan] * p
+        cov = [[math.nan] * p for _ in range(p)]
         seen: set[tuple[int, int]] = set()
         for row in arm_rows:
             i, j = int(row["index_1"]), int(row["index_2"])
@@ -244,24 +245,27 @@ def arms_from_moment_rows(rows: Iterable[Row], *, context: str = "") -> list[Arm
                         f"{where}: covariance of ({names[i]!r}, {names[j]!r}) is missing with n={n}"
                     )
             else:
-                cov[i, j] = cov[j, i] = float(covariance)
-        missing = [
-            f"({names[i] or i}, {names[j] or j})"
-            for i in range(p)
-            for j in range(i, p)
-            if (i, j) not in seen
-        ]
-        if missing:
+                cov[i][j] = cov[j][i] = float(covariance)
+        if len(seen) < p * (p + 1) // 2:  # seen holds pairs 0 <= i <= j < p only
+            missing = [
+                f"({names[i] or i}, {names[j] or j})"
+                for i in range(p)
+                for j in range(i, p)
+                if (i, j) not in seen
+            ]
             raise ValueError(f"{where}: missing covariance pair(s) {', '.join(missing)}")
-        if n >= 1 and np.isnan(mean).any():
+        mean_vector = np.array(mean)
+        if n >= 1 and np.isnan(mean_vector).any():
             raise ValueError(f"{where}: missing mean of a variable with n={n}")
+        if not np.isfinite(mean_vector).all():  # nan_to_num is slow; most arms need none
+            mean_vector = np.nan_to_num(mean_vector)
         arms.append(
             ArmMoments(
                 variant=variant,
                 n=n,
                 names=tuple(str(name) for name in names),
-                mean=np.nan_to_num(mean),
-                cov=cov if n >= 2 else np.zeros((p, p)),
+                mean=mean_vector,
+                cov=np.array(cov) if n >= 2 else np.zeros((p, p)),
             )
         )
     return arms
