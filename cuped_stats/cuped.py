@@ -97,7 +97,7 @@ covariate-adaptive randomization".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -357,6 +357,15 @@ class _ArmTerms(NamedTuple):
     own_coef: np.ndarray
 
 
+def _once(cache: dict, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``cache[key]``, computed by ``compute`` and made read-only the first time it is asked."""
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = compute()
+        value.setflags(write=False)
+    return value
+
+
 class _Shared:
     """What the fits and estimates of one :func:`analyze_metric` call have in common, each
     computed on first use and then reused: every arm's :class:`_FeatureTerms` per feature set,
@@ -405,21 +414,12 @@ class _Shared:
 
     def pooled_mean(self, pool: Sequence[ArmMoments]) -> np.ndarray:
         """:func:`~cuped_stats.moments.pooled_mean` of ``pool``."""
-        key = tuple(arm.variant for arm in pool)
-        mean = self._means.get(key)
-        if mean is None:
-            mean = self._means[key] = pooled_mean(pool)
-            mean.setflags(write=False)
-        return mean
+        return _once(self._means, tuple(arm.variant for arm in pool), lambda: pooled_mean(pool))
 
     def total_covariance(self, pool: Sequence[ArmMoments]) -> np.ndarray:
         """:func:`~cuped_stats.moments.pooled_total_covariance` of ``pool``."""
         key = tuple(arm.variant for arm in pool)
-        cov = self._total_covariances.get(key)
-        if cov is None:
-            cov = self._total_covariances[key] = pooled_total_covariance(pool)
-            cov.setflags(write=False)
-        return cov
+        return _once(self._total_covariances, key, lambda: pooled_total_covariance(pool))
 
     def adjustment(
         self, pool: Sequence[ArmMoments], features: Sequence[Feature], theta: Sequence[float]
