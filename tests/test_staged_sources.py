@@ -1,9 +1,11 @@
 """Staged per-unit aggregation (macros/sql/cuped__staged_sources.sql): with many metrics over
-several sources, cuped__unit_values is computed one source at a time into temporary tables. The
-demo built staged (forced with the var) gives the same per-unit table as the demo built in one
-statement, value for value, and the same public tables (to 1e-12: the per-unit rows are stored in
-another order, so the moments add in another order); `auto` stages a build of more than 16
-metrics over two sources on DuckDB and not the demo; a wrong value of the var is named."""
+several sources, cuped__unit_values is computed one source at a time (all but the last into
+temporary tables, the last in the model's own statement). The demo built staged (forced with the
+var) gives the same per-unit table as the demo built in one statement, value for value, and the
+same public tables (to 1e-12: the per-unit rows are stored in another order, so the moments add
+in another order), with a metric on a third source so the chain has two temporary tables; `auto`
+stages a build of more than 16 metrics over two sources on DuckDB and not the demo; a wrong
+value of the var is named."""
 
 from __future__ import annotations
 
@@ -32,10 +34,30 @@ def _model_sql(work_dir: Path, kind: str = "run") -> str:
     return (work_dir / f"target/{kind}/cuped/models/internal/cuped__unit_values.sql").read_text()
 
 
+def _demo_config() -> dict:
+    return yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
+
+
+#: A metric on a third relation, so the chain has two temporary tables and the model joins the
+#: third source itself (a DATE column as the event time).
+SIGNUPS = {
+    "name": "signups",
+    "source": "demo_users",
+    "unit_column": "user_id",
+    "timestamp_column": "signup_date",
+    "agg": "count",
+}
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    config = _demo_config()
+    config["metrics"] = config["metrics"] + [SIGNUPS]
     out = {}
-    for label, variables in [("one statement", None), ("staged", {"cuped_stage_sources": True})]:
+    for label, variables in [
+        ("one statement", {"cuped": config}),
+        ("staged", {"cuped": config, "cuped_stage_sources": True}),
+    ]:
         work_dir = tmp_path_factory.mktemp(label.replace(" ", "_"))
         run = run_dbt(["build"], project_dir=REPO, work_dir=work_dir, variables=variables).check()
         out[label] = {
@@ -47,12 +69,13 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return out
 
 
-def test_the_demo_is_built_in_one_statement_by_default_and_staged_when_forced(builds) -> None:
-    assert STAGE not in builds["one statement"]["sql"]
-    assert "_events as (" in builds["one statement"]["sql"]
-    # the staged model reads the last stage and scans no events itself
-    assert f"from {STAGE}" in builds["staged"]["sql"]
-    assert "_events as (" not in builds["staged"]["sql"]
+def test_three_sources_are_built_in_one_statement_by_default_and_staged_when_forced(builds) -> None:
+    one_statement, staged = builds["one statement"]["sql"], builds["staged"]["sql"]
+    n_sources = one_statement.count("_events as (")
+    assert STAGE not in one_statement and n_sources == 3
+    # the staged model reads the chain's last temporary table and scans the last source itself
+    assert f"from {STAGE}{n_sources - 2}" in staged
+    assert staged.count("_events as (") == 1
 
 
 def test_staged_per_unit_values_equal_the_one_statement_values_exactly(builds) -> None:
@@ -75,10 +98,6 @@ def test_staged_public_tables_equal_the_one_statement_tables(builds) -> None:
         PUBLIC_TABLES,
         rtol=1e-12,
     )
-
-
-def _demo_config() -> dict:
-    return yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cuped"]
 
 
 def test_auto_stages_more_than_16_metrics_over_two_sources(builds) -> None:

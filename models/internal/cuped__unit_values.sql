@@ -16,8 +16,8 @@
   An experiment's `pre_period_days` in `experiment_settings` sets its own pre-period window. (Stacking the sources into one join and one group
   by was measured slower and 1.7× the memory at 10M units: one hash table holding every metric's
   aggregate state for every unit, instead of one source's at a time.) With many metrics over
-  several sources the pre-hook computes the sources one at a time into temporary tables and this
-  model reads the last one (macros/sql/cuped__staged_sources.sql).
+  several sources the pre-hook computes the sources but the last one at a time into temporary
+  tables and this model joins the last source to them (macros/sql/cuped__staged_sources.sql).
 -#}
 {{ config(
     pre_hook=["{{ cuped.cuped__join_planner_hook() }}", "{{ cuped.cuped__create_stages() }}"],
@@ -36,7 +36,7 @@
 
 with units as (
 {% if staged %}
-    select * from {{ cuped.cuped__stage_relation(scans | length - 1) }}
+{{ cuped.cuped__stage_sql(config, scans | last, scans | length - 1) }}
 {%- else %}
 {{ cuped.cuped__analysed_units_sql() }}
 {%- endif %}
