@@ -36,22 +36,25 @@
       {%- do checks.append(['attribute_' ~ config['unit_attributes']['columns'].index(column), "`unit_attributes` column '" ~ column ~ "' of " ~ config['unit_attributes']['relation']]) -%}
     {%- endfor -%}
   {%- endif -%}
-  {%- set counts = [] -%}
+  {#- one pass of min and max per column (NaN is the largest value on DuckDB, PostgreSQL and Spark,
+      so a NaN fails the upper bound); the rows are counted only for a column that fails -#}
+  {%- set limit = cuped.cuped__value_limit() -%}
+  {%- set flags = [] -%}
   {%- for check in checks -%}
-    {%- do counts.append('sum(case when ' ~ cuped.cuped__is_finite(check[0]) ~ ' then 0 else 1 end) as n_' ~ loop.index0) -%}
+    {%- do flags.append('case when not (min(' ~ check[0] ~ ') >= -' ~ limit ~ ' and max(' ~ check[0] ~ ') <= ' ~ limit ~ ') then 1 else 0 end as bad_' ~ loop.index0) -%}
   {%- endfor -%}
   {%- if config['incremental'] -%}
-    {%- do counts.append('sum(1 - has_settled_values) as n_not_settled') -%}
+    {%- do flags.append('sum(1 - has_settled_values) as n_not_settled') -%}
   {%- endif -%}
-  {%- set found = run_query('select ' ~ (counts | join(', ')) ~ ' from ' ~ this) -%}
+  {%- set found = run_query('select ' ~ (flags | join(', ')) ~ ' from ' ~ this) -%}
   {%- if config['incremental'] and (found.rows[0][checks | length] or 0) > 0 -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ found.rows[0][checks | length] ~ " analysed units have no stored values for the current assignments and metric definitions in " ~ ref('cuped__unit_settled') ~ " (incremental build). Run it first: `dbt build --select cuped__unit_daily_values+`.") }}
   {%- endif -%}
   {%- for check in checks -%}
-    {%- set n_bad = found.rows[0][loop.index0] or 0 -%}
-    {%- if n_bad > 0 -%}
-      {%- set example = run_query('select experiment_id, unit_id, cast(' ~ check[0] ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' where not ' ~ cuped.cuped__is_finite(check[0]) ~ ' order by experiment_id, unit_id limit 1').rows[0] -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ " is not a finite number within ±" ~ cuped.cuped__value_limit() ~ " for " ~ n_bad ~ " unit(s), e.g. experiment '" ~ example[0] ~ "', unit " ~ example[1] ~ ": " ~ example[2] ~ ". Fix or filter those rows at the source; a unit cannot be left out without biasing the comparison.") }}
+    {%- if (found.rows[0][loop.index0] or 0) > 0 -%}
+    {%- set n_bad = run_query('select count(*) from ' ~ this ~ ' where not ' ~ cuped.cuped__is_finite(check[0])).rows[0][0] -%}
+    {%- set example = run_query('select experiment_id, unit_id, cast(' ~ check[0] ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' where not ' ~ cuped.cuped__is_finite(check[0]) ~ ' order by experiment_id, unit_id limit 1').rows[0] -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ " is not a finite number within ±" ~ limit ~ " for " ~ n_bad ~ " unit(s), e.g. experiment '" ~ example[0] ~ "', unit " ~ example[1] ~ ": " ~ example[2] ~ ". Fix or filter those rows at the source; a unit cannot be left out without biasing the comparison.") }}
     {%- endif -%}
   {%- endfor -%}
   {{ return('') }}
