@@ -83,6 +83,10 @@ def test_staged_per_unit_values_equal_the_one_statement_values_exactly(builds) -
     staged = builds["staged"]["tables"]["cuped__unit_values"]
     plain = builds["one statement"]["tables"]["cuped__unit_values"]
     assert len(plain) > 1000
+    # the third source's metric (the last in the config) counts signups: not all zero, so the
+    # comparison covers a real third link of the chain
+    signups = len(_demo_config()["metrics"])
+    assert plain[f"metric_{signups}_pre"].sum() + plain[f"metric_{signups}_post"].sum() > 0
     pd.testing.assert_frame_equal(
         staged.sort_values(keys).reset_index(drop=True),
         plain.sort_values(keys).reset_index(drop=True),
