@@ -1029,11 +1029,52 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
     return out
 
 
+#: The demo project (this repository as the root project) and what the package adds to it: its
+#: models (the issue's measure of the parse cost, "the same project without the package's
+#: models"), and its models and macros together.
+DEMO_PARTS = [
+    "dbt_project.yml",
+    "profiles.yml",
+    "seeds",
+    "demo",
+    "macros",
+    "models",
+    "python_models",
+]
+DEMO_VARIANTS = {
+    "demo": [],
+    "demo_without_models": ["models", "python_models"],
+    "demo_without_package": ["models", "python_models", "macros"],
+}
+
+
+def write_demo_copies(work: Path) -> dict[str, Path]:
+    """Copies of the demo project for the parse comparison, one per DEMO_VARIANTS entry."""
+    copies = {}
+    for name, left_out in DEMO_VARIANTS.items():
+        target = work / name
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for part in DEMO_PARTS:
+            if part in left_out:
+                continue
+            source = REPO / part
+            if source.is_dir():
+                shutil.copytree(source, target / part)
+            else:
+                shutil.copy2(source, target / part)
+        copies[name] = target
+    return copies
+
+
 def bench_parse(work: Path, args: argparse.Namespace) -> dict:
-    """`--parse-only`: the full parse of the benchmark project (`dbt parse --no-partial-parse`)
-    against the same project without the package, `--parse-repeats` times each, alternating the
-    two so that a change in the machine's load hits both; no data (a parse reads none). Then one
-    more parse of the package's project, instrumented, says where the time goes."""
+    """`--parse-only`: the full parse (`dbt parse --no-partial-parse`) of the benchmark project
+    against the same project without the package, and of the demo project (this repository as
+    the root project: its seeds, Semantic Layer files and time spine) against the demo without
+    the package's models, and without its models and macros; `--parse-repeats` times each,
+    alternating all five so that a change in the machine's load hits every one; no data (a
+    parse reads none). Then one more parse of the package's project, instrumented, says where
+    the time goes."""
     work.mkdir(parents=True, exist_ok=True)
     env = dbt_env()
     database = work / "bench.duckdb"
@@ -1041,17 +1082,33 @@ def bench_parse(work: Path, args: argparse.Namespace) -> dict:
     write_project(project, database, args.extra_metrics)
     write_project(bare, database, args.extra_metrics, with_package=False)
     run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
-    walls: dict[str, list[float]] = {"package": [], "without": []}
+    demos = write_demo_copies(work)
+    demo_env = {**env, "CUPED_DUCKDB_PATH": str(work / "demo.duckdb")}
+    runs = [
+        ("package", project, env, "full parse with the package"),
+        ("without", bare, env, "the same full parse without the package"),
+        ("demo", demos["demo"], demo_env, "the demo project"),
+        (
+            "demo_without_models",
+            demos["demo_without_models"],
+            demo_env,
+            "the demo without the package's models",
+        ),
+        (
+            "demo_without_package",
+            demos["demo_without_package"],
+            demo_env,
+            "the demo without the package's models and macros",
+        ),
+    ]
+    walls: dict[str, list[float]] = {key: [] for key, *_ in runs}
     for round_ in range(1, args.parse_repeats + 1):
-        for key, path, label in [
-            ("package", project, "full parse with the package"),
-            ("without", bare, "the same full parse without the package"),
-        ]:
+        for key, path, run_env, label in runs:
             walls[key].append(
                 measure(
                     dbt_command(path, "parse", "--no-partial-parse"),
                     cwd=path,
-                    env=env,
+                    env=run_env,
                     label=f"round {round_}: {label}",
                 )["wall"]
             )
@@ -1069,21 +1126,41 @@ def bench_parse(work: Path, args: argparse.Namespace) -> dict:
 
 
 def print_parse_report(r: dict) -> None:
-    package, without = sorted(r["walls"]["package"]), sorted(r["walls"]["without"])
+    walls = {key: sorted(values) for key, values in r["walls"].items()}
 
     def median(values: list[float]) -> float:
         middle = len(values) // 2
         return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
-    print(f"\n## full parse, {r['n_metrics']} metrics, {len(package)} runs each")
-    print(f"| {'dbt parse --no-partial-parse':<58} | {'best s':>9} | {'median s':>11} |")
-    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
-    table_row("with the package", f"{package[0]:.2f}", f"{median(package):.2f}")
-    table_row("the same project without the package", f"{without[0]:.2f}", f"{median(without):.2f}")
-    table_row(
-        "the package adds",
-        f"{package[0] - without[0]:.2f}",
-        f"{median(package) - median(without):.2f}",
+    def table(title: str, rows: list[tuple[str, str]], differences: list[tuple[str, str, str]]):
+        print(f"\n## {title}, {len(walls[rows[0][1]])} runs each")
+        print(f"| {'dbt parse --no-partial-parse':<58} | {'best s':>9} | {'median s':>11} |")
+        print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+        for label, key in rows:
+            table_row(label, f"{walls[key][0]:.2f}", f"{median(walls[key]):.2f}")
+        for label, key, base in differences:
+            table_row(
+                label,
+                f"{walls[key][0] - walls[base][0]:.2f}",
+                f"{median(walls[key]) - median(walls[base]):.2f}",
+            )
+
+    table(
+        f"full parse of the benchmark project, {r['n_metrics']} metrics",
+        [("with the package", "package"), ("the same project without the package", "without")],
+        [("the package adds", "package", "without")],
+    )
+    table(
+        "full parse of the demo project (this repository as the root project)",
+        [
+            ("the demo project", "demo"),
+            ("without the package's models", "demo_without_models"),
+            ("without the package's models and macros", "demo_without_package"),
+        ],
+        [
+            ("the package's models add", "demo", "demo_without_models"),
+            ("the package's models and macros add", "demo", "demo_without_package"),
+        ],
     )
     print("\nwhere the time goes (benchmarks/parse_profile.py, one more parse, in-process):")
     print(r["breakdown"])
