@@ -12,11 +12,10 @@
 {%- set capped = config['capped'] -%}
 {%- set double = cuped__type_double() -%}
 
-with unit_values as (
-
-    select * from {{ ref('cuped__unit_values') }}
-
-),
+{#- the per-unit values are read where they are used, never through a CTE: read twice (the
+    thresholds, then the units they move), a CTE is materialized, a copy of the per-unit table -#}
+{%- set unit_values = ref('cuped__unit_values') ~ ' as unit_values' %}
+with
 {% if capped | length == 0 %}
 caps as (
 
@@ -31,7 +30,7 @@ caps as (
         cast(null as {{ dbt.type_string() }}) as upper_rule,
         cast(null as {{ dbt.type_bigint() }}) as n_units_below,
         cast(null as {{ dbt.type_bigint() }}) as n_units_above
-    from unit_values
+    from {{ unit_values }}
     where 1 = 0
 
 )
@@ -56,7 +55,7 @@ thresholds as (
         {%- endfor %}
         {%- endfor %}
         {%- endfor %}
-    from unit_values
+    from {{ unit_values }}
     group by experiment_id
 
 ),
@@ -74,7 +73,7 @@ moved as (
         sum(case when {{ value }} > thresholds.{{ column }}_upper then 1 else 0 end) as {{ column }}_above{{ ',' if not (outer_last and loop.last) }}
         {%- endfor %}
         {%- endfor %}
-    from unit_values
+    from {{ unit_values }}
     inner join thresholds
         on thresholds.experiment_id = unit_values.experiment_id
     group by unit_values.experiment_id

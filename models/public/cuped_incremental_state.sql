@@ -7,14 +7,12 @@
 {%- set config = cuped__config() -%}
 {%- set lookback = config['incremental']['lookback_days'] if config['incremental'] else 0 %}
 
-with settled as (
+{#- one row per analysed unit: cuped__unit_settled keeps no other (cuped__incremental_cleanup); read
+    where it is used, never through a CTE, which read three times would be materialized (a copy of
+    every stored row) -#}
+{%- set settled = ref('cuped__unit_settled') %}
 
-    {#- one row per analysed unit: cuped__unit_settled keeps no other (cuped__incremental_cleanup) -#}
-    select * from {{ ref('cuped__unit_settled') }}
-
-),
-
-per_experiment as (
+with per_experiment as (
 
     {%- if config['incremental'] %}
     select
@@ -23,9 +21,9 @@ per_experiment as (
         min(rebuilt_at) as values_rebuilt_at,
         max(rebuilt_at) as last_units_added_at,
         min(pre_period_start) as events_read_from,
-        (select max(settled_until) from settled) as settled_until,
-        (select max(latest_event_at) from settled) as latest_event_at
-    from settled
+        (select max(settled_until) from {{ settled }}) as settled_until,
+        (select max(latest_event_at) from {{ settled }}) as latest_event_at
+    from {{ settled }}
     group by experiment_id
     {%- else %}
     {#- not incremental: every build reads every event, nothing is stored -#}
@@ -37,7 +35,7 @@ per_experiment as (
         null as events_read_from,
         null as settled_until,
         null as latest_event_at
-    from settled
+    from {{ settled }}
     where 1 = 0
     {%- endif %}
 
