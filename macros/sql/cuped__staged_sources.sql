@@ -57,11 +57,12 @@
 {%- endmacro %}
 
 {#-
-  The per-unit aggregates of one scan, as two CTEs over `units`: `source_<k>_events` (the scan,
+  The per-unit aggregates of one scan, as two CTEs over `units` (a CTE's name, or a relation or
+  subquery): `source_<k>_events` (the scan,
   cuped__scan_events) and `source_<k>_<suffix>` (one row per experiment × unit with events,
   cuped__per_unit_aggregates over the events `events_filter` keeps, a SQL predicate or none).
 -#}
-{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none) %}
+{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units') %}
 {%- set k = scan['index'] %}
 source_{{ k }}_events as (
 
@@ -82,7 +83,7 @@ source_{{ k }}_open_events as (
 
 source_{{ k }}_{{ suffix }} as (
 
-{{ cuped.cuped__per_unit_aggregates(config, scan, 'units', events) }}
+{{ cuped.cuped__per_unit_aggregates(config, scan, units, events) }}
 
 )
 {%- endmacro %}
