@@ -37,7 +37,9 @@
 {%- set scans = cuped_config['scans'] -%}
 {%- set fingerprint = cuped.cuped__incremental_fingerprint(cuped_config) if execute else '' -%}
 
-{%- set units_sql -%}
+{%- set units_cte -%}
+units as (
+
     select
         units.experiment_id,
         units.unit_id,
@@ -46,6 +48,8 @@
         {{ cuped.cuped__pre_period_start(cuped_config, 'units') }} as pre_period_start
     from {{ ref('cuped__units') }} as units
     where units.exclusion_reason is null
+
+)
 {%- endset -%}
 
 {%- if not incremental %}
@@ -79,11 +83,7 @@ where 1 = 0
 
 {#- the analysed units, and which of them have a stored row computed over the same windows -#}
 {%- set unit_sets -%}
-units as (
-
-{{ units_sql }}
-
-),
+{{ units_cte }},
 {%- if state['rebuild'] %}
 
 fresh_units as (
@@ -151,16 +151,11 @@ fresh_units as (
 {%- endif %}
 {%- set scan_fresh = execute and fresh['count'] > 0 and fresh['start'] is not none -%}
 {#- no fresh unit (counted above: the usual daily run): every analysed unit has a stored row over
-    its current windows, so the known units are the analysed units, and the run does not join every
-    unit to the stored rows again (at 10M units that join, materialized for its two readers, was
-    most of the statement) -#}
+    its current windows, so the known units are the analysed units, and the statement does not
+    join every unit to the stored rows again (at 10M units the model took 4.7 s instead of 6.4 s) -#}
 {%- if not state['rebuild'] and fresh['counted'] and fresh['count'] == 0 %}
 {%- set unit_sets -%}
-units as (
-
-{{ units_sql }}
-
-),
+{{ units_cte }},
 
 known_units as (
 
