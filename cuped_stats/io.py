@@ -81,9 +81,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Types whose values ``_plain`` returns unchanged (a float only when it is not NaN).
+_PLAIN_TYPES = frozenset({str, int, bool, float, dt.date, dt.datetime})
+
+
+def _plain_column(values: Sequence[Any]) -> Sequence[Any]:
+    """``_plain`` of every value of a column; the column itself when that changes nothing
+    (the usual case: one type test per value instead of a call)."""
+    plain = _PLAIN_TYPES
+    if all(type(value) in plain and value == value for value in values if value is not None):
+        return values
+    return [_plain(value) for value in values]
+
+
 def _records(names: Sequence[Any], tuples: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     keys = [str(name).lower() for name in names]
-    return [{key: _plain(value) for key, value in zip(keys, row, strict=True)} for row in tuples]
+    rows = tuples if isinstance(tuples, list) else list(tuples)
+    for row in rows:
+        if len(row) != len(keys):
+            raise ValueError(f"a row has {len(row)} values for {len(keys)} columns {keys}")
+    columns = [_plain_column(column) for column in zip(*rows, strict=True)]
+    return (
+        [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+        if columns
+        else [{} for _ in rows]
+    )
 
 
 def _pandas_records(frame: Any) -> list[dict[str, Any]]:
@@ -136,10 +158,42 @@ def _checked_value(value: Any, dtype: type, name: str) -> Any:
     raise TypeError(f"column {name!r}: unsupported type {dtype!r}")
 
 
-def _typed_tuples(rows: Iterable[Mapping[str, Any]], spec: Spec) -> list[tuple[Any, ...]]:
+#: Per column type, the type of the values that ``_checked_value`` returns unchanged.
+_KEPT_TYPES = {object: str, np.float64: float, np.int64: int, np.bool_: bool, dt.date: dt.date}
+
+
+def _typed_column(values: list[Any], dtype: type, name: str) -> list[Any]:
+    """``_checked_value`` of every value of a column, calling it only for the values it would
+    change (None, and anything not already of the column's Python type; for floats, values that
+    are not finite)."""
+    kept = _KEPT_TYPES[dtype]
+    if dtype is np.float64:
+        return [
+            value
+            if type(value) is float and value - value == 0.0
+            else _checked_value(value, dtype, name)
+            for value in values
+        ]
     return [
-        tuple(_checked_value(row.get(name), t, name) for name, t in spec.items()) for row in rows
+        value if type(value) is kept else _checked_value(value, dtype, name) for value in values
     ]
+
+
+def _typed_columns(rows: Iterable[Mapping[str, Any]], spec: Spec) -> list[list[Any]]:
+    """The columns of ``spec``, each a list of ``_checked_value`` of its rows' values."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    return [
+        _typed_column([row.get(name) for row in rows], dtype, name) for name, dtype in spec.items()
+    ]
+
+
+def _tuples(columns: list[list[Any]], n_rows: int) -> list[tuple[Any, ...]]:
+    return list(zip(*columns, strict=True)) if columns else [() for _ in range(n_rows)]
+
+
+def _typed_tuples(rows: Iterable[Mapping[str, Any]], spec: Spec) -> list[tuple[Any, ...]]:
+    rows = rows if isinstance(rows, list) else list(rows)
+    return _tuples(_typed_columns(rows, spec), len(rows))
 
 
 def _spark_schema(spec: Spec) -> Any:
@@ -170,7 +224,7 @@ def _snowpark_schema(spec: Spec) -> Any:
     )
 
 
-def _pandas_frame(rows: Sequence[tuple[Any, ...]], spec: Spec) -> Any:
+def _pandas_frame(columns: Sequence[Sequence[Any]], spec: Spec) -> Any:
     import pandas as pd
 
     dtypes = {
@@ -180,7 +234,6 @@ def _pandas_frame(rows: Sequence[tuple[Any, ...]], spec: Spec) -> Any:
         np.bool_: "boolean",
         dt.date: "object",
     }
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in spec]
     return pd.DataFrame(
         {
             name: pd.array(list(values), dtype=dtypes[t])
@@ -189,15 +242,15 @@ def _pandas_frame(rows: Sequence[tuple[Any, ...]], spec: Spec) -> Any:
     )
 
 
-def _duckdb_relation(rows: Sequence[tuple[Any, ...]], spec: Spec, session: Any) -> Any:
+def _duckdb_relation(columns: Sequence[Sequence[Any]], spec: Spec, session: Any) -> Any:
     """A DuckDB relation over the rows, every column cast to its SQL type: an object array per
     column is registered as a view and a typed select is returned (DuckDB would otherwise infer
     a column's type from its values, and a column of nulls would have none)."""
     arrays = {}
-    for i, name in enumerate(spec):
-        column = np.empty(len(rows), dtype=object)
-        column[:] = [row[i] for row in rows]
-        arrays[name] = column
+    for name, values in zip(spec, columns, strict=True):
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        arrays[name] = array
     view = f"__cuped_rows_{id(arrays):x}"
     session.register(view, arrays)
     select = ", ".join(f'cast("{name}" as {_SQL_TYPES[t]}) as "{name}"' for name, t in spec.items())
@@ -212,20 +265,21 @@ def to_frame(rows: Iterable[Mapping[str, Any]], spec: Spec, session: Any) -> Any
     Raises:
         TypeError: for a session of no engine this module knows, naming its type.
     """
-    tuples = _typed_tuples(rows, spec)
+    rows = rows if isinstance(rows, list) else list(rows)
+    columns = _typed_columns(rows, spec)
     engine = engine_of(session)
     if engine == "duckdb":
-        return _duckdb_relation(tuples, spec, session)
+        return _duckdb_relation(columns, spec, session)
     if engine == "spark":
-        return session.createDataFrame(tuples, schema=_spark_schema(spec))
+        return session.createDataFrame(_tuples(columns, len(rows)), schema=_spark_schema(spec))
     if engine == "snowpark":
-        return session.create_dataframe(tuples, schema=_snowpark_schema(spec))
+        return session.create_dataframe(_tuples(columns, len(rows)), schema=_snowpark_schema(spec))
     if engine == "bigframes":
         import bigframes.pandas as bpd
 
-        return bpd.read_pandas(_pandas_frame(tuples, spec))
+        return bpd.read_pandas(_pandas_frame(columns, spec))
     if session is None or engine == "pandas":
-        return _pandas_frame(tuples, spec)
+        return _pandas_frame(columns, spec)
     raise TypeError(
         f"cuped: cannot build an output table for a session of type "
         f"{type(session).__module__}.{type(session).__name__}"

@@ -510,6 +510,7 @@ def results_rows(
     *,
     daily: bool = False,
     quantile_rows: Iterable[Row] = (),
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per experiment x segment x metric x treatment variant (keys: RESULTS_COLUMNS).
 
@@ -537,6 +538,10 @@ def results_rows(
     is as of (``as_of_date``), every day is analysed as its own table (its own multiple-testing
     families), rows carry ``as_of_date`` too, and a plan row without moments gives no row (the
     experiment has not started on any day).
+
+    ``arms_cache``, when given, receives each group's arms as read from its moment rows (keyed
+    by experiment, segment name, segment value and metric; not for the daily series), for
+    :func:`balance_rows` of the same moments to use instead of reading them again.
 
     Raises:
         ValueError: for an invalid or duplicate plan row, moments without a plan row, or
@@ -592,7 +597,7 @@ def results_rows(
             rows.append(_placeholder_row(key, plan, [], "no_units", reason))
 
     for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
-        rows.extend(_analyse_group(key, plans[(key[0], key[3])], groups[key]))
+        rows.extend(_analyse_group(key, plans[(key[0], key[3])], groups[key], arms_cache))
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
     rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
 
@@ -789,12 +794,17 @@ def _design_variables(
 
 
 def _analyse_group(
-    key: tuple[Any, ...], plan: dict[str, Any], moment_rows: list[Row]
+    key: tuple[Any, ...],
+    plan: dict[str, Any],
+    moment_rows: list[Row],
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
 ) -> list[dict[str, Any]]:
     """The result rows of one experiment x segment x metric (x day): one per treatment
     variant, or one ``single_arm`` placeholder."""
     context = _group_context(key)
     arms = arms_from_moment_rows(moment_rows, context=context)
+    if arms_cache is not None and key[4] is None:
+        arms_cache[key[:4]] = arms
     # every analysed unit of each arm (`n_arm`); `n` counts those the metric is analysed on
     arm_units = {
         str(row["variant"]): int(row["n_arm"] if row.get("n_arm") is not None else row["n"])
@@ -913,7 +923,12 @@ def balance_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[
     return _columns(balance_rows(moment_rows, plan_rows), BALANCE_COLUMNS)
 
 
-def balance_rows(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> list[dict[str, Any]]:
+def balance_rows(
+    moment_rows: Iterable[Row],
+    plan_rows: Iterable[Row],
+    *,
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
+) -> list[dict[str, Any]]:
     """One row per experiment x segment x metric x covariate x treatment variant (keys:
     BALANCE_COLUMNS).
 
@@ -922,6 +937,9 @@ def balance_rows(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> list[d
     control, by its standardized difference (:func:`cuped_stats.balance.covariate_balance`). The
     plan supplies each experiment's control variant. Rows are sorted by experiment, segment name,
     segment value, metric, then covariate in variable order and variant.
+
+    ``arms_cache``: the arms :func:`results_rows` read from the same moment rows (its
+    ``arms_cache``); a group it lacks is read here.
 
     Raises:
         ValueError: for moments without a plan row, a plan row without a control variant, or
@@ -950,7 +968,7 @@ def balance_rows(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> list[d
         )
         if (experiment_id, metric_name) not in controls:
             raise ValueError(f"{context}: moments without an analysis plan row")
-        arms = arms_from_moment_rows(groups[key], context=context)
+        arms = (arms_cache or {}).get(key) or arms_from_moment_rows(groups[key], context=context)
         try:
             balances = covariate_balance(arms, controls[(experiment_id, metric_name)])
         except ValueError as error:
@@ -1263,13 +1281,15 @@ def statistics_rows(
     - ``decisions``: :func:`decisions_rows` of the results, health and plan.
     """
     moments, plans = list(moment_rows), list(plan_rows)
-    results = results_rows(moments, plans, quantile_rows=quantile_rows)
+    # each group's arms, read from its moment rows once for the results and the balance checks
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] = {}
+    results = results_rows(moments, plans, quantile_rows=quantile_rows, arms_cache=arms_cache)
     health = health_rows(count_rows)
     kinds = {
         "results": results,
         "results_daily": results_rows(daily_moment_rows, plans, daily=True),
         "health": health,
-        "balance": balance_rows(moments, plans),
+        "balance": balance_rows(moments, plans, arms_cache=arms_cache),
         "power": power_rows(results, moments, plans),
         "decisions": decisions_rows(results, health, plans),
     }

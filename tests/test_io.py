@@ -215,3 +215,71 @@ def test_unknown_objects_are_refused_naming_their_type() -> None:
         read_rows(object())
     with pytest.raises(TypeError, match=r"session of type builtins\.object"):
         to_frame(ROWS, SPEC, object())
+
+
+#: Values of every kind a column can hold: plain ones (kept as they are by the column-wise fast
+#: paths) and those the per-value conversion changes (NULL-like, numpy, decimal, non-finite,
+#: subclasses, text of a number).
+MIXED_VALUES: list[Any] = [
+    None,
+    "text",
+    "",
+    "2.5",
+    0,
+    -7,
+    True,
+    False,
+    1.5,
+    -0.0,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e300,
+    np.float64(2.25),
+    np.float64("nan"),
+    np.int64(4),
+    np.bool_(True),
+    decimal.Decimal("1.25"),
+    decimal.Decimal("NaN"),
+    dt.date(2026, 1, 2),
+    dt.datetime(2026, 1, 2, 3, 4),
+    pd.NA,
+    pd.NaT,
+]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def test_column_wise_reading_gives_what_each_value_gives() -> None:
+    """_records converts a column at a time, skipping values that need nothing: every value of
+    every kind, alone and mixed with others in its column, comes out as _plain makes it."""
+    from cuped_stats.io import _plain, _records
+
+    columns = [MIXED_VALUES, [1.0, 2.0, None], ["a", None, "b"], [float("nan"), 1.0, 2.0]]
+    for column in columns:
+        got = _records(["C"], [(value,) for value in column])
+        want = [_plain(value) for value in column]
+        assert all(_same(row["c"], w) for row, w in zip(got, want, strict=True)), column
+    assert _records(["A", "b"], []) == []
+    with pytest.raises(ValueError, match="a row has 1 values for 2 columns"):
+        _records(["a", "b"], [(1,)])
+
+
+def test_column_wise_typing_gives_what_each_value_gives() -> None:
+    """_typed_columns checks a column at a time, calling the per-value check only where it would
+    change the value: for every type, every kind of value gives what _checked_value gives, or the
+    same error."""
+    from cuped_stats.io import _checked_value, _typed_columns
+
+    for dtype in (object, np.float64, np.int64, np.bool_, dt.date):
+        for value in MIXED_VALUES:
+            try:
+                want: Any = _checked_value(value, dtype, "c")
+            except (TypeError, ValueError, OverflowError, decimal.InvalidOperation) as error:
+                with pytest.raises(type(error)):
+                    _typed_columns([{"c": value}], {"c": dtype})
+                continue
+            got = _typed_columns([{"c": value}, {}], {"c": dtype})
+            assert _same(got[0][0], want) and got[0][1] is None, (dtype, value)
