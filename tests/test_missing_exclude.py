@@ -270,6 +270,56 @@ def test_the_source_is_read_in_the_many_metrics_shape(built) -> None:
     assert "with per_period as" in compiled.read_text()
 
 
+def test_counts_of_the_many_metrics_shape_are_the_rows_counted_per_unit(built) -> None:
+    """The count metrics of the source read in the many-metrics shape (whose counts are held as
+    32-bit integers on DuckDB, cuped__narrow_count): every unit's post- and pre-period value is
+    its number of qualifying rows in each window, counted here from the rows themselves."""
+    run, exposures, surveys, _ = built
+    with duckdb.connect(str(run.database), read_only=True) as con:
+        values = con.sql("select * from cuped__unit_values").df()
+    key = ["experiment_id", "unit_id"]
+    values = values.set_index(key).sort_index()
+    joined = exposures.merge(surveys, on="unit_id")
+    t, start = joined["answered_at"], joined["assigned_at"]
+    index = pd.MultiIndex.from_frame(exposures[key]).sort_values()
+    assert len(values) == len(index) == 900
+    for k in range(8):
+        i = 2 + k  # its position in CONFIG["metrics"]
+        qualifying = joined["score"] > k
+        for period, rows in (
+            ("post", qualifying & (t >= start)),
+            ("pre", qualifying & (t >= start - PRE) & (t < start)),
+        ):
+            expected = joined[rows].groupby(key).size().reindex(index).fillna(0)
+            got = values[f"metric_{i}_{period}"]
+            assert expected.sum() > 0, (k, period)
+            np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy(), f"{k} {period}")
+
+
+def test_a_count_beyond_32_bits_stops_the_build_naming_metric_unit_and_experiment(built) -> None:
+    """The guard around each narrowed count (cuped__narrow_count), as compiled, run with a count
+    past 2,147,483,647: an error naming the metric, the unit and the experiment, never a wrapped
+    or dropped value."""
+    import re
+
+    run = built[0]
+    compiled = next(run.database.parent.glob("target/run/**/cuped__unit_values.sql")).read_text()
+    guard = r"case when (count\(.*?\)) > 2147483647 then (error\(.*?\)) else"
+    guards = re.findall(guard, compiled, re.DOTALL)  # a window's condition spans lines
+    assert len(guards) == 8 + 1  # the counts, and the excluded metric's rows with a value
+    aggregate, error = next((a, e) for a, e in guards if "answers_above_3" in e)
+    expression = f"case when {aggregate} > 2147483647 then {error} else 0 end"
+    expression = expression.replace(aggregate, "cast(3000000000 as bigint)")
+    with duckdb.connect() as con, pytest.raises(duckdb.InvalidInputException) as raised:
+        con.sql(
+            f"select {expression} from (select 'survey' as experiment_id, 42 as unit_id) as units"
+        ).fetchall()
+    assert (
+        "cuped: metric 'answers_above_3' counts more than 2,147,483,647 events of unit 42 in "
+        "experiment survey in one period"
+    ) in str(raised.value)
+
+
 def test_build_warns_about_nothing(built) -> None:
     run = built[0]
     assert "WARN=0" in run.output and "ERROR=0" in run.output

@@ -37,7 +37,7 @@
     {{ cuped.cuped__incremental_fingerprint() }} {{ cuped.cuped__incremental_unit_daily_values() }}
     {{ cuped.cuped__join_planner_hook() }} {{ cuped.cuped__literal() }}
     {{ cuped.cuped__local_date() }} {{ cuped.cuped__long_moments() }}
-    {{ cuped.cuped__merge_aggregate() }} {{ cuped.cuped__per_unit_aggregates() }}
+    {{ cuped.cuped__merge_aggregate() }} {{ cuped.cuped__narrow_count() }} {{ cuped.cuped__per_unit_aggregates() }}
     {{ cuped.cuped__percentile() }} {{ cuped.cuped__pre_period_start() }}
     {{ cuped.cuped__quantile_inputs() }} {{ cuped.cuped__relation() }}
     {{ cuped.cuped__same_windows() }} {{ cuped.cuped__scan_events() }}

@@ -62,7 +62,7 @@
   cuped__scan_events) and `source_<k>_<suffix>` (one row per experiment × unit with events,
   cuped__per_unit_aggregates over the events `events_filter` keeps, a SQL predicate or none).
 -#}
-{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units') %}
+{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units', narrow_counts=false) %}
 {%- set k = scan['index'] %}
 source_{{ k }}_events as (
 
@@ -83,7 +83,7 @@ source_{{ k }}_open_events as (
 
 source_{{ k }}_{{ suffix }} as (
 
-{{ cuped.cuped__per_unit_aggregates(config, scan, units, events) }}
+{{ cuped.cuped__per_unit_aggregates(config, scan, units, events, narrow_counts) }}
 
 )
 {%- endmacro %}
@@ -118,7 +118,7 @@ with units as (
     from {{ previous }}
 {%- endif %}
 ),
-{{ cuped.cuped__source_ctes(config, scan) }}
+{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true) }}
 
 select
     units.*

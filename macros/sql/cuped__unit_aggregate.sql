@@ -30,8 +30,10 @@
   memory for the other shape); with many, the period is part of the group key, so each metric
   needs one aggregate with no filter (at 1M units and 50 metrics 7-9 s against 17-21 s), and the
   post and pre rows are joined back into one. They cross between 6 and 10 metrics per source.
+  With `narrow_counts` (callers that cast every value to double) the second shape's counts are
+  written in the narrowest exact type the warehouse has for them (cuped__narrow_count).
 -#}
-{% macro cuped__per_unit_aggregates(config, scan, units, events) %}
+{% macro cuped__per_unit_aggregates(config, scan, units, events, narrow_counts=false) %}
   {%- set join -%}
     from {{ units }} as units
     inner join {{ events }} as events
@@ -76,10 +78,13 @@
             events.event_at < units.assigned_at as is_pre,
             {%- for entry in scan['metrics'] %}
             {%- set window = cuped.cuped__window_end(entry['metric']) %}
+            {%- set name = entry['metric']['name'] %}
             {%- if entry['metric']['missing'] == 'exclude' %}
-            {{ cuped.cuped__unit_aggregate({'agg': 'count'}, entry['index'], window) }} as metric_{{ entry['index'] }}_rows,
+            {%- set rows = cuped.cuped__unit_aggregate({'agg': 'count'}, entry['index'], window) %}
+            {{ cuped.cuped__narrow_count(rows, name) if narrow_counts else rows }} as metric_{{ entry['index'] }}_rows,
             {%- endif %}
-            {{ cuped.cuped__unit_aggregate(entry['metric'], entry['index'], window) }} as metric_{{ entry['index'] }}
+            {%- set aggregate = cuped.cuped__unit_aggregate(entry['metric'], entry['index'], window) %}
+            {{ cuped.cuped__narrow_count(aggregate, name) if narrow_counts and entry['metric']['agg'] in ['count', 'count_distinct'] else aggregate }} as metric_{{ entry['index'] }}
             {%- if not loop.last %},{% endif %}
             {%- endfor %}
         {{ join }}
@@ -133,4 +138,24 @@
 
 {% macro postgres__cuped__aggregate_where(function, value, condition) -%}
   {{ duckdb__cuped__aggregate_where(function, value, condition) }}
+{%- endmacro %}
+
+{#-
+  A per-unit count (`aggregate`, of metric `metric_name`) in a narrower exact type where that is
+  faster: on DuckDB a 32-bit integer, which halves what the many-metrics shape holds per count in
+  its hash tables (at 100 metrics and 1M units, the statement joining 47 counting metrics' values
+  to the other source's took 8.8-8.9 s instead of 10.7 s). A count beyond its range stops the
+  build with a message naming the metric, the unit and the experiment, never a wrapped value.
+  Elsewhere the count is left as it is.
+-#}
+{% macro cuped__narrow_count(aggregate, metric_name) %}
+  {{- return(adapter.dispatch('cuped__narrow_count', 'cuped')(aggregate, metric_name)) -}}
+{% endmacro %}
+
+{% macro default__cuped__narrow_count(aggregate, metric_name) -%}
+  {{ aggregate }}
+{%- endmacro %}
+
+{% macro duckdb__cuped__narrow_count(aggregate, metric_name) -%}
+  case when {{ aggregate }} > 2147483647 then error({{ cuped.cuped__literal("cuped: metric '" ~ metric_name ~ "' counts more than 2,147,483,647 events of unit ") }} || cast(units.unit_id as {{ dbt.type_string() }}) || ' in experiment ' || units.experiment_id || ' in one period') else cast({{ aggregate }} as integer) end
 {%- endmacro %}

@@ -52,7 +52,7 @@ with
 {%- set settled = cuped.cuped__settled_boundary() if config['incremental'] else none %}
 {%- for scan in scans if not staged %}
 {%- if config['incremental'] is none %}
-{{ cuped.cuped__source_ctes(config, scan) }},
+{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true) }},
 {%- else %}
 {#- incremental: the stored values before the boundary (cuped__unit_settled) and the events from it on -#}
 {{ cuped.cuped__source_ctes(config, scan, 'open', ('event_at >= ' ~ settled) if settled is not none else none, units_from) }},
