@@ -30,8 +30,8 @@
   memory for the other shape); with many, the period is part of the group key, so each metric
   needs one aggregate with no filter (at 1M units and 50 metrics 7-9 s against 17-21 s), and the
   post and pre rows are joined back into one. They cross between 6 and 10 metrics per source.
-  With `narrow_counts` (callers that cast every value to double) the second shape's counts are
-  written in the narrowest exact type the warehouse has for them (cuped__narrow_count).
+  With `narrow_counts` (for callers that cast every value to a double) the second shape holds
+  its counts as 32-bit integers on DuckDB (cuped__narrow_count; unchanged elsewhere).
 -#}
 {% macro cuped__per_unit_aggregates(config, scan, units, events, narrow_counts=false) %}
   {%- set join -%}
