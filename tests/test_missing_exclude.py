@@ -316,7 +316,9 @@ def test_a_count_beyond_32_bits_stops_the_build_naming_metric_unit_and_experimen
         ).fetchall()
     assert (
         "cuped: metric 'answers_above_3' counts more than 2,147,483,647 events of unit 42 in "
-        "experiment survey in one period"
+        "experiment survey in one period: such a unit is usually a placeholder id (anonymous or "
+        "test traffic); leave its events out with the metric's `filter`, or its rows out of the "
+        "assignments"
     ) in str(raised.value)
 
 

@@ -157,5 +157,5 @@
 {%- endmacro %}
 
 {% macro duckdb__cuped__narrow_count(aggregate, metric_name) -%}
-  case when {{ aggregate }} > 2147483647 then error({{ cuped.cuped__literal("cuped: metric '" ~ metric_name ~ "' counts more than 2,147,483,647 events of unit ") }} || cast(units.unit_id as {{ dbt.type_string() }}) || ' in experiment ' || units.experiment_id || ' in one period') else cast({{ aggregate }} as integer) end
+  case when {{ aggregate }} > 2147483647 then error({{ cuped.cuped__literal("cuped: metric '" ~ metric_name ~ "' counts more than 2,147,483,647 events of unit ") }} || cast(units.unit_id as {{ dbt.type_string() }}) || ' in experiment ' || units.experiment_id || ' in one period: such a unit is usually a placeholder id (anonymous or test traffic); leave its events out with the metric''s `filter`, or its rows out of the assignments') else cast({{ aggregate }} as integer) end
 {%- endmacro %}
