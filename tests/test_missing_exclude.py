@@ -8,6 +8,11 @@ recomputes every unit's value from the CSV rows with pandas, keeps the units wit
 them at the 95th percentile of those units, and fits statsmodels OLS on them (SE with θ estimated:
 tests.helpers.estimated_theta_reference). The same metric with the default `missing: zero` is
 checked on all units, and the daily series against a recomputation as of a day mid-experiment.
+
+A second source (visits) lets the same project be built staged (one source at a time,
+macros/sql/cuped__staged_sources.sql): its first table is the survey source's per-unit
+aggregates in the many-metrics shape with a row for every unit, units without answers included,
+and its per-unit values and public tables must equal the one-statement build's exactly.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from tests.dbt_runner import deps_and_build, write_installing_project
-from tests.helpers import estimated_theta_reference
+from tests.dbt_runner import deps_and_build, run_dbt, write_installing_project
+from tests.helpers import PUBLIC_TABLES, assert_same_tables, estimated_theta_reference
 
 WINDOW = pd.Timedelta(days=7)
 PRE = pd.Timedelta(days=14)
@@ -55,6 +60,13 @@ CONFIG = {
             }
             for k in range(8)
         ),
+        # a second source, so the project can also be built staged (test_staged_build_...)
+        {
+            "name": "visits",
+            "source": "visits",
+            "timestamp_column": "visited_at",
+            "agg": "count",
+        },
     ],
 }
 #: the day the daily series is checked on (units assigned March 1-5, answers up to March 13)
@@ -98,9 +110,21 @@ def _data(seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return exposures, surveys, users
 
 
+def _visits(exposures: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
+    """0-3 visits per unit around its assignment (a unit without any included)."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (unit, assigned + pd.Timedelta(hours=float(rng.uniform(-200, 200))))
+        for unit, assigned in zip(exposures["unit_id"], exposures["assigned_at"], strict=True)
+        for _ in range(rng.integers(0, 4))
+    ]
+    return pd.DataFrame(rows, columns=["unit_id", "visited_at"])
+
+
 def _write(root: Path, exposures, surveys, users) -> None:
     write_installing_project(root)
     seeds = root / "seeds"
+    _visits(exposures).to_csv(seeds / "visits.csv", index=False)
     exposures.to_csv(seeds / "exposures.csv", index=False)
     surveys.to_csv(seeds / "surveys.csv", index=False)
     users.to_csv(seeds / "users.csv", index=False)
@@ -144,17 +168,31 @@ def _capped(data: pd.DataFrame, observed_only: bool) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory):
+def scratch(tmp_path_factory: pytest.TempPathFactory):
     exposures, surveys, users = _data()
-    root, work = tmp_path_factory.mktemp("missing"), tmp_path_factory.mktemp("missing_work")
+    root = tmp_path_factory.mktemp("missing")
     _write(root, exposures, surveys, users)
-    run = deps_and_build(root, work, CONFIG)
+    return root, exposures, surveys
+
+
+@pytest.fixture(scope="module")
+def built(scratch, tmp_path_factory: pytest.TempPathFactory):
+    root, exposures, surveys = scratch
+    run = deps_and_build(root, tmp_path_factory.mktemp("missing_work"), CONFIG)
     with duckdb.connect(str(run.database), read_only=True) as con:
         tables = {
             name: con.sql(f"select * from {name}").df()
             for name in ("cuped_results", "cuped_results_daily", "cuped_caps", "cuped_health")
         }
     return run, exposures, surveys, tables
+
+
+def _all_tables(database: Path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            name: con.sql(f"select * from {name}").df()
+            for name in [*PUBLIC_TABLES, "cuped__unit_values"]
+        }
 
 
 def _check_against_ols(data: pd.DataFrame, row: pd.Series) -> None:
@@ -325,3 +363,28 @@ def test_a_count_beyond_32_bits_stops_the_build_naming_metric_unit_and_experimen
 def test_build_warns_about_nothing(built) -> None:
     run = built[0]
     assert "WARN=0" in run.output and "ERROR=0" in run.output
+
+
+def test_staged_build_equals_the_one_statement_build(built, scratch, tmp_path_factory) -> None:
+    """Built staged (forced by the var), the survey source is the chain's first table: its
+    per-unit aggregates in the many-metrics shape carry every unit (cuped__per_unit_aggregates'
+    `every_unit`), so units without answers or visits are kept with zeros. Every per-unit value
+    equals the one-statement build's exactly, and so does every public table (to 1e-12: the
+    units are stored in another order, so the moments add in another order)."""
+    root = scratch[0]
+    work = tmp_path_factory.mktemp("missing_staged")
+    variables = {"cuped": CONFIG, "cuped_stage_sources": True}
+    staged = run_dbt(["build"], project_dir=root, work_dir=work, variables=variables).check()
+    sql = next(work.glob("target/run/**/cuped__unit_values.sql")).read_text()
+    assert "from cuped__unit_values__stage_0" in sql  # the model joins visits to the chain
+    got, want = _all_tables(staged.database), _all_tables(built[0].database)
+    keys = ["experiment_id", "unit_id"]
+    values = want["cuped__unit_values"]
+    assert len(values) == 900 and (values["metric_0_observed"] == 0).sum() > 100
+    assert (values["metric_10_post"] + values["metric_10_pre"] == 0).sum() > 50  # no visits
+    pd.testing.assert_frame_equal(
+        got["cuped__unit_values"].sort_values(keys).reset_index(drop=True),
+        values.sort_values(keys).reset_index(drop=True),
+        check_exact=True,
+    )
+    assert_same_tables(got, want, "staged vs one statement", PUBLIC_TABLES, rtol=1e-12)

@@ -62,7 +62,7 @@
   cuped__scan_events) and `source_<k>_<suffix>` (one row per experiment × unit with events,
   cuped__per_unit_aggregates over the events `events_filter` keeps, a SQL predicate or none).
 -#}
-{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units', narrow_counts=false) %}
+{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units', narrow_counts=false, every_unit=false) %}
 {%- set k = scan['index'] %}
 source_{{ k }}_events as (
 
@@ -83,7 +83,7 @@ source_{{ k }}_open_events as (
 
 source_{{ k }}_{{ suffix }} as (
 
-{{ cuped.cuped__per_unit_aggregates(config, scan, units, events, narrow_counts) }}
+{{ cuped.cuped__per_unit_aggregates(config, scan, units, events, narrow_counts, every_unit) }}
 
 )
 {%- endmacro %}
@@ -99,13 +99,14 @@ source_{{ k }}_{{ suffix }} as (
 {% endmacro %}
 
 {#-
-  The select of stage `position` of the chain: the previous stage's table (the analysed units for
-  the first) left-joined to scan `scan`'s per-unit aggregates, named by cuped__stage_column.
-  After the first stage, the scan's join to the units reads only the units' columns of the
-  previous table and the final select reads that table itself: a `units` CTE of the whole wide
-  table, read twice, would be materialized by DuckDB, a copy of every column of every unit (at
-  100 metrics, 1M units and a 2.8 GB limit the model's statement took 11.3-13.1 s without it
-  against 14.1-15.4 s with it).
+  The select of stage `position` of the chain: the previous stage's table left-joined to scan
+  `scan`'s per-unit aggregates, named by cuped__stage_column. The first stage joins no wide
+  result: its per-unit aggregates have a row for every analysed unit (`every_unit`,
+  cuped__per_unit_aggregates), which it renames. After the first stage, the scan's join to the
+  units reads only the units' columns of the previous table and the final select reads that
+  table itself: a `units` CTE of the whole wide table, read twice, would be materialized by
+  DuckDB, a copy of every column of every unit (at 100 metrics, 1M units and a 2.8 GB limit the
+  model's statement took 11.3-13.1 s without it against 14.1-15.4 s with it).
 -#}
 {% macro cuped__stage_sql(config, scan, position) %}
 {%- set k = scan['index'] %}
@@ -118,17 +119,27 @@ with units as (
     from {{ previous }}
 {%- endif %}
 ),
-{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true) }}
+{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true, every_unit=previous is none) }}
+{%- if previous is none %}
+
+select
+    experiment_id, unit_id, variant, assigned_at, analysis_end_at
+    {%- for column in cuped.cuped__scan_columns(scan) %},
+    {{ column }} as {{ cuped.cuped__stage_column(k, column) }}
+    {%- endfor %}
+from source_{{ k }}_per_unit
+{%- else %}
 
 select
     units.*
     {%- for column in cuped.cuped__scan_columns(scan) %},
     source_{{ k }}_per_unit.{{ column }} as {{ cuped.cuped__stage_column(k, column) }}
     {%- endfor %}
-from {{ 'units' if previous is none else previous ~ ' as units' }}
+from {{ previous }} as units
 left join source_{{ k }}_per_unit
     on source_{{ k }}_per_unit.experiment_id = units.experiment_id
     and source_{{ k }}_per_unit.unit_id = units.unit_id
+{%- endif %}
 {%- endmacro %}
 
 {#-
