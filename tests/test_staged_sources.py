@@ -75,7 +75,8 @@ def test_three_sources_are_built_in_one_statement_by_default_and_staged_when_for
     assert STAGE not in one_statement and n_sources == 3
     # the staged model reads the chain's last temporary table and scans the last source itself
     assert f"from {STAGE}{n_sources - 2}" in staged
-    assert staged.count("_events as (") == 1
+    # (as a CTE DuckDB does not materialize: the post and pre periods scan it apart)
+    assert staged.count("_events as not materialized (") == 1
 
 
 def test_staged_per_unit_values_equal_the_one_statement_values_exactly(builds) -> None:

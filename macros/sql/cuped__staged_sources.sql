@@ -62,9 +62,9 @@
   cuped__scan_events) and `source_<k>_<suffix>` (one row per experiment × unit with events,
   cuped__per_unit_aggregates over the events `events_filter` keeps, a SQL predicate or none).
 -#}
-{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units', narrow_counts=false, every_unit=false) %}
+{% macro cuped__source_ctes(config, scan, suffix='per_unit', events_filter=none, units='units', narrow_counts=false, every_unit=false, periods_apart=false) %}
 {%- set k = scan['index'] %}
-source_{{ k }}_events as (
+source_{{ k }}_events as {{ 'not materialized ' if periods_apart }}(
 
 {{ cuped.cuped__scan_events(scan) }}
 
@@ -83,7 +83,7 @@ source_{{ k }}_open_events as (
 
 source_{{ k }}_{{ suffix }} as (
 
-{{ cuped.cuped__per_unit_aggregates(config, scan, units, events, narrow_counts, every_unit) }}
+{{ cuped.cuped__per_unit_aggregates(config, scan, units, events, narrow_counts, every_unit, periods_apart) }}
 
 )
 {%- endmacro %}
@@ -119,7 +119,7 @@ with units as (
     from {{ previous }}
 {%- endif %}
 ),
-{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true, every_unit=previous is none) }}
+{{ cuped.cuped__source_ctes(config, scan, narrow_counts=true, every_unit=previous is none, periods_apart=true) }}
 {%- if previous is none %}
 
 select
