@@ -108,15 +108,19 @@
       {%- do period_aggregates.append((cuped.cuped__narrow_count(aggregate, name) if narrow_counts and entry['metric']['agg'] in ['count', 'count_distinct'] else aggregate) ~ ' as metric_' ~ entry['index']) %}
     {%- endfor %}
     {%- set period_end = '(units.analysis_end_at is null or events.event_at <= units.analysis_end_at)' %}
-    {%- if periods_apart %}
-    with post as (
-
-        select
+    {#- a row's keys, and with every_unit its unit's columns -#}
+    {%- set unit_keys -%}
             units.experiment_id,
             units.unit_id,
             {%- for column in unit_columns %}
             any_value(units.{{ column }}) as {{ column }},
             {%- endfor %}
+    {%- endset %}
+    {%- if periods_apart %}
+    with post as (
+
+        select
+            {{ unit_keys }}
             {{ (rows_aggregates + period_aggregates) | join(',\n            ') }}
         from {{ units }} as units
         {{ 'left' if every_unit else 'inner' }} join {{ events }} as events
@@ -146,11 +150,7 @@
     with per_period as (
 
         select
-            units.experiment_id,
-            units.unit_id,
-            {%- for column in unit_columns %}
-            any_value(units.{{ column }}) as {{ column }},
-            {%- endfor %}
+            {{ unit_keys }}
             {{ is_pre }} as is_pre,
             {{ (rows_aggregates + period_aggregates) | join(',\n            ') }}
         {{ join }}
