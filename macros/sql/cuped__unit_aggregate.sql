@@ -34,11 +34,12 @@
   its counts as 32-bit integers on DuckDB (cuped__narrow_count; unchanged elsewhere).
 
   With `every_unit` (the first table of the staged chain, on DuckDB only:
-  macros/sql/cuped__staged_sources.sql) the units are left-joined to the events, so every unit of `units` gets a row (a unit without
-  events in its windows one post-period row of empty aggregates: counts 0, other aggregates null,
-  as the callers' coalesce to 0 makes them anyway), carrying its variant, assigned_at and
-  analysis_end_at: the caller needs no second join of the units to the wide result (at 100
-  metrics, 1M units and a 2.8 GB limit the first stage took 7.3-7.6 s this way against 7.9-9.0 s).
+  macros/sql/cuped__staged_sources.sql) the units are left-joined to the events, so every unit
+  of `units` gets a row (a unit without events in its windows one post-period row of empty
+  aggregates: counts 0, other aggregates null, as the callers' coalesce to 0 makes them anyway),
+  carrying its variant, assigned_at and analysis_end_at: the caller needs no second join of the
+  units to the wide result (at 100 metrics, 1M units and a 2.8 GB limit the first stage took
+  7.3-7.6 s this way against 7.9-9.0 s).
 
   With `periods_apart` (the staged chain, DuckDB only) the second shape aggregates the post and
   the pre period in two group bys of their own, each over its own join of the units to the
