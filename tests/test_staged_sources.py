@@ -4,8 +4,9 @@ temporary tables, the last in the model's own statement). The demo built staged 
 var) gives the same per-unit table as the demo built in one statement, value for value, and the
 same public tables (to 1e-12: the per-unit rows are stored in another order, so the moments add
 in another order), with a metric on a third source so the chain has two temporary tables; `auto`
-stages a build of more than 16 metrics over two sources on DuckDB and not the demo; a wrong
-value of the var is named."""
+stages a build of more than 16 metrics over two sources on DuckDB and not the demo, and that
+build (a source of more than 8 metrics, its periods aggregated apart) equals its one-statement
+build too; a wrong value of the var is named."""
 
 from __future__ import annotations
 
@@ -105,7 +106,9 @@ def test_staged_public_tables_equal_the_one_statement_tables(builds) -> None:
     )
 
 
-def test_auto_stages_more_than_16_metrics_over_two_sources(builds) -> None:
+def _many_metrics_config() -> dict:
+    """The demo with 12 more metrics on its orders: more than 16 in all, and more than 8 on one
+    source, so that source is read in the many-metrics shape (the periods apart when staged)."""
     config = copy.deepcopy(_demo_config())
     extra = [
         {
@@ -120,14 +123,34 @@ def test_auto_stages_more_than_16_metrics_over_two_sources(builds) -> None:
         for i in range(12)
     ]
     config["metrics"] = config["metrics"] + extra
-    work_dir = builds["one statement"]["work_dir"]
-    run = run_dbt(
-        ["compile", "--select", "cuped__unit_values"],
-        project_dir=REPO,
-        work_dir=work_dir,
-        variables={"cuped": config},
-    ).check()
-    assert f"from {STAGE}" in _model_sql(work_dir, "compiled"), run.output[-2000:]
+    return config
+
+
+def test_auto_stages_more_than_16_metrics_over_two_sources(tmp_path_factory) -> None:
+    """`auto` stages the many-metrics demo, whose orders are then aggregated with the post and
+    pre periods apart, and the staged build equals the one-statement build (forced with the
+    var) value for value, and its public tables to 1e-12."""
+    config = _many_metrics_config()
+    out = {}
+    for label, stage in [("auto", "auto"), ("one statement", False)]:
+        work_dir = tmp_path_factory.mktemp(f"many_{stage}")
+        variables = {"cuped": config, "cuped_stage_sources": stage}
+        run = run_dbt(["build"], project_dir=REPO, work_dir=work_dir, variables=variables).check()
+        out[label] = (work_dir, _tables(run.database))
+    assert f"from {STAGE}" in _model_sql(out["auto"][0])
+    assert STAGE not in _model_sql(out["one statement"][0])
+    keys = ["experiment_id", "unit_id"]
+    staged, plain = (
+        out["auto"][1]["cuped__unit_values"],
+        out["one statement"][1]["cuped__unit_values"],
+    )
+    assert len(plain) > 1000
+    pd.testing.assert_frame_equal(
+        staged.sort_values(keys).reset_index(drop=True),
+        plain.sort_values(keys).reset_index(drop=True),
+        check_exact=True,
+    )
+    assert_same_tables(out["auto"][1], out["one statement"][1], "auto vs one", PUBLIC_TABLES)
 
 
 def test_a_wrong_value_of_the_var_is_named(builds) -> None:
