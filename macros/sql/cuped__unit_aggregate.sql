@@ -41,12 +41,12 @@
   units to the wide result (at 100 metrics, 1M units and a 2.8 GB limit the first stage took
   7.3-7.6 s this way against 7.9-9.0 s).
 
-  With `periods_apart` (the staged chain, DuckDB only) the second shape aggregates the post and
-  the pre period in two group bys of their own, each over its own join of the units to the
-  events (the caller's events CTE is not materialized: it is scanned twice), instead of one group
-  by per unit and period whose rows are materialized and split again: two hash tables of half
-  the groups, built one after the other, hold less under a memory limit (the first stage above
-  took 5.8-5.9 s this way against 6.8-7.8 s).
+  With `periods_apart` (the staged chain, DuckDB only; implied by `every_unit`) the second shape
+  aggregates the post and the pre period in two group bys of their own, each over its own join of
+  the units to the events (the caller's events CTE is not materialized: it is scanned twice),
+  instead of one group by per unit and period whose rows are materialized and split again: two
+  hash tables of half the groups, built one after the other, hold less under a memory limit (the
+  first stage above took 5.8-5.9 s this way against 6.8-7.8 s).
 -#}
 {% macro cuped__per_unit_aggregates(config, scan, units, events, narrow_counts=false, every_unit=false, periods_apart=false) %}
   {%- set join -%}
@@ -59,6 +59,8 @@
   {#- with every_unit, a unit without events has one row of nulls from the join: a post-period row -#}
   {%- set is_pre = 'coalesce(events.event_at < units.assigned_at, false)' if every_unit else 'events.event_at < units.assigned_at' -%}
   {%- set unit_columns = ['variant', 'assigned_at', 'analysis_end_at'] if every_unit else [] -%}
+  {#- the only shape of many metrics built and tested with every_unit: its periods apart -#}
+  {%- set periods_apart = periods_apart or every_unit -%}
   {%- if scan['metrics'] | length <= 8 %}
     select
         experiment_id,
@@ -164,7 +166,7 @@
         coalesce(post.experiment_id, pre.experiment_id) as experiment_id,
         coalesce(post.unit_id, pre.unit_id) as unit_id,
         {%- for column in unit_columns %}
-        {{ ('post.' ~ column) if periods_apart else ('coalesce(post.' ~ column ~ ', pre.' ~ column ~ ') as ' ~ column) }},
+        post.{{ column }},
         {%- endfor %}
         {%- for entry in scan['metrics'] %}
         {%- if entry['metric']['missing'] == 'exclude' %}
