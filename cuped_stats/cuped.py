@@ -459,6 +459,7 @@ class _Adjustment:
         self._arm_terms: dict[str, _ArmTerms] = {}
         self._pooled_coef: np.ndarray | None = None
         self._residuals: tuple[tuple[ArmResidual, ...], np.ndarray] | None = None
+        self._shift_terms: tuple[float, dict[str, tuple[float, float]]] | None = None
 
     def arm_terms(self, arm: ArmMoments) -> _ArmTerms:
         """:func:`_arm_terms` of ``arm``."""
@@ -475,6 +476,35 @@ class _Adjustment:
             self._pooled_coef = feature_jacobian(self.features, mu_pool).T @ self.a
         return self._pooled_coef
 
+    def means_covariance(self, control: ArmMoments, treatment: ArmMoments) -> np.ndarray:
+        """``Cov((m_t, m_c))`` with θ known: ``Σ_h c_{·,h}ᵀ (Σ_h/n_h) c_{·,h}`` with
+        ``c_{g,h} = δ_gh·o_g + w_h·p``, ``o_g = J_gᵀb`` and ``p`` :meth:`pooled_coef`. Expanded,
+        ``Cov(m_a, m_b) = s + r_a + r_b + δ_ab·v_a`` with ``s = Σ_h w_h² pᵀΣ_h p/n_h``,
+        ``r_g = w_g·o_gᵀΣ_g p/n_g`` and ``v_g = o_gᵀΣ_g o_g/n_g``: every term is the pool's or
+        one arm's, computed once for every comparison under this adjustment."""
+        if self._shift_terms is None:
+            coef = self.pooled_coef()
+            n_pool = sum(arm.n for arm in self.pool)
+            shift_variance = 0.0
+            own: dict[str, tuple[float, float]] = {}
+            for arm in self.pool:
+                w = arm.n / n_pool
+                own_coef = self.arm_terms(arm).own_coef
+                scaled = arm.cov @ np.array([own_coef, coef]).T / arm.n  # Σ_h (o_h, p) / n_h
+                shift_variance += w * w * float(coef @ scaled[:, 1])
+                own[arm.variant] = (
+                    w * float(own_coef @ scaled[:, 1]),
+                    float(own_coef @ scaled[:, 0]),
+                )
+            self._shift_terms = (shift_variance, own)
+        shift_variance, own = self._shift_terms
+        r_t, v_t = own[treatment.variant]
+        r_c, v_c = own[control.variant]
+        cross = shift_variance + r_t + r_c
+        return np.array(
+            [[shift_variance + 2.0 * r_t + v_t, cross], [cross, shift_variance + 2.0 * r_c + v_c]]
+        )
+
     def theta_residuals(self, theta_method: str) -> tuple[tuple[ArmResidual, ...], np.ndarray]:
         """:func:`_theta_residuals` of the pool (``theta_method`` is the call's)."""
         if self._residuals is None:
@@ -486,7 +516,10 @@ def _fit_features(
     pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str, shared: _Shared
 ) -> ThetaFit:
     """θ over the covariate features defined in every arm of ``pool`` (screened by
-    :func:`fit_theta`); ``x̄ = h_x(μ̄)``. Covariates undefined in an arm are dropped first."""
+    :func:`fit_theta`); ``x̄ = h_x(μ̄)``. Covariates undefined in an arm are dropped first.
+    Without covariates there is nothing to fit (the pool's arms have a defined outcome)."""
+    if len(features) == 1:
+        return ThetaFit(covariates=(), theta=(), dropped=(), covariate_mean=())
     undefined = set().union(*(_zero_denominators(arm, features) for arm in pool))
     defined = [f for j, f in enumerate(features) if j not in undefined]
     mu_pool = shared.pooled_mean(pool)
@@ -626,30 +659,6 @@ def _effect_variance(
     return _EffectVariance(variance, df, np.zeros((2, 2)))
 
 
-def _means_covariance(
-    pool: Sequence[ArmMoments],
-    control: ArmMoments,
-    treatment: ArmMoments,
-    own: tuple[np.ndarray, np.ndarray],
-    pooled_coef: np.ndarray,
-) -> np.ndarray:
-    """``Cov((m_t, m_c))`` with θ known: ``Σ_h c_{·,h}ᵀ (Σ_h/n_h) c_{·,h}``,
-    ``c_{g,h} = δ_gh·J_gᵀb + w_h·J(μ̄)ᵀa`` (own = ``(J_tᵀb, J_cᵀb)``)."""
-    n_pool = sum(arm.n for arm in pool)
-    cov_tc = np.zeros((2, 2))
-    for arm in pool:
-        w = arm.n / n_pool
-        shared_coef = w * pooled_coef
-        coefs = np.array(
-            [
-                (own[0] if arm is treatment else 0.0) + shared_coef,
-                (own[1] if arm is control else 0.0) + shared_coef,
-            ]
-        )
-        cov_tc += coefs @ (arm.cov / arm.n) @ coefs.T
-    return cov_tc
-
-
 def _relative_interval(
     method: str,
     m_t: float,
@@ -749,9 +758,7 @@ def _estimate(
     )
     if not relative_defined:
         return _Computed(Estimate(**values), se, tuple(reasons))
-    pooled_coef = adjustment.pooled_coef()
-    own = (arm_t.own_coef, arm_c.own_coef)
-    cov_tc = _means_covariance(pool, control, treatment, own, pooled_coef) + extra
+    cov_tc = adjustment.means_covariance(control, treatment) + extra
     grad = np.array([1.0 / m_c, -m_t / m_c**2])
     relative_se = math.sqrt(max(float(grad @ cov_tc @ grad), 0.0))
     values["relative_se"] = relative_se
