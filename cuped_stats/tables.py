@@ -13,19 +13,20 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from cuped_stats._version import __version__
 from cuped_stats.balance import covariate_balance
+from cuped_stats.batch import MetricRequest, analyze_metrics
 from cuped_stats.bayes import NormalPrior, bayes_readout, empirical_bayes_prior, fixed_prior
 from cuped_stats.cuped import (
     METRIC_TYPES,
     OUTCOME_VARIABLES,
     RELATIVE_CI_METHODS,
     THETA_METHODS,
-    analyze_metric,
+    Comparison,
 )
 from cuped_stats.decisions import (
     DECISION_COLUMNS,
@@ -515,7 +516,8 @@ def results_rows(
     """One row per experiment x segment x metric x treatment variant (keys: RESULTS_COLUMNS).
 
     Each (experiment, metric) of the plan is analysed in every segment its moments cover, with
-    :func:`cuped_stats.cuped.analyze_metric`. The plan's optional ``relative_ci_method``
+    :func:`cuped_stats.cuped.analyze_metric` (all groups at once:
+    :func:`cuped_stats.batch.analyze_metrics`). The plan's optional ``relative_ci_method``
     (``delta`` or ``log``; absent or null: ``delta``) picks the relative CI. Holm and
     Benjamini-Hochberg p-values adjust the CUPED p-values within each experiment x segment family
     (all metrics x treatment variants). Rows are sorted by experiment, segment name, segment
@@ -596,8 +598,15 @@ def results_rows(
             reason = "the experiment has no analysed unit (see cuped_health for exclusions)"
             rows.append(_placeholder_row(key, plan, [], "no_units", reason))
 
-    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
-        rows.extend(_analyse_group(key, plans[(key[0], key[3])], groups[key], arms_cache))
+    prepared = [
+        _prepare_group(key, plans[(key[0], key[3])], groups[key], arms_cache)
+        for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k))
+    ]
+    analysed = analyze_metrics(
+        [group.request for group in prepared], labels=[group.context for group in prepared]
+    )
+    for group, comparisons in zip(prepared, analysed, strict=True):
+        rows.extend(_group_rows(group, comparisons))
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
     rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
 
@@ -793,14 +802,25 @@ def _design_variables(
     return arms, tuple(n for n in names if _is_indicator_of(n, stratum))
 
 
-def _analyse_group(
+class _Group(NamedTuple):
+    """One experiment x segment x metric (x day) ready for analysis: its key, plan row, arms,
+    the analysis request and every analysed unit of each arm."""
+
+    key: tuple[Any, ...]
+    plan: dict[str, Any]
+    context: str
+    arms: list[ArmMoments]
+    request: MetricRequest
+    arm_units: dict[str, int]
+
+
+def _prepare_group(
     key: tuple[Any, ...],
     plan: dict[str, Any],
     moment_rows: list[Row],
     arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
-) -> list[dict[str, Any]]:
-    """The result rows of one experiment x segment x metric (x day): one per treatment
-    variant, or one ``single_arm`` placeholder."""
+) -> _Group:
+    """The arms of one experiment x segment x metric (x day), checked, and its request."""
     context = _group_context(key)
     arms = arms_from_moment_rows(moment_rows, context=context)
     if arms_cache is not None and key[4] is None:
@@ -819,23 +839,33 @@ def _analyse_group(
                 f"in every variant (variant {arms[0].variant!r}: {arms[0].names})"
             )
     arms, strata = _design_variables(arms, plan)
-    try:
-        comparisons = analyze_metric(
-            arms,
-            str(plan["control_variant"]),
-            metric_type=plan["metric_type"],
-            alpha=float(plan["alpha"]),
-            theta_method=plan["theta_method"],
-            relative_ci_method=plan["relative_ci_method"],
-            strata=strata,
-        )
-    except ValueError as error:
-        raise ValueError(f"{context}: {error}") from error
+    request = MetricRequest(
+        arms,
+        str(plan["control_variant"]),
+        metric_type=plan["metric_type"],
+        alpha=float(plan["alpha"]),
+        theta_method=plan["theta_method"],
+        relative_ci_method=plan["relative_ci_method"],
+        strata=tuple(strata),
+    )
+    return _Group(key, plan, context, arms, request, arm_units)
+
+
+def _group_rows(group: _Group, comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
+    """The result rows of one analysed group: one per treatment variant, or one
+    ``single_arm`` placeholder."""
     if not comparisons:
-        variants = ", ".join(sorted(arm.variant for arm in arms))
+        variants = ", ".join(sorted(arm.variant for arm in group.arms))
         reason = f"only one variant has units ({variants}): there is nothing to compare"
-        return [_placeholder_row(key, plan, arms, "single_arm", reason, arm_units)]
-    return [_result_row(key, plan, comparison, arm_units) for comparison in comparisons]
+        return [
+            _placeholder_row(
+                group.key, group.plan, group.arms, "single_arm", reason, group.arm_units
+            )
+        ]
+    return [
+        _result_row(group.key, group.plan, comparison, group.arm_units)
+        for comparison in comparisons
+    ]
 
 
 def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:
