@@ -63,16 +63,8 @@ class MetricRequest(NamedTuple):
 
 
 def _scalar(request: MetricRequest) -> tuple[Comparison, ...]:
-    return analyze_metric(
-        request.arms,
-        request.control_variant,
-        metric_type=request.metric_type,
-        alpha=request.alpha,
-        theta_method=request.theta_method,
-        relative_ci_method=request.relative_ci_method,
-        small_sample_correction=request.small_sample_correction,
-        strata=request.strata,
-    )
+    options = request._asdict()
+    return analyze_metric(options.pop("arms"), options.pop("control_variant"), **options)
 
 
 def _batchable(request: MetricRequest, n_features: int) -> bool:
