@@ -134,16 +134,29 @@ def _stack(requests: Sequence[MetricRequest]) -> _Arms:
     )
 
 
+def _per_group(function, matrices: np.ndarray, ok: np.ndarray, *args: np.ndarray) -> np.ndarray:
+    """``function`` (``np.linalg.solve`` or ``inv``) of every group where ``ok``, NaN elsewhere:
+    one stacked call, or one call per group when a matrix is singular (its ``ok`` cleared)."""
+    shape = args[0].shape if args else matrices.shape
+    out = np.full(shape, np.nan)
+    where = np.flatnonzero(ok)
+    try:
+        out[where] = function(matrices[where], *(arg[where, ..., None] for arg in args)).reshape(
+            (len(where), *shape[1:])
+        )
+    except np.linalg.LinAlgError:
+        for g in where:
+            try:
+                out[g] = function(matrices[g], *(arg[g] for arg in args))
+            except np.linalg.LinAlgError:
+                ok[g] = False
+    return out
+
+
 def _solve(matrices: np.ndarray, vectors: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """``matrices⁻¹ vectors`` per group where ``ok`` (NaN elsewhere); a group whose matrix is
     singular has ``ok`` cleared."""
-    out = np.full(vectors.shape, np.nan)
-    for g in np.flatnonzero(ok):
-        try:
-            out[g] = np.linalg.solve(matrices[g], vectors[g])
-        except np.linalg.LinAlgError:
-            ok[g] = False
-    return out
+    return _per_group(np.linalg.solve, matrices, ok, vectors)
 
 
 def _screen_clear(within: np.ndarray, mu_pool: np.ndarray, ok: np.ndarray) -> None:
@@ -191,12 +204,7 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     scatters = (n - 1.0)[:, :, None, None] * cov[:, :, 1:, 1:]  # W_h
     offsets = mu[:, :, 1:] - mu_pool[:, None, 1:]  # d_h
     scatter = scatters.sum(axis=1)  # M
-    inverse = np.full(scatter.shape, np.nan)
-    for g in np.flatnonzero(ok):
-        try:
-            inverse[g] = np.linalg.inv(scatter[g])
-        except np.linalg.LinAlgError:
-            ok[g] = False
+    inverse = _per_group(np.linalg.inv, scatter, ok)
     residual_df = n - 1.0 - np.einsum("gij,ghij->gh", inverse, scatters)  # ν_h
     with np.errstate(invalid="ignore"):
         ok &= (residual_df > _MARGIN * _NU_RTOL * n).all(axis=1)
