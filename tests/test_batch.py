@@ -217,3 +217,19 @@ def test_an_invalid_request_is_named_by_its_label() -> None:
     bad = good._replace(metric_type="median")
     with pytest.raises(ValueError, match=r"^experiment e2, metric m: unknown metric_type 'median'"):
         analyze_metrics([good, bad], labels=["experiment e1, metric m", "experiment e2, metric m"])
+
+
+def test_a_singular_matrix_clears_its_group_and_leaves_the_others_solved() -> None:
+    matrices = np.array(
+        [[[2.0, 1.0], [1.0, 3.0]], [[1.0, 2.0], [2.0, 4.0]], [[4.0, 0.0], [0.0, 5.0]]]
+    )
+    vectors = np.array([[1.0, 2.0], [1.0, 1.0], [8.0, 5.0]])
+    ok = np.array([True, True, True])
+    solved = batch_module._solve(matrices, vectors, ok)
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_allclose(solved[0], np.linalg.solve(matrices[0], vectors[0]))
+    np.testing.assert_allclose(solved[2], [2.0, 1.0])
+    assert np.isnan(solved[1]).all()
+    inverses = batch_module._per_group(np.linalg.inv, matrices, ok)
+    np.testing.assert_allclose(inverses[2], np.diag([0.25, 0.2]))
+    assert np.isnan(inverses[1]).all()
