@@ -179,8 +179,7 @@ def _screen_clear(within: np.ndarray, mu_pool: np.ndarray, ok: np.ndarray) -> No
 def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, ...] | None]:
     """The comparisons of requests of the common case with the same number of arms and
     variables; ``None`` for a group the core must decide (the module docstring)."""
-    arms = _stack(requests)
-    n, mu, cov = arms
+    n, mu, cov = _stack(requests)
     ok = np.ones(len(requests), dtype=bool)
     n_pool = n.sum(axis=1)
     weights = n / n_pool[:, None]
@@ -216,187 +215,167 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     shift_variance = np.einsum("gh,gi,ghij,gj->g", weights**2 / n, a, cov, a)
     own_shift = weights * np.einsum("gi,ghij,gj->gh", b, cov, a) / n
 
-    results: list[tuple[Comparison, ...] | None] = []
-    for g, request in enumerate(requests):
-        if not ok[g]:
-            results.append(None)
-            continue
-        comparisons = _group_comparisons(
-            request,
-            g,
-            _GroupFigures(
-                means=means[g],
-                mean_scales=mean_scales[g],
-                residual=residual[g],
-                sigma2=sigma2[g],
-                residual_df=residual_df[g],
-                kernels=kernels[g],
-                shift_variance=float(shift_variance[g]),
-                own_shift=own_shift[g],
-            ),
-            arms,
-            tuple(float(v) for v in theta[g]),
-        )
-        results.append(comparisons)
-    return results
+    # every comparison: group, treatment and control arm
+    controls = np.array([_control_index(r) for r in requests])
+    steps = np.arange(n.shape[1] - 1)
+    treatments = (steps[None, :] + (steps[None, :] >= controls[:, None])).ravel()
+    group = np.repeat(np.arange(len(requests)), len(steps))
+    control = np.repeat(controls, len(steps))
+    t, c = (group, treatments), (group, control)
 
-
-class _GroupFigures(NamedTuple):
-    """One group's CUPED figures from :func:`_analyze_batch` (arrays over its arms)."""
-
-    means: np.ndarray
-    mean_scales: np.ndarray
-    residual: np.ndarray
-    sigma2: np.ndarray
-    residual_df: np.ndarray
-    kernels: np.ndarray
-    shift_variance: float
-    own_shift: np.ndarray
-
-
-def _t_figures(effect: float, variance: float, df: float, alpha: float) -> dict[str, float]:
-    se = math.sqrt(variance)
-    t_quantile = float(scipy.special.stdtrit(df, 1.0 - alpha / 2.0))
-    return {
-        "se": se,
-        "ci_lower": effect - t_quantile * se,
-        "ci_upper": effect + t_quantile * se,
-        "degrees_of_freedom": float(df),
-        "p_value": float(min(1.0, 2.0 * scipy.special.stdtr(df, -abs(effect) / se))),
-        "t_quantile": t_quantile,
-    }
-
-
-def _estimate(
-    m_t: float,
-    m_c: float,
-    scale_t: float,
-    variance: tuple[float, float],
-    cov_tc: np.ndarray,
-    request: MetricRequest,
-) -> Estimate | None:
-    """The :class:`~cuped_stats.cuped.Estimate` of ``m_t - m_c`` with variance and df
-    ``variance``, or ``None`` where the core decides the relative interval."""
-    effect = m_t - m_c
-    figures = _t_figures(effect, variance[0], variance[1], float(request.alpha))
-    t_quantile = figures.pop("t_quantile")
-    grad = np.array([1.0 / m_c, -m_t / m_c**2])
-    relative_se = math.sqrt(max(float(grad @ cov_tc @ grad), 0.0))
-    method = request.relative_ci_method
-    if method == "log" and not (m_c > 0.0 and m_t > _MARGIN * _ZERO_RTOL * scale_t):
-        return None
-    if method == "fieller" and not (
-        m_c**2 - t_quantile**2 * cov_tc[1, 1] > _MARGIN * _ZERO_RTOL * m_c**2
-    ):
-        return None
-    interval = _relative_interval(method, m_t, m_c, cov_tc, t_quantile, relative_se)
-    if isinstance(interval, str) or not np.isfinite(interval[1]):
-        return None
-    return Estimate(
-        control_mean=m_c,
-        variant_mean=m_t,
-        effect=effect,
-        relative_effect=m_t / m_c - 1.0,
-        relative_se=relative_se,
-        relative_ci_lower=interval[0],
-        relative_ci_upper=interval[1],
-        **figures,
-    )
-
-
-def _group_comparisons(
-    request: MetricRequest,
-    g: int,
-    figures: _GroupFigures,
-    arms: _Arms,
-    theta: tuple[float, ...],
-) -> tuple[Comparison, ...] | None:
-    """Every treatment's :class:`~cuped_stats.cuped.Comparison` in group ``g``, or ``None``."""
-    n, mu, cov = arms.n[g], arms.mu[g], arms.cov[g]
-    variants = [arm.variant for arm in request.arms]
-    c = variants.index(request.control_variant)
     # unadjusted: the arm means of the outcome, Welch's variance and df
-    if not abs(mu[c, 0]) > _MARGIN * _ZERO_RTOL * abs(mu[c, 0]) or not (cov[:, 0, 0] > 0.0).all():
-        return None
-    m_c, m_c_raw = float(figures.means[c]), float(mu[c, 0])
-    if not abs(m_c) > _MARGIN * _ZERO_RTOL * float(figures.mean_scales[c]):
-        return None
-    covariates = tuple(request.arms[0].names[1:])
-    comparisons = []
-    for t, treatment in enumerate(request.arms):
-        if t == c:
-            continue
-        var_c, var_t = float(cov[c, 0, 0]) / n[c], float(cov[t, 0, 0]) / n[t]
-        welch = var_c + var_t
-        welch_df = welch**2 / (var_c**2 / (n[c] - 1.0) + var_t**2 / (n[t] - 1.0))
-        unadjusted = _estimate(
-            float(mu[t, 0]),
-            m_c_raw,
-            abs(float(mu[t, 0])),
-            (welch, welch_df),
-            np.array([[var_t, 0.0], [0.0, var_c]]),
-            request,
+    var_t, var_c = cov[(*t, 0, 0)] / n[t], cov[(*c, 0, 0)] / n[c]
+    welch = var_c + var_t
+    with np.errstate(invalid="ignore"):
+        keep = ok[group] & (mu[(*c, 0)] != 0.0) & (cov[(*t, 0, 0)] > 0.0) & (cov[(*c, 0, 0)] > 0.0)
+
+    # CUPED with θ estimated (small_sample.estimated_theta_covariance, within θ): per arm h the
+    # kernel of (m_t, m_c), K_h(t, c) plus 1/n_h on the diagonal where h is t or c
+    arm = np.arange(n.shape[1])[None, :]
+    k_tt = kernels[group, :, treatments, treatments] + (arm == treatments[:, None]) / n[group]
+    k_cc = kernels[group, :, control, control] + (arm == control[:, None]) / n[group]
+    k_tc = kernels[group, :, treatments, control]  # K_h is symmetric (W_h is)
+    s2 = sigma2[group]
+    terms = s2 * (k_tt + k_cc - 2.0 * k_tc)
+    with np.errstate(invalid="ignore"):
+        denominator = np.where(terms > 0.0, terms**2 / residual_df[group], 0.0).sum(axis=1)
+    c_tt, c_tc, c_cc = (s2 * k_tt).sum(axis=1), (s2 * k_tc).sum(axis=1), (s2 * k_cc).sum(axis=1)
+    variance = c_tt + c_cc - 2.0 * c_tc
+    # θ-known covariance of the adjusted means (cuped._Adjustment.means_covariance, p = a), its
+    # residual terms replaced by the θ-estimated ones
+    own_t, own_c = own_shift[t], own_shift[c]
+    cross = shift_variance[group] + own_t + own_c
+    m_c, scale_c = means[c], mean_scales[c]
+    with np.errstate(invalid="ignore"):
+        # never false once the residual guards above hold (each of t and c adds 1/n_h); kept so
+        # that no NaN can reach a row
+        keep &= (variance > 0.0) & (denominator > 0.0)
+        keep &= np.abs(m_c) > _MARGIN * _ZERO_RTOL * scale_c
+    group_requests = [requests[g] for g in group]
+    zeros = np.zeros_like(welch)
+    unadjusted = _estimates(
+        (mu[(*t, 0)], mu[(*c, 0)], np.abs(mu[(*t, 0)])),
+        (welch, welch**2 / (var_c**2 / (n[c] - 1.0) + var_t**2 / (n[t] - 1.0))),
+        (var_t, zeros, zeros, var_c),
+        group_requests,
+        keep,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cuped = _estimates(
+            (means[t], m_c, mean_scales[t]),
+            (variance, variance**2 / denominator),
+            (
+                shift_variance[group] + 2.0 * own_t + c_tt,
+                cross + c_tc,
+                cross + c_tc,
+                shift_variance[group] + 2.0 * own_c + c_cc,
+            ),
+            group_requests,
+            keep,
         )
-        cuped = _cuped_estimate(request, figures, n, t, c)
-        if unadjusted is None or cuped is None:
-            return None
-        assert cuped.se is not None and unadjusted.se is not None
-        comparisons.append(
+
+    comparisons: dict[int, list[Comparison]] = defaultdict(list)
+    for i, (g, treatment) in enumerate(zip(group.tolist(), treatments.tolist(), strict=True)):
+        if not ok[g]:
+            continue
+        if not keep[i] or unadjusted[i] is None or cuped[i] is None:
+            ok[g] = False
+            continue
+        request = requests[g]
+        se_u, se_c = unadjusted[i].se, cuped[i].se
+        assert se_u is not None and se_c is not None
+        comparisons[g].append(
             Comparison(
-                variant=treatment.variant,
+                variant=request.arms[treatment].variant,
                 control_variant=request.control_variant,
                 metric_type=request.metric_type,
                 theta_method=request.theta_method,
                 relative_ci_method=request.relative_ci_method,
                 alpha=float(request.alpha),
-                n_control=int(n[c]),
-                n_variant=treatment.n,
-                cuped=cuped,
-                unadjusted=unadjusted,
-                theta=theta,
-                covariates=covariates,
+                n_control=request.arms[int(controls[g])].n,
+                n_variant=request.arms[treatment].n,
+                cuped=cuped[i],
+                unadjusted=unadjusted[i],
+                theta=tuple(theta[g].tolist()),
+                covariates=tuple(request.arms[0].names[1:]),
                 covariates_dropped=(),
-                variance_reduction=1.0 - cuped.se**2 / unadjusted.se**2,
+                variance_reduction=1.0 - se_c**2 / se_u**2,
                 status="ok",
                 status_reason="",
                 strata=(),
             )
         )
-    return tuple(comparisons)
+    return [tuple(comparisons[g]) if ok[g] else None for g in range(len(requests))]
 
 
-def _cuped_estimate(
-    request: MetricRequest, figures: _GroupFigures, n: np.ndarray, t: int, c: int
-) -> Estimate | None:
-    """The CUPED estimate of treatment ``t`` against control ``c`` with θ estimated
-    (:func:`~cuped_stats.small_sample.estimated_theta_covariance`, within θ)."""
-    kernels = figures.kernels  # (h, a, b)
-    covariance = np.zeros((2, 2))
-    denominator = 0.0
-    ends = (t, c)
-    for h in range(len(n)):
-        kernel = np.array([[kernels[h, i, j] for j in ends] for i in ends])
-        for i, e in enumerate(ends):
-            if e == h:
-                kernel[i, i] += 1.0 / n[h]
-        q = kernel[0, 0] + kernel[1, 1] - 2.0 * kernel[0, 1]
-        covariance += figures.sigma2[h] * kernel
-        term = figures.sigma2[h] * q
-        if term > 0.0:
-            denominator += term**2 / figures.residual_df[h]
-    variance = float(covariance[0, 0] + covariance[1, 1] - 2.0 * covariance[0, 1])
-    if not (variance > 0.0 and denominator > 0.0):
-        return None
-    var_t, var_c = figures.residual[t] / n[t], figures.residual[c] / n[c]
-    extra = covariance - np.diag([var_t, var_c])
-    s, r_t, r_c = figures.shift_variance, figures.own_shift[t], figures.own_shift[c]
-    cross = s + r_t + r_c
-    means_covariance = np.array([[s + 2.0 * r_t + var_t, cross], [cross, s + 2.0 * r_c + var_c]])
-    return _estimate(
-        float(figures.means[t]),
-        float(figures.means[c]),
-        float(figures.mean_scales[t]),
-        (variance, variance**2 / denominator),
-        means_covariance + extra,
-        request,
-    )
+def _control_index(request: MetricRequest) -> int:
+    return next(i for i, arm in enumerate(request.arms) if arm.variant == request.control_variant)
+
+
+def _estimates(
+    means: tuple[np.ndarray, np.ndarray, np.ndarray],
+    variance: tuple[np.ndarray, np.ndarray],
+    cov_tc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    requests: Sequence[MetricRequest],
+    wanted: np.ndarray,
+) -> list[Estimate | None]:
+    """The :class:`~cuped_stats.cuped.Estimate` of every ``wanted`` comparison: ``means`` are
+    ``(m_t, m_c, |m_t| scale)``, ``variance`` the variance of ``m_t - m_c`` and its df,
+    ``cov_tc`` the covariance of ``(m_t, m_c)`` as ``(V_tt, V_tc, V_ct, V_cc)``; ``None`` for
+    the others and where the core decides the relative interval (the module docstring)."""
+    m_t, m_c, scale_t = means
+    alpha = np.array([float(r.alpha) for r in requests])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        effect = m_t - m_c
+        se = np.sqrt(variance[0])
+        t_quantile = scipy.special.stdtrit(variance[1], 1.0 - alpha / 2.0)
+        p_value = np.minimum(1.0, 2.0 * scipy.special.stdtr(variance[1], -np.abs(effect) / se))
+        g0, g1 = 1.0 / m_c, -m_t / m_c**2
+        v_tt, v_tc, v_ct, v_cc = cov_tc
+        relative_se = np.sqrt(
+            np.maximum((g0 * v_tt + g1 * v_ct) * g0 + (g0 * v_tc + g1 * v_cc) * g1, 0.0)
+        )
+        positive = (m_c > 0.0) & (m_t > _MARGIN * _ZERO_RTOL * scale_t)
+        bounded = m_c**2 - t_quantile**2 * v_cc > _MARGIN * _ZERO_RTOL * m_c**2
+        relative_effect = m_t / m_c - 1.0
+    columns = {
+        "control_mean": m_c,
+        "variant_mean": m_t,
+        "effect": effect,
+        "se": se,
+        "ci_lower": effect - t_quantile * se,
+        "ci_upper": effect + t_quantile * se,
+        "degrees_of_freedom": variance[1],
+        "p_value": p_value,
+        "relative_effect": relative_effect,
+        "relative_se": relative_se,
+    }
+    values = {name: column.tolist() for name, column in columns.items()}
+    quantiles = t_quantile.tolist()
+    estimates: list[Estimate | None] = []
+    for i, request in enumerate(requests):
+        method = request.relative_ci_method
+        if (
+            not wanted[i]
+            or (method == "log" and not positive[i])
+            or (method == "fieller" and not bounded[i])
+        ):
+            estimates.append(None)
+            continue
+        figures = {name: column[i] for name, column in values.items()}
+        matrix = np.array([[v_tt[i], v_tc[i]], [v_ct[i], v_cc[i]]])
+        interval = _relative_interval(
+            method,
+            figures["variant_mean"],
+            figures["control_mean"],
+            matrix,
+            quantiles[i],
+            figures["relative_se"],
+        )
+        if isinstance(interval, str) or not math.isfinite(interval[1]):
+            estimates.append(None)
+            continue
+        estimates.append(
+            Estimate(**figures, relative_ci_lower=interval[0], relative_ci_upper=interval[1])
+        )
+    return estimates

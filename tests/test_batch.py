@@ -163,7 +163,13 @@ def edge_requests() -> dict[str, MetricRequest]:
         ArmMoments.from_units(v, {"@numerator": y, "@denominator": x[:, 0], "x0": x[:, 1]})
         for v, (y, x) in base.items()
     ]
+    # shifting the control's outcome moves only its adjusted mean (θ, x̄ and every variance stay)
+    adjusted_control = scalar(request(base))[0].cuped.control_mean
+    cuped_control_zero = {
+        v: (y - adjusted_control if v == "a" else y, x) for v, (y, x) in base.items()
+    }
     return {
+        "CUPED control mean 0": request(cuped_control_zero),
         "constant covariate": request(changed(constant)),
         "nearly constant first covariate": request(changed(nearly_constant_first)),
         "collinear covariate": request(changed(collinear)),
