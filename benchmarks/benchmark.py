@@ -272,12 +272,14 @@ def write_project(
     *,
     with_package: bool = True,
     incremental: bool = False,
+    daily_series: bool = False,
     target: str = "duckdb",
     memory_limit: str | None = None,
     threads: int | None = None,
 ) -> None:
     """The benchmark's dbt project; without the package (the parse-time baseline: the same
     project and configuration, with nothing installed to read it); with `incremental: true`;
+    with `daily_series: true` (the results as of each day, ``daily_series``);
     on Spark (`target="spark"`: dbt-spark's `session` method, the sources in the database
     SPARK_DATA_SCHEMA, the models in SPARK_MODEL_SCHEMA, Parquet tables; ``database`` unused);
     with DuckDB's `memory_limit` set in the profile (``memory_limit``)."""
@@ -287,6 +289,10 @@ def write_project(
     if incremental:
         settings = settings.replace(
             "  pre_period_days: 14\n", "  pre_period_days: 14\n    incremental: true\n"
+        )
+    if daily_series:
+        settings = settings.replace(
+            "  pre_period_days: 14\n", "  pre_period_days: 14\n    daily_series: true\n"
         )
     if target == "spark":
         # No Delta Lake in a local PySpark. Set as a project that installs the package sets it:
@@ -795,7 +801,13 @@ def bench_scale(
             f"users {d['users']:,}, sessions {d['sessions']:,}, orders {d['orders']:,}",
             flush=True,
         )
-    write_project(project, database, args.extra_metrics, memory_limit=args.memory_limit)
+    write_project(
+        project,
+        database,
+        args.extra_metrics,
+        daily_series=args.daily_series,
+        memory_limit=args.memory_limit,
+    )
     out["n_metrics"] = 5 + args.extra_metrics
     out["memory_limit"] = args.memory_limit
     run_quiet(dbt_command(project, "deps"), cwd=project, env=env, label="dbt deps")
@@ -1729,6 +1741,11 @@ def main(argv: list[str] | None = None) -> None:
         help="DuckDB's memory_limit for the package's build and the floor (e.g. 3.3GB; default "
         "DuckDB's own, 80%% of the RAM): DuckDB holds what it may, so peak memory without a "
         "limit is not what a build needs",
+    )
+    parser.add_argument(
+        "--daily-series",
+        action="store_true",
+        help="build with `daily_series: true` (cuped_results_daily: the results as of each day)",
     )
     parser.add_argument(
         "--parse-only",
