@@ -803,13 +803,12 @@ def _design_variables(
 
 
 class _Group(NamedTuple):
-    """One experiment x segment x metric (x day) ready for analysis: its key, plan row, arms,
-    the analysis request and every analysed unit of each arm."""
+    """One experiment x segment x metric (x day) ready for analysis: its key, plan row, the
+    analysis request (its arms) and every analysed unit of each arm."""
 
     key: tuple[Any, ...]
     plan: dict[str, Any]
     context: str
-    arms: list[ArmMoments]
     request: MetricRequest
     arm_units: dict[str, int]
 
@@ -848,19 +847,18 @@ def _prepare_group(
         relative_ci_method=plan["relative_ci_method"],
         strata=tuple(strata),
     )
-    return _Group(key, plan, context, arms, request, arm_units)
+    return _Group(key, plan, context, request, arm_units)
 
 
 def _group_rows(group: _Group, comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
     """The result rows of one analysed group: one per treatment variant, or one
     ``single_arm`` placeholder."""
+    arms = group.request.arms
     if not comparisons:
-        variants = ", ".join(sorted(arm.variant for arm in group.arms))
+        variants = ", ".join(sorted(arm.variant for arm in arms))
         reason = f"only one variant has units ({variants}): there is nothing to compare"
         return [
-            _placeholder_row(
-                group.key, group.plan, group.arms, "single_arm", reason, group.arm_units
-            )
+            _placeholder_row(group.key, group.plan, arms, "single_arm", reason, group.arm_units)
         ]
     return [
         _result_row(group.key, group.plan, comparison, group.arm_units)
