@@ -112,7 +112,10 @@ def analyze_metrics(
                 raise
             raise ValueError(f"{labels[i]}: {error}") from error
     for indices in buckets.values():
-        batched = _analyze_batch([requests[i] for i in indices])
+        # every group is computed, those the core will decide too: their NaN, infinities and
+        # divisions by 0 are expected, and masked
+        with np.errstate(all="ignore"):
+            batched = _analyze_batch([requests[i] for i in indices])
         for i, comparisons in zip(indices, batched, strict=True):
             results[i] = comparisons if comparisons is not None else _scalar(requests[i])
     return results  # type: ignore[return-value]
@@ -164,16 +167,13 @@ def _screen_clear(within: np.ndarray, mu_pool: np.ndarray, ok: np.ndarray) -> No
     (:func:`~cuped_stats.cuped.screen_covariates`) is not clearly "keep every covariate"."""
     s_xx, x_bar = within[:, 1:, 1:], mu_pool[:, 1:]
     variances = np.diagonal(s_xx, axis1=1, axis2=2)
-    with np.errstate(invalid="ignore"):
-        sd = np.sqrt(variances)
-        ok &= (sd > _MARGIN * CONSTANT_RTOL * np.abs(x_bar)).all(axis=1)
+    sd = np.sqrt(variances)
+    ok &= (sd > _MARGIN * CONSTANT_RTOL * np.abs(x_bar)).all(axis=1)
     for j in range(1, s_xx.shape[1]):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r_kk = s_xx[:, :j, :j] / (sd[:, :j, None] * sd[:, None, :j])
-            r_kj = s_xx[:, :j, j] / (sd[:, :j] * sd[:, j, None])
+        r_kk = s_xx[:, :j, :j] / (sd[:, :j, None] * sd[:, None, :j])
+        r_kj = s_xx[:, :j, j] / (sd[:, :j] * sd[:, j, None])
         residual = 1.0 - np.einsum("gi,gi->g", r_kj, _solve(r_kk, r_kj, ok))
-        with np.errstate(invalid="ignore"):
-            ok &= residual > _MARGIN * COLLINEAR_RTOL
+        ok &= residual > _MARGIN * COLLINEAR_RTOL
 
 
 def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, ...] | None]:
@@ -198,16 +198,14 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     mean_scales = np.einsum("gi,ghi->gh", abs_b, np.abs(mu)) + shift_scale[:, None]
     residual = np.einsum("gi,ghij,gj->gh", b, cov, b)
     residual_scale = np.einsum("gi,ghij,gj->gh", abs_b, np.abs(cov), abs_b)
-    with np.errstate(invalid="ignore"):
-        ok &= (residual > _MARGIN * _ZERO_RTOL * residual_scale).all(axis=1)
+    ok &= (residual > _MARGIN * _ZERO_RTOL * residual_scale).all(axis=1)
     scatters = (n - 1.0)[:, :, None, None] * cov[:, :, 1:, 1:]  # W_h
     offsets = mu[:, :, 1:] - mu_pool[:, None, 1:]  # d_h
     scatter = scatters.sum(axis=1)  # M
     inverse = _per_group(np.linalg.inv, scatter, ok)
     residual_df = n - 1.0 - np.einsum("gij,ghij->gh", inverse, scatters)  # ν_h
-    with np.errstate(invalid="ignore"):
-        ok &= (residual_df > _MARGIN * _NU_RTOL * n).all(axis=1)
-        sigma2 = (n - 1.0) * residual / residual_df
+    ok &= (residual_df > _MARGIN * _NU_RTOL * n).all(axis=1)
+    sigma2 = (n - 1.0) * residual / residual_df
     solved = np.einsum("gij,ghj->ghi", inverse, offsets)  # M⁻¹d_h
     # K_h(a, b) = (M⁻¹d_a)ᵀ W_h (M⁻¹d_b) for every arm h and pair of arms (a, b)
     kernels = np.einsum("gai,ghij,gbj->ghab", solved, scatters, solved)
@@ -226,8 +224,7 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     # unadjusted: the arm means of the outcome, Welch's variance and df
     var_t, var_c = cov[(*t, 0, 0)] / n[t], cov[(*c, 0, 0)] / n[c]
     welch = var_c + var_t
-    with np.errstate(invalid="ignore"):
-        keep = ok[group] & (mu[(*c, 0)] != 0.0) & (cov[(*t, 0, 0)] > 0.0) & (cov[(*c, 0, 0)] > 0.0)
+    keep = ok[group] & (mu[(*c, 0)] != 0.0) & (cov[(*t, 0, 0)] > 0.0) & (cov[(*c, 0, 0)] > 0.0)
 
     # CUPED with θ estimated (small_sample.estimated_theta_covariance, within θ): per arm h the
     # kernel of (m_t, m_c), K_h(t, c) plus 1/n_h on the diagonal where h is t or c
@@ -237,8 +234,7 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     k_tc = kernels[group, :, treatments, control]  # K_h is symmetric (W_h is)
     s2 = sigma2[group]
     terms = s2 * (k_tt + k_cc - 2.0 * k_tc)
-    with np.errstate(invalid="ignore"):
-        denominator = np.where(terms > 0.0, terms**2 / residual_df[group], 0.0).sum(axis=1)
+    denominator = np.where(terms > 0.0, terms**2 / residual_df[group], 0.0).sum(axis=1)
     c_tt, c_tc, c_cc = (s2 * k_tt).sum(axis=1), (s2 * k_tc).sum(axis=1), (s2 * k_cc).sum(axis=1)
     variance = c_tt + c_cc - 2.0 * c_tc
     # θ-known covariance of the adjusted means (cuped._Adjustment.means_covariance, p = a), its
@@ -246,11 +242,10 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
     own_t, own_c = own_shift[t], own_shift[c]
     cross = shift_variance[group] + own_t + own_c
     m_c, scale_c = means[c], mean_scales[c]
-    with np.errstate(invalid="ignore"):
-        # never false once the residual guards above hold (each of t and c adds 1/n_h); kept so
-        # that no NaN can reach a row
-        keep &= (variance > 0.0) & (denominator > 0.0)
-        keep &= np.abs(m_c) > _MARGIN * _ZERO_RTOL * scale_c
+    # never false once the residual guards above hold (each of t and c adds 1/n_h); kept so
+    # that no NaN can reach a row
+    keep &= (variance > 0.0) & (denominator > 0.0)
+    keep &= np.abs(m_c) > _MARGIN * _ZERO_RTOL * scale_c
     group_requests = [requests[g] for g in group]
     zeros = np.zeros_like(welch)
     unadjusted = _estimates(
@@ -260,19 +255,18 @@ def _analyze_batch(requests: Sequence[MetricRequest]) -> list[tuple[Comparison, 
         group_requests,
         keep,
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cuped = _estimates(
-            (means[t], m_c, mean_scales[t]),
-            (variance, variance**2 / denominator),
-            (
-                shift_variance[group] + 2.0 * own_t + c_tt,
-                cross + c_tc,
-                cross + c_tc,
-                shift_variance[group] + 2.0 * own_c + c_cc,
-            ),
-            group_requests,
-            keep,
-        )
+    cuped = _estimates(
+        (means[t], m_c, mean_scales[t]),
+        (variance, variance**2 / denominator),
+        (
+            shift_variance[group] + 2.0 * own_t + c_tt,
+            cross + c_tc,
+            cross + c_tc,
+            shift_variance[group] + 2.0 * own_c + c_cc,
+        ),
+        group_requests,
+        keep,
+    )
 
     comparisons: dict[int, list[Comparison]] = defaultdict(list)
     for i, (g, treatment) in enumerate(zip(group.tolist(), treatments.tolist(), strict=True)):
@@ -325,19 +319,18 @@ def _estimates(
     the others and where the core decides the relative interval (the module docstring)."""
     m_t, m_c, scale_t = means
     alpha = np.array([float(r.alpha) for r in requests])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        effect = m_t - m_c
-        se = np.sqrt(variance[0])
-        t_quantile = scipy.special.stdtrit(variance[1], 1.0 - alpha / 2.0)
-        p_value = np.minimum(1.0, 2.0 * scipy.special.stdtr(variance[1], -np.abs(effect) / se))
-        g0, g1 = 1.0 / m_c, -m_t / m_c**2
-        v_tt, v_tc, v_ct, v_cc = cov_tc
-        relative_se = np.sqrt(
-            np.maximum((g0 * v_tt + g1 * v_ct) * g0 + (g0 * v_tc + g1 * v_cc) * g1, 0.0)
-        )
-        positive = (m_c > 0.0) & (m_t > _MARGIN * _ZERO_RTOL * scale_t)
-        bounded = m_c**2 - t_quantile**2 * v_cc > _MARGIN * _ZERO_RTOL * m_c**2
-        relative_effect = m_t / m_c - 1.0
+    effect = m_t - m_c
+    se = np.sqrt(variance[0])
+    t_quantile = scipy.special.stdtrit(variance[1], 1.0 - alpha / 2.0)
+    p_value = np.minimum(1.0, 2.0 * scipy.special.stdtr(variance[1], -np.abs(effect) / se))
+    g0, g1 = 1.0 / m_c, -m_t / m_c**2
+    v_tt, v_tc, v_ct, v_cc = cov_tc
+    relative_se = np.sqrt(
+        np.maximum((g0 * v_tt + g1 * v_ct) * g0 + (g0 * v_tc + g1 * v_cc) * g1, 0.0)
+    )
+    positive = (m_c > 0.0) & (m_t > _MARGIN * _ZERO_RTOL * scale_t)
+    bounded = m_c**2 - t_quantile**2 * v_cc > _MARGIN * _ZERO_RTOL * m_c**2
+    relative_effect = m_t / m_c - 1.0
     columns = {
         "control_mean": m_c,
         "variant_mean": m_t,
