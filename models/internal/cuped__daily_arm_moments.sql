@@ -43,31 +43,12 @@ from {{ ref('cuped__arm_moments') }}
 where 1 = 0
 {%- else %}
 
-with changes as (
+{%- set sums = cuped__daily_sum_columns(moments) %}
+
+{#- what each arm's units add to its running sums on each day some of them change -#}
+with daily_sums as (
 
     select * from {{ ref('cuped__unit_daily_changes') }}
-
-),
-
-{%- set sums = [] %}
-{%- for variable in moments['means'] %}{% do sums.append('r__' ~ variable['key']) %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
-{%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
-
-daily_sums as (
-
-    select
-        experiment_id,
-        variant,
-        day,
-        sum(d_n) as d_n
-        {%- for i in config['excluding'] %},
-        sum(d_n__x{{ i }}) as d_n__x{{ i }}
-        {%- endfor %}
-        {%- for column in sums %},
-        sum(d_{{ column }}) as d_{{ column }}
-        {%- endfor %}
-    from changes
-    group by experiment_id, variant, day
 
 ),
 

@@ -159,9 +159,7 @@ signed as (
 
 )
 
-{%- set sums = [] %}
-{%- for variable in moments['means'] %}{% do sums.append('r__' ~ variable['key']) %}{% do sums.append('s__' ~ variable['key']) %}{% endfor %}
-{%- for pair in moments['pairs'] %}{% do sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
+{%- set sums = cuped__daily_sum_columns(moments) %}
 
 {#- what the arm's units add to its running sums on each day some of them change -#}
 select
