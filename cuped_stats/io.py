@@ -20,15 +20,17 @@ No engine library is imported at module level; each is recognised by the module 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
+import gc
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["engine_of", "read_rows", "to_frame"]
+__all__ = ["engine_of", "gc_paused", "read_columns", "read_rows", "to_frame"]
 
 Spec = Mapping[str, type]
 
@@ -57,6 +59,25 @@ def engine_of(obj: Any) -> str:
         if module == prefix or module.startswith(prefix + "."):
             return engine
     return "unknown"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block (on again after it, if it was on).
+
+    The statistics step makes hundreds of thousands of small objects (moment values, result
+    rows), and each allocation count past a threshold starts a collection; in dbt's process
+    the oldest generation holds dbt's manifest, and a full collection walks all of it. The
+    step makes no garbage that needs the collector (its objects are freed by reference
+    counting, or collected once it is on again).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _plain(value: Any) -> Any:
@@ -94,22 +115,47 @@ def _plain_column(values: Sequence[Any]) -> Sequence[Any]:
     return [_plain(value) for value in values]
 
 
-def _records(names: Sequence[Any], tuples: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+def _column_lists(
+    names: Sequence[Any], tuples: Iterable[Sequence[Any]]
+) -> tuple[list[str], list[Sequence[Any]], int]:
+    """Lower-case names, the plain values of each column, and the number of rows."""
     keys = [str(name).lower() for name in names]
     rows = tuples if isinstance(tuples, list) else list(tuples)
     for row in rows:
         if len(row) != len(keys):
             raise ValueError(f"a row has {len(row)} values for {len(keys)} columns {keys}")
-    columns = [_plain_column(column) for column in zip(*rows, strict=True)]
+    return keys, [_plain_column(column) for column in zip(*rows, strict=True)], len(rows)
+
+
+def _records(names: Sequence[Any], tuples: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    keys, columns, n_rows = _column_lists(names, tuples)
     return (
         [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
         if columns
-        else [{} for _ in rows]
+        else [{} for _ in range(n_rows)]
     )
 
 
-def _pandas_records(frame: Any) -> list[dict[str, Any]]:
-    return _records(list(frame.columns), frame.itertuples(index=False, name=None))
+def _names_and_tuples(relation: Any) -> tuple[Sequence[Any], Iterable[Sequence[Any]]]:
+    """The column names and the rows (tuples) of what ``dbt.ref()`` returned.
+
+    Raises:
+        TypeError: for an object of no engine this module knows, naming its type.
+    """
+    engine = engine_of(relation)
+    if engine == "duckdb" or (hasattr(relation, "fetchall") and hasattr(relation, "columns")):
+        return relation.columns, relation.fetchall()
+    if engine in ("spark", "snowpark"):
+        # Snowpark Rows are tuples in column order; column names come back upper-cased.
+        return relation.columns, [tuple(row) for row in relation.collect()]
+    if engine in ("bigframes", "pandas"):
+        frame = relation.to_pandas() if engine == "bigframes" else relation
+        return list(frame.columns), frame.itertuples(index=False, name=None)
+    raise TypeError(
+        f"cuped: cannot read rows from a {type(relation).__module__}.{type(relation).__name__}; "
+        "expected a DuckDB relation or a PySpark, Snowpark, BigQuery DataFrames or pandas "
+        "DataFrame"
+    )
 
 
 def read_rows(relation: Any) -> list[dict[str, Any]]:
@@ -119,23 +165,19 @@ def read_rows(relation: Any) -> list[dict[str, Any]]:
     Raises:
         TypeError: for an object of no engine this module knows, naming its type.
     """
-    engine = engine_of(relation)
-    if engine == "duckdb" or (hasattr(relation, "fetchall") and hasattr(relation, "columns")):
-        return _records(relation.columns, relation.fetchall())
-    if engine == "spark":
-        return _records(relation.columns, (tuple(row) for row in relation.collect()))
-    if engine == "snowpark":
-        # Snowpark Rows are tuples in column order; column names come back upper-cased.
-        return _records(relation.columns, (tuple(row) for row in relation.collect()))
-    if engine == "bigframes":
-        return _pandas_records(relation.to_pandas())
-    if engine == "pandas":
-        return _pandas_records(relation)
-    raise TypeError(
-        f"cuped: cannot read rows from a {type(relation).__module__}.{type(relation).__name__}; "
-        "expected a DuckDB relation or a PySpark, Snowpark, BigQuery DataFrames or pandas "
-        "DataFrame"
-    )
+    return _records(*_names_and_tuples(relation))
+
+
+def read_columns(relation: Any) -> dict[str, Sequence[Any]]:
+    """The columns of what ``dbt.ref()`` returned: lower-case column name → its values, plain
+    Python values and None for NULL, as :func:`read_rows` gives them but without a dict per row
+    (for the moment tables, which :mod:`cuped_stats.moment_arms` reads as columns).
+
+    Raises:
+        TypeError: for an object of no engine this module knows, naming its type.
+    """
+    keys, columns, _ = _column_lists(*_names_and_tuples(relation))
+    return dict(zip(keys, columns or [()] * len(keys), strict=True))
 
 
 def _checked_value(value: Any, dtype: type, name: str) -> Any:
@@ -170,12 +212,13 @@ def _typed_column(values: list[Any], dtype: type, name: str) -> list[Any]:
     if dtype is np.float64:
         return [
             value
-            if type(value) is float and value - value == 0.0
+            if (type(value) is float and value - value == 0.0) or value is None
             else _checked_value(value, dtype, name)
             for value in values
         ]
     return [
-        value if type(value) is kept else _checked_value(value, dtype, name) for value in values
+        value if type(value) is kept or value is None else _checked_value(value, dtype, name)
+        for value in values
     ]
 
 
@@ -184,6 +227,26 @@ def _typed_columns(rows: Iterable[Mapping[str, Any]], spec: Spec) -> list[list[A
     rows = rows if isinstance(rows, list) else list(rows)
     return [
         _typed_column([row.get(name) for row in rows], dtype, name) for name, dtype in spec.items()
+    ]
+
+
+def _typed_given_columns(columns: Mapping[str, Sequence[Any]], spec: Spec) -> list[list[Any]]:
+    """The columns of ``spec`` from ``columns`` (name → values; a column it lacks is null),
+    each a list of ``_checked_value`` of its values.
+
+    Raises:
+        ValueError: for columns of different lengths, or a column not in ``spec``.
+    """
+    extra = [name for name in columns if name not in spec]
+    if extra:
+        raise ValueError(f"columns {extra} are not among the output's columns {list(spec)}")
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"the columns have different lengths: {sorted(lengths)}")
+    n_rows = lengths.pop() if lengths else 0
+    return [
+        _typed_column(list(columns[name]), dtype, name) if name in columns else [None] * n_rows
+        for name, dtype in spec.items()
     ]
 
 
@@ -257,23 +320,32 @@ def _duckdb_relation(columns: Sequence[Sequence[Any]], spec: Spec, session: Any)
     return session.sql(f"select {select} from {view}")
 
 
-def to_frame(rows: Iterable[Mapping[str, Any]], spec: Spec, session: Any) -> Any:
+def to_frame(
+    rows: Iterable[Mapping[str, Any]] | Mapping[str, Sequence[Any]], spec: Spec, session: Any
+) -> Any:
     """The table a dbt Python model returns on ``session``'s engine: ``rows`` (dicts; a key
-    absent from a row is NULL) with exactly the columns of ``spec``, in its order and types.
+    absent from a row is NULL), or the table's columns (a mapping of column name to values; a
+    column absent is NULL), with exactly the columns of ``spec``, in its order and types.
     Floats that are not finite are written as NULL.
 
     Raises:
         TypeError: for a session of no engine this module knows, naming its type.
+        ValueError: for columns of different lengths or not in ``spec``.
     """
-    rows = rows if isinstance(rows, list) else list(rows)
-    columns = _typed_columns(rows, spec)
+    if isinstance(rows, Mapping):
+        columns = _typed_given_columns(rows, spec)
+        n_rows = len(columns[0]) if columns else 0
+    else:
+        rows = rows if isinstance(rows, list) else list(rows)
+        columns = _typed_columns(rows, spec)
+        n_rows = len(rows)
     engine = engine_of(session)
     if engine == "duckdb":
         return _duckdb_relation(columns, spec, session)
     if engine == "spark":
-        return session.createDataFrame(_tuples(columns, len(rows)), schema=_spark_schema(spec))
+        return session.createDataFrame(_tuples(columns, n_rows), schema=_spark_schema(spec))
     if engine == "snowpark":
-        return session.create_dataframe(_tuples(columns, len(rows)), schema=_snowpark_schema(spec))
+        return session.create_dataframe(_tuples(columns, n_rows), schema=_snowpark_schema(spec))
     if engine == "bigframes":
         import bigframes.pandas as bpd
 

@@ -99,6 +99,21 @@ class ArmMoments:
         object.__setattr__(self, "cov", cov)
 
     @classmethod
+    def _checked(
+        cls, variant: str, n: int, names: tuple[str, ...], mean: np.ndarray, cov: np.ndarray
+    ) -> ArmMoments:
+        """An arm from values that already pass ``__post_init__``'s checks (``names`` a tuple of
+        distinct strings, ``n`` an int ≥ 0, float64 ``mean`` of shape (p,) and finite when
+        n ≥ 1, float64 ``cov`` of shape (p, p), exactly symmetric and finite, zeros when n < 2),
+        for callers that check many arms at once with array operations. The arrays must be
+        read-only already (views of a read-only array, say); they are not copied."""
+        if mean.flags.writeable or cov.flags.writeable:
+            raise ValueError(f"arm {variant!r}: the arrays of a checked arm must be read-only")
+        arm = object.__new__(cls)
+        arm.__dict__.update(variant=variant, n=n, names=names, mean=mean, cov=cov)
+        return arm
+
+    @classmethod
     def from_units(cls, variant: str, columns: Mapping[str, ArrayLike]) -> ArmMoments:
         """Moments of unit-level data, one array per variable (in mapping order).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -36,6 +37,15 @@ from cuped_stats.decisions import (
     comparison_verdict,
     decide,
     decision_row,
+)
+from cuped_stats.moment_arms import (
+    GroupArms,
+    Moments,
+    arms_by_group,
+    arms_from_moment_rows,
+    group_keys,
+    moment_columns,
+    rows_of_columns,
 )
 from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
@@ -191,85 +201,6 @@ def _columns(rows: list[dict[str, Any]], spec: Mapping[str, type]) -> dict[str, 
 
 def _sort_key(value: Any) -> tuple[bool, str]:
     return (value is None, "" if value is None else str(value))
-
-
-def arms_from_moment_rows(rows: Iterable[Row], *, context: str = "") -> list[ArmMoments]:
-    """Rebuild each arm's mean vector and covariance matrix from long moment rows.
-
-    ``rows`` are the ``cuped__moments`` rows of one experiment x segment x metric: per variant one
-    row per unordered pair ``index_1 ≤ index_2`` of variables, diagonal included. Arms come back
-    sorted by variant name.
-
-    Raises:
-        ValueError: naming ``context`` and what is missing or inconsistent.
-    """
-    by_variant: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        by_variant[str(row["variant"])].append(row)
-    arms = []
-    for variant in sorted(by_variant):
-        where = f"{context}, variant {variant!r}"
-        arm_rows = by_variant[variant]
-        ns = {int(row["n"]) for row in arm_rows}
-        if len(ns) != 1:
-            raise ValueError(f"{where}: inconsistent n across moment rows: {sorted(ns)}")
-        n = ns.pop()
-        p = 1 + max(max(int(row["index_1"]), int(row["index_2"])) for row in arm_rows)
-        names: list[str | None] = [None] * p
-        # filled as Python lists (setting numpy elements one by one costs more)
-        mean = [math.nan] * p
-        cov = [[math.nan] * p for _ in range(p)]
-        seen: set[tuple[int, int]] = set()
-        for row in arm_rows:
-            i, j = int(row["index_1"]), int(row["index_2"])
-            if not 0 <= i <= j:
-                raise ValueError(f"{where}: index_1={i} must satisfy 0 <= index_1 <= index_2={j}")
-            if (i, j) in seen:
-                raise ValueError(f"{where}: duplicate moment row for indices ({i}, {j})")
-            seen.add((i, j))
-            for idx, key_name, key_mean in (
-                (i, "variable_1", "mean_1"),
-                (j, "variable_2", "mean_2"),
-            ):
-                name = str(row[key_name])
-                if names[idx] is not None and names[idx] != name:
-                    raise ValueError(
-                        f"{where}: variable index {idx} is named both {names[idx]!r} and {name!r}"
-                    )
-                names[idx] = name
-                if row[key_mean] is not None:
-                    mean[idx] = float(row[key_mean])
-            covariance = row["covariance"]
-            if covariance is None:
-                if n >= 2:
-                    raise ValueError(
-                        f"{where}: covariance of ({names[i]!r}, {names[j]!r}) is missing with n={n}"
-                    )
-            else:
-                cov[i][j] = cov[j][i] = float(covariance)
-        if len(seen) < p * (p + 1) // 2:  # seen holds pairs 0 <= i <= j < p only
-            missing = [
-                f"({names[i] or i}, {names[j] or j})"
-                for i in range(p)
-                for j in range(i, p)
-                if (i, j) not in seen
-            ]
-            raise ValueError(f"{where}: missing covariance pair(s) {', '.join(missing)}")
-        mean_vector = np.array(mean)
-        if n >= 1 and np.isnan(mean_vector).any():
-            raise ValueError(f"{where}: missing mean of a variable with n={n}")
-        if not np.isfinite(mean_vector).all():  # nan_to_num is slow; most arms need none
-            mean_vector = np.nan_to_num(mean_vector)
-        arms.append(
-            ArmMoments(
-                variant=variant,
-                n=n,
-                names=tuple(str(name) for name in names),
-                mean=mean_vector,
-                cov=np.array(cov) if n >= 2 else np.zeros((p, p)),
-            )
-        )
-    return arms
 
 
 def _check_plan_row(row: Row) -> dict[str, Any]:
@@ -500,13 +431,13 @@ def _placeholder_row(
     return row
 
 
-def results_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
+def results_table(moment_rows: Moments, plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
     """:func:`results_rows` as columns (RESULTS_COLUMNS)."""
     return _columns(results_rows(moment_rows, plan_rows), RESULTS_COLUMNS)
 
 
 def results_rows(
-    moment_rows: Iterable[Row],
+    moment_rows: Moments,
     plan_rows: Iterable[Row],
     *,
     daily: bool = False,
@@ -517,11 +448,12 @@ def results_rows(
 
     Each (experiment, metric) of the plan is analysed in every segment its moments cover, with
     :func:`cuped_stats.cuped.analyze_metric` (all groups at once:
-    :func:`cuped_stats.batch.analyze_metrics`). The plan's optional ``relative_ci_method``
-    (``delta`` or ``log``; absent or null: ``delta``) picks the relative CI. Holm and
-    Benjamini-Hochberg p-values adjust the CUPED p-values within each experiment x segment family
-    (all metrics x treatment variants). Rows are sorted by experiment, segment name, segment
-    value, metric and variant.
+    :func:`cuped_stats.batch.analyze_metrics`). The moments are rows or columns, and each
+    group's arms are read from them at once (:func:`cuped_stats.moment_arms.arms_by_group`).
+    The plan's optional ``relative_ci_method`` (``delta`` or ``log``; absent or null:
+    ``delta``) picks the relative CI. Holm and Benjamini-Hochberg p-values adjust the CUPED
+    p-values within each experiment x segment family (all metrics x treatment variants). Rows
+    are sorted by experiment, segment name, segment value, metric and variant.
 
     A plan row without any moments (no analysed unit) gives one ``no_units`` row; an experiment x
     segment x metric whose units are all in one variant gives one ``single_arm`` row (null
@@ -557,16 +489,7 @@ def results_rows(
             raise ValueError(f"experiment {key[0]!r}, metric {key[1]!r}: duplicate plan rows")
         plans[key] = plan
 
-    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
-    for row in moment_rows:
-        key = (
-            row["experiment_id"],
-            row["segment_name"],
-            row["segment_value"],
-            row["metric_name"],
-            row.get("as_of_date") if daily else None,
-        )
-        groups[key].append(row)
+    groups = arms_by_group(moment_columns(moment_rows), daily=daily, context=_group_context)
 
     unplanned = sorted({(k[0], k[3]) for k in groups} - set(plans), key=repr)
     if unplanned:
@@ -816,19 +739,16 @@ class _Group(NamedTuple):
 def _prepare_group(
     key: tuple[Any, ...],
     plan: dict[str, Any],
-    moment_rows: list[Row],
+    group: GroupArms,
     arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
 ) -> _Group:
-    """The arms of one experiment x segment x metric (x day), checked, and its request."""
+    """The arms of one experiment x segment x metric (x day), checked, and its request.
+    ``group``: its arms and every analysed unit of each arm (`n_arm`; `n` counts those the
+    metric is analysed on), from :func:`cuped_stats.moment_arms.arms_by_group`."""
     context = _group_context(key)
-    arms = arms_from_moment_rows(moment_rows, context=context)
+    arms, arm_units = group
     if arms_cache is not None and key[4] is None:
         arms_cache[key[:4]] = arms
-    # every analysed unit of each arm (`n_arm`); `n` counts those the metric is analysed on
-    arm_units = {
-        str(row["variant"]): int(row["n_arm"] if row.get("n_arm") is not None else row["n"])
-        for row in moment_rows
-    }
     outcome = OUTCOME_VARIABLES[plan["metric_type"]]
     for arm in arms:
         if arm.names[: len(outcome)] != outcome or arm.names != arms[0].names:
@@ -946,13 +866,13 @@ BALANCE_COLUMNS: dict[str, type] = {
 }
 
 
-def balance_table(moment_rows: Iterable[Row], plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
+def balance_table(moment_rows: Moments, plan_rows: Iterable[Row]) -> dict[str, np.ndarray]:
     """:func:`balance_rows` as columns (BALANCE_COLUMNS)."""
     return _columns(balance_rows(moment_rows, plan_rows), BALANCE_COLUMNS)
 
 
 def balance_rows(
-    moment_rows: Iterable[Row],
+    moment_rows: Moments,
     plan_rows: Iterable[Row],
     *,
     arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None = None,
@@ -982,10 +902,10 @@ def balance_rows(
             )
         controls[(row["experiment_id"], row["metric_name"])] = str(row["control_variant"])
 
-    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
-    for row in moment_rows:
-        key = (row["experiment_id"], row["segment_name"], row["segment_value"], row["metric_name"])
-        groups[key].append(row)
+    columns = moment_columns(moment_rows)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for index, key in enumerate(group_keys(columns, daily=False)):
+        groups[key[:4]].append(index)
 
     rows: list[dict[str, Any]] = []
     for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
@@ -996,7 +916,10 @@ def balance_rows(
         )
         if (experiment_id, metric_name) not in controls:
             raise ValueError(f"{context}: moments without an analysis plan row")
-        arms = (arms_cache or {}).get(key) or arms_from_moment_rows(groups[key], context=context)
+        arms = (arms_cache or {}).get(key) or arms_from_moment_rows(
+            [{name: values[index] for name, values in columns.items()} for index in groups[key]],
+            context=context,
+        )
         try:
             balances = covariate_balance(arms, controls[(experiment_id, metric_name)])
         except ValueError as error:
@@ -1067,13 +990,13 @@ def _units_for_target(n_total: int, mde: float | None, target: float | None) -> 
     return max(4, math.ceil(n_total * (mde / target) ** 2))
 
 
-def _history(moment_rows: Iterable[Row]) -> dict[tuple[Any, Any], tuple[float, float, float]]:
+def _history(moment_rows: Moments) -> dict[tuple[Any, Any], tuple[float, float, float]]:
     """Per (experiment, metric), over the overall segment's arms: the mean and pooled within-arm
     variance of the metric's pre-period value, and its pooled within-arm correlation with the
     post-period value."""
     sums: dict[tuple[Any, Any], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     names = {("@y", "@y"): "yy", ("@y", "pre_period"): "xy", ("pre_period", "pre_period"): "xx"}
-    for row in moment_rows:
+    for row in rows_of_columns(moment_columns(moment_rows)):
         name = names.get((row["variable_1"], row["variable_2"]))
         if name is None or row["segment_name"] != "all" or row["n"] < 2:
             continue
@@ -1092,14 +1015,14 @@ def _history(moment_rows: Iterable[Row]) -> dict[tuple[Any, Any], tuple[float, f
 
 
 def power_table(
-    result_rows: Iterable[Row], moment_rows: Iterable[Row], plan_rows: Iterable[Row]
+    result_rows: Iterable[Row], moment_rows: Moments, plan_rows: Iterable[Row]
 ) -> dict[str, np.ndarray]:
     """:func:`power_rows` as columns (POWER_COLUMNS)."""
     return _columns(power_rows(result_rows, moment_rows, plan_rows), POWER_COLUMNS)
 
 
 def power_rows(
-    result_rows: Iterable[Row], moment_rows: Iterable[Row], plan_rows: Iterable[Row]
+    result_rows: Iterable[Row], moment_rows: Moments, plan_rows: Iterable[Row]
 ) -> list[dict[str, Any]]:
     """Minimum detectable effects and sample sizes per experiment x metric x treatment variant
     (overall segment; keys: POWER_COLUMNS).
@@ -1290,10 +1213,10 @@ STATISTICS_COLUMNS: dict[str, type] = _union_columns(STATISTICS_KINDS)
 
 def statistics_rows(
     *,
-    moment_rows: Iterable[Row],
+    moment_rows: Moments,
     plan_rows: Iterable[Row],
     count_rows: Iterable[Row],
-    daily_moment_rows: Iterable[Row] = (),
+    daily_moment_rows: Moments = (),
     quantile_rows: Iterable[Row] = (),
 ) -> list[dict[str, Any]]:
     """Every statistic of the package as rows of one table (keys: STATISTICS_COLUMNS), so that
@@ -1307,22 +1230,63 @@ def statistics_rows(
     - ``balance``: :func:`balance_rows`;
     - ``power``: :func:`power_rows` of the results;
     - ``decisions``: :func:`decisions_rows` of the results, health and plan.
+
+    The moments may be rows or columns (:func:`cuped_stats.io.read_columns`).
     """
-    moments, plans = list(moment_rows), list(plan_rows)
-    # each group's arms, read from its moment rows once for the results and the balance checks
-    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] = {}
-    results = results_rows(moments, plans, quantile_rows=quantile_rows, arms_cache=arms_cache)
-    health = health_rows(count_rows)
-    kinds = {
-        "results": results,
-        "results_daily": results_rows(daily_moment_rows, plans, daily=True),
-        "health": health,
-        "balance": balance_rows(moments, plans, arms_cache=arms_cache),
-        "power": power_rows(results, moments, plans),
-        "decisions": decisions_rows(results, health, plans),
-    }
+    kinds = _statistics_kinds(moment_rows, plan_rows, count_rows, daily_moment_rows, quantile_rows)
     return [
         {"table_name": kind, **{name: row[name] for name in STATISTICS_KINDS[kind]}}
         for kind, kind_rows in kinds.items()
         for row in kind_rows
     ]
+
+
+def statistics_columns(
+    *,
+    moment_rows: Moments,
+    plan_rows: Iterable[Row],
+    count_rows: Iterable[Row],
+    daily_moment_rows: Moments = (),
+    quantile_rows: Iterable[Row] = (),
+) -> dict[str, list[Any]]:
+    """:func:`statistics_rows` as columns (STATISTICS_COLUMNS → values, the rows in the same
+    order), built a kind at a time: the columns a kind lacks are nulls without a row to look
+    them up in (most of the table: each kind has a fraction of the columns)."""
+    kinds = _statistics_kinds(moment_rows, plan_rows, count_rows, daily_moment_rows, quantile_rows)
+    columns: dict[str, list[Any]] = {name: [] for name in STATISTICS_COLUMNS}
+    for kind, rows in kinds.items():
+        names = list(STATISTICS_KINDS[kind])  # more than one: itemgetter gives tuples
+        # one C-level lookup of every column per row, then the rows transposed
+        tuples = list(map(operator.itemgetter(*names), rows))
+        values = dict(zip(names, zip(*tuples, strict=True), strict=True)) if tuples else {}
+        for name, column in columns.items():
+            if name == "table_name":
+                column.extend([kind] * len(rows))
+            elif name in values:
+                column.extend(values[name])
+            else:
+                column.extend([None] * len(rows))
+    return columns
+
+
+def _statistics_kinds(
+    moment_rows: Moments,
+    plan_rows: Iterable[Row],
+    count_rows: Iterable[Row],
+    daily_moment_rows: Moments,
+    quantile_rows: Iterable[Row],
+) -> dict[str, list[dict[str, Any]]]:
+    """Each kind's rows (a key of STATISTICS_KINDS → its rows), in the table's order."""
+    moments, plans = moment_columns(moment_rows), list(plan_rows)
+    # each group's arms, read from its moment rows once for the results and the balance checks
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] = {}
+    results = results_rows(moments, plans, quantile_rows=quantile_rows, arms_cache=arms_cache)
+    health = health_rows(count_rows)
+    return {
+        "results": results,
+        "results_daily": results_rows(moment_columns(daily_moment_rows), plans, daily=True),
+        "health": health,
+        "balance": balance_rows(moments, plans, arms_cache=arms_cache),
+        "power": power_rows(results, moments, plans),
+        "decisions": decisions_rows(results, health, plans),
+    }

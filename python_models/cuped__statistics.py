@@ -1,5 +1,5 @@
-from cuped_stats.io import read_rows, to_frame
-from cuped_stats.tables import STATISTICS_COLUMNS, statistics_rows
+from cuped_stats.io import gc_paused, read_columns, read_rows, to_frame
+from cuped_stats.tables import STATISTICS_COLUMNS, statistics_columns
 
 
 def model(dbt, session):
@@ -8,11 +8,16 @@ def model(dbt, session):
     dbt.ref(
         "cuped__python_environment"
     )  # waits for the check of the core, which runs beside the SQL
-    rows = statistics_rows(
-        moment_rows=read_rows(dbt.ref("cuped__moments")),
-        daily_moment_rows=read_rows(dbt.ref("cuped__daily_moments")),
-        plan_rows=read_rows(dbt.ref("cuped__analysis_plan")),
-        count_rows=read_rows(dbt.ref("cuped__arm_counts")),
-        quantile_rows=read_rows(dbt.ref("cuped__quantile_arms")),
-    )
-    return to_frame(rows, STATISTICS_COLUMNS, session)
+    with gc_paused():  # many small objects in dbt's large process: see gc_paused
+        table = to_frame(
+            statistics_columns(
+                moment_rows=read_columns(dbt.ref("cuped__moments")),
+                daily_moment_rows=read_columns(dbt.ref("cuped__daily_moments")),
+                plan_rows=read_rows(dbt.ref("cuped__analysis_plan")),
+                count_rows=read_rows(dbt.ref("cuped__arm_counts")),
+                quantile_rows=read_rows(dbt.ref("cuped__quantile_arms")),
+            ),
+            STATISTICS_COLUMNS,
+            session,
+        )
+    return table
