@@ -104,15 +104,27 @@ def _plain(value: Any) -> Any:
 
 #: Types whose values ``_plain`` returns unchanged (a float only when it is not NaN).
 _PLAIN_TYPES = frozenset({str, int, bool, float, dt.date, dt.datetime})
+_PLAIN_TYPES_OR_NONE = _PLAIN_TYPES | {type(None)}
 
 
 def _plain_column(values: Sequence[Any]) -> Sequence[Any]:
     """``_plain`` of every value of a column; the column itself when that changes nothing
-    (the usual case: one type test per value instead of a call)."""
-    plain = _PLAIN_TYPES
-    if all(type(value) in plain and value == value for value in values if value is not None):
+    (the usual case, found without a call per value: the set of the values' types, and for a
+    column of floats one array test for NaN)."""
+    types = set(map(type, values))
+    if types <= _PLAIN_TYPES_OR_NONE and (float not in types or not _has_nan(values)):
         return values
     return [_plain(value) for value in values]
+
+
+def _has_nan(values: Sequence[Any]) -> bool:
+    """Whether a column of plain values and None holds a float NaN."""
+    try:  # numbers and None only: one array, None as NaN; a None alone is no reason to copy
+        if not np.isnan(np.array(values, dtype=np.float64)).any():
+            return False
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return any(type(value) is float and value != value for value in values)
 
 
 def _column_lists(

@@ -61,6 +61,7 @@ consistently. Degenerate inputs never raise and never give NaN: the bounds are `
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -135,8 +136,13 @@ def mixture_rho(planned_n: float, alpha: float = 0.05) -> float:
     _check_alpha(alpha)
     if not (math.isfinite(planned_n) and planned_n > 0):
         raise ValueError(f"planned_n must be a positive number, got {planned_n!r}")
-    u_star = -float(scipy.special.lambertw(-(alpha**2) / math.e, k=-1).real) - 1.0
-    return math.sqrt(u_star / planned_n)
+    return math.sqrt(_u_star(float(alpha)) / planned_n)
+
+
+@functools.lru_cache(maxsize=64)
+def _u_star(alpha: float) -> float:
+    """``u* = −W₋₁(−alpha²/e) − 1`` (one Lambert W per alpha: the tables ask for it per row)."""
+    return -float(scipy.special.lambertw(-(alpha**2) / math.e, k=-1).real) - 1.0
 
 
 def sequential_multiplier(n_total: ArrayLike, rho: float, alpha: float = 0.05) -> np.ndarray:

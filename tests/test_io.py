@@ -257,7 +257,16 @@ def test_column_wise_reading_gives_what_each_value_gives() -> None:
     every kind, alone and mixed with others in its column, comes out as _plain makes it."""
     from cuped_stats.io import _plain, _records
 
-    columns = [MIXED_VALUES, [1.0, 2.0, None], ["a", None, "b"], [float("nan"), 1.0, 2.0]]
+    columns = [
+        MIXED_VALUES,
+        [1.0, 2.0, None],
+        ["a", None, "b"],
+        [float("nan"), 1.0, 2.0],
+        # beside floats and None (the NaN test is one array of the column)
+        *([1.0, None, value] for value in MIXED_VALUES),
+        [10**400, 1.5, float("nan")],  # no float array: value by value
+        [10**400, 1.5],
+    ]
     for column in columns:
         got = _records(["C"], [(value,) for value in column])
         want = [_plain(value) for value in column]
