@@ -300,7 +300,7 @@ def _build_arms(
     p = np.maximum.reduceat(np.maximum(first, second)[order], starts) + 1
     counts = np.diff(np.r_[starts, len(arm)])
     width = int(p.max())
-    if width > _MAX_VARIABLES:
+    if not 1 <= width <= _MAX_VARIABLES:  # (below 1: every index negative)
         return [None] * n_arms
     first_slot, second_slot = np.clip(first, 0, width - 1), np.clip(second, 0, width - 1)
     # duplicate pairs: equal codes of (arm, index_1, index_2)

@@ -186,6 +186,18 @@ def test_a_bad_group_raises_what_row_by_row_raises(corruption: str) -> None:
     )
 
 
+@pytest.mark.parametrize("index", [-1, 2000])
+def test_indices_out_of_every_range_raise_what_row_by_row_raises(index: int) -> None:
+    """Every index negative, or one far beyond any arm's width: the whole table is read row by
+    row (no array as wide as the index is made)."""
+    rows = [{**row, "index_1": -1, "index_2": index} for row in _one_group()]
+    with pytest.raises(ValueError) as want:
+        arms_from_moment_rows(rows, context=_group_context(("e1", "all", "all", "revenue", None)))
+    with pytest.raises(ValueError) as got:
+        arms_by_group(moment_columns(rows), daily=False, context=_group_context)
+    assert str(got.value) == str(want.value)
+
+
 def test_only_the_odd_group_is_read_row_by_row(monkeypatch) -> None:
     """An infinite mean passes row by row (it becomes the largest float); the columnar checks
     send its group there, and only its group."""
