@@ -221,7 +221,15 @@ def arms_by_group(
     sorted_arm = arm[order]
     starts = np.flatnonzero(np.r_[True, sorted_arm[1:] != sorted_arm[:-1]])
     last_row = order[np.r_[starts[1:], n_rows] - 1].tolist()  # each arm's last row
+    n_arm = columns.get("n_arm")
+    # unit counts that are not all whole numbers: every group row by row (their conversion, and
+    # its error, are the row-by-row reading's)
+    plain_counts = set(map(type, columns["n"])) <= {int} and (
+        n_arm is None or set(map(type, n_arm)) <= {int, type(None)}
+    )
     try:
+        if not plain_counts:
+            raise TypeError("unit counts that are not whole numbers")
         built = _build_arms(columns, arm, order, starts, [k[5] for k in arm_keys])
     except (TypeError, ValueError, OverflowError):  # a value that is no number: row by row
         built = [None] * len(arm_keys)
@@ -229,8 +237,6 @@ def arms_by_group(
     for arm_id, arm_key in enumerate(arm_keys):
         arms_of[arm_key[:5]].append((arm_key[5], arm_id))
 
-    n_arm = columns.get("n_arm")
-    units_source = n_arm if n_arm is not None else columns["n"]
     unbuilt = {k[:5] for k, arm_moments in zip(arm_keys, built, strict=True) if arm_moments is None}
     group_rows: dict[GroupKey, list[dict[str, Any]]] = defaultdict(list)
     if unbuilt:  # one pass over the rows for every group read row by row
@@ -239,25 +245,63 @@ def arms_by_group(
             key = arm_keys[arm_id][:5]
             if key in unbuilt:
                 group_rows[key].append({name: columns[name][row] for name in names})
+    # the groups read row by row first, in sorted order: which error is raised does not
+    # depend on the order of the rows
+    first_seen = {key: index for index, key in enumerate(arms_of)}
+    read_by_rows = {
+        key: arms_from_moment_rows(group_rows[key], context=context(key))
+        for key in sorted(unbuilt, key=lambda k: (_sort_key(k), first_seen[k]))
+    }
     out: dict[GroupKey, GroupArms] = {}
     for key, members in arms_of.items():
         members.sort()
-        if key in unbuilt:  # raises what is wrong with the group, if anything is
-            arms = arms_from_moment_rows(group_rows[key], context=context(key))
+        if key in unbuilt:
+            rows = group_rows[key]
+            arms = read_by_rows[key]
+            arm_units = {
+                str(r["variant"]): int(r["n_arm"] if r.get("n_arm") is not None else r["n"])
+                for r in rows
+            }
         else:
             arms = [built[arm_id] for _, arm_id in members]  # type: ignore[misc]
-        arm_units = {}
-        for variant, arm_id in members:
-            row = last_row[arm_id]
-            value = units_source[row]
-            arm_units[variant] = int(value if value is not None else columns["n"][row])
+            units_source = n_arm if n_arm is not None else columns["n"]
+            arm_units = {}
+            for variant, arm_id in members:
+                row = last_row[arm_id]
+                value = units_source[row]
+                arm_units[variant] = value if value is not None else columns["n"][row]
         out[key] = (arms, arm_units)
     return out
+
+
+def _sort_key(key: GroupKey) -> tuple[tuple[bool, str], ...]:
+    """Groups in the order the result tables sort them (None last, values as text)."""
+    return tuple((value is None, "" if value is None else str(value)) for value in key)
 
 
 #: Arms with more variables than this are read row by row (no group has so many; the arrays
 #: below are as wide as the widest arm).
 _MAX_VARIABLES = 1024
+
+
+#: The types of the values a numeric moment column may hold for the arrays below; anything
+#: else (numpy dates, bytes) is read row by row, which converts with float() and int().
+_NUMBER_TYPES = frozenset({int, float, bool, str, type(None)})
+
+
+def _numbers(values: Sequence[Any], dtype: type) -> np.ndarray:
+    """A numeric moment column as an array (None as NaN for floats).
+
+    Raises:
+        TypeError: for a value of a type not in _NUMBER_TYPES.
+    """
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        raise TypeError("a moment value of another type than a number or text")
+    return np.asarray(values, dtype=dtype)
+
+
+def _count_none(values: Sequence[Any]) -> int:
+    return values.count(None) if isinstance(values, (list, tuple)) else list(values).count(None)
 
 
 def _texts(values: Sequence[Any]) -> Sequence[str]:
@@ -277,13 +321,13 @@ def _build_arms(
     ``variants[k]``; ``arm`` gives each row's arm, ``order`` sorts the rows by arm (stably) and
     ``starts`` is where each arm's rows start in that order."""
     n_arms = len(variants)
-    first = np.asarray(columns["index_1"], dtype=np.int64)
-    second = np.asarray(columns["index_2"], dtype=np.int64)
-    n = np.asarray(columns["n"], dtype=np.int64)
+    first = _numbers(columns["index_1"], np.int64)
+    second = _numbers(columns["index_2"], np.int64)
+    n = _numbers(columns["n"], np.int64)
     # None becomes NaN: a missing mean or covariance is NaN from here on
-    mean_1 = np.asarray(columns["mean_1"], dtype=np.float64)
-    mean_2 = np.asarray(columns["mean_2"], dtype=np.float64)
-    covariance = np.asarray(columns["covariance"], dtype=np.float64)
+    mean_1 = _numbers(columns["mean_1"], np.float64)
+    mean_2 = _numbers(columns["mean_2"], np.float64)
+    covariance = _numbers(columns["covariance"], np.float64)
     variables_1, variables_2 = _texts(columns["variable_1"]), _texts(columns["variable_2"])
     name_codes = {
         name: code for code, name in enumerate(dict.fromkeys([*variables_1, *variables_2]))
@@ -293,7 +337,12 @@ def _build_arms(
     code_names = list(name_codes)
 
     bad = np.zeros(n_arms, dtype=bool)
-    np.logical_or.at(bad, arm, (first < 0) | (first > second))
+    np.logical_or.at(bad, arm, (first < 0) | (first > second) | (n < 0))
+    for name, means in (("mean_1", mean_1), ("mean_2", mean_2)):
+        missing = np.isnan(means)
+        if np.count_nonzero(missing) != _count_none(columns[name]):
+            # a NaN that is not None: row by row it replaces a mean (a None does not)
+            np.logical_or.at(bad, arm, missing)
     ids = arm[order][starts]  # every arm has a row: ids == arange(n_arms)
     n_sorted = n[order]
     bad[ids] |= np.minimum.reduceat(n_sorted, starts) != np.maximum.reduceat(n_sorted, starts)
@@ -351,6 +400,9 @@ def _build_arms(
         cov[local[arm[rows]], first[rows], second[rows]] = covariance[rows]
         cov[local[arm[rows]], second[rows], first[rows]] = covariance[rows]
         cov[n_of[members] < 2] = 0.0  # an arm of fewer than 2 units has no sample covariance
+        # as ArmMoments symmetrizes (the same matrix, but beyond half the largest float)
+        with np.errstate(over="ignore"):
+            cov = (cov + cov.swapaxes(1, 2)) / 2.0
         mean = np.nan_to_num(slot_means[members, :size])
         mean.setflags(write=False)  # the arms hold views of these arrays
         cov.setflags(write=False)

@@ -489,15 +489,16 @@ def results_rows(
             raise ValueError(f"experiment {key[0]!r}, metric {key[1]!r}: duplicate plan rows")
         plans[key] = plan
 
-    groups = arms_by_group(moment_columns(moment_rows), daily=daily, context=_group_context)
-
-    unplanned = sorted({(k[0], k[3]) for k in groups} - set(plans), key=repr)
+    columns = moment_columns(moment_rows)
+    experiments, metrics = columns.get("experiment_id", ()), columns.get("metric_name", ())
+    unplanned = sorted(set(zip(experiments, metrics, strict=True)) - set(plans), key=repr)
     if unplanned:
         experiment_id, metric_name = unplanned[0]
         raise ValueError(
             f"experiment {experiment_id!r}, metric {metric_name!r}: moments without an "
             "analysis plan row"
         )
+    groups = arms_by_group(columns, daily=daily, context=_group_context)
     rows: list[dict[str, Any]] = []
     quantile_groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in quantile_rows:

@@ -158,6 +158,9 @@ CORRUPTIONS = {
     "index of None": _change(0, index_1=None),
     "a mean that is no number": _change(0, mean_1="abc"),
     "an infinite covariance": _change(2, covariance=float("inf")),
+    "a negative n": [{**row, "n": -1} for row in _one_group()],
+    "a NaN mean after a mean": _change(2, mean_1=float("nan")),  # the last of index 0
+    "a mean of a numpy date": _change(0, mean_1=np.datetime64("2020-01-01")),
     "duplicate variable names": [
         {
             **row,
@@ -183,7 +186,48 @@ def test_a_bad_group_raises_what_row_by_row_raises(corruption: str) -> None:
         "a mean that is no number",
         "an infinite covariance",
         "duplicate variable names",
+        "a negative n",
+        "a mean of a numpy date",
     )
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # an arm of no unit: a NaN mean replaces the mean before it (a None would not)
+        [{**row, "n": 0, "covariance": None, "mean_2": float("nan")} for row in _one_group()],
+        # beyond half the largest float, symmetrizing the covariance overflows, as row by row
+        _change(0, covariance=1e308),
+    ],
+)
+def test_odd_values_give_the_arms_row_by_row_gives(rows: list[dict]) -> None:
+    key = ("e1", "all", "all", "revenue", None)
+    got = arms_by_group(moment_columns(rows), daily=False, context=_group_context)
+    _assert_same_arms(got[key][0], arms_from_moment_rows(rows, context=_group_context(key)))
+
+
+def test_unit_counts_that_are_not_whole_numbers_fail_as_row_by_row() -> None:
+    """Every row's n_arm is converted, as the statistics step always did, not only the last."""
+    rows = [{**row, "n_arm": 30} for row in _one_group()]
+    rows[0]["n_arm"] = float("nan")
+    with pytest.raises(ValueError, match="cannot convert float NaN to integer"):
+        arms_by_group(moment_columns(rows), daily=False, context=_group_context)
+    rows[0]["n_arm"] = 30.0  # a float that is a whole number counts as it did
+    got = arms_by_group(moment_columns(rows), daily=False, context=_group_context)
+    assert got[("e1", "all", "all", "revenue", None)][1] == {"control": 30, "treatment": 30}
+
+
+def test_the_first_group_in_sorted_order_names_the_error_whatever_the_row_order() -> None:
+    bad = [
+        {**row, "experiment_id": f"e{k}"}
+        for k in range(10, 30)
+        for row in _change(2, covariance=None)
+    ]
+    for seed in range(5):
+        rows = [*_neighbour(), *bad]
+        random.Random(seed).shuffle(rows)
+        with pytest.raises(ValueError, match=r"^experiment 'e10', metric 'revenue'"):
+            arms_by_group(moment_columns(rows), daily=False, context=_group_context)
 
 
 @pytest.mark.parametrize("index", [-1, 2000])
