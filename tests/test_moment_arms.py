@@ -200,6 +200,7 @@ def test_a_bad_group_raises_what_row_by_row_raises(corruption: str) -> None:
         _change(0, covariance=1e308),
     ],
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # ArmMoments, at 1e308
 def test_odd_values_give_the_arms_row_by_row_gives(rows: list[dict]) -> None:
     key = ("e1", "all", "all", "revenue", None)
     got = arms_by_group(moment_columns(rows), daily=False, context=_group_context)
