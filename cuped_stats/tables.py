@@ -904,23 +904,25 @@ def balance_rows(
         controls[(row["experiment_id"], row["metric_name"])] = str(row["control_variant"])
 
     columns = moment_columns(moment_rows)
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for index, key in enumerate(group_keys(columns, daily=False)):
-        groups[key[:4]].append(index)
+    keys = sorted(
+        {key[:4] for key in group_keys(columns, daily=False)},
+        key=lambda k: tuple(_sort_key(v) for v in k),
+    )
+    for key in keys:
+        if (key[0], key[3]) not in controls:
+            raise ValueError(
+                f"{_group_context((*key, None))}: moments without an analysis plan row"
+            )
+    groups = dict(arms_cache or {})
+    if any(key not in groups for key in keys):  # read here what results_rows did not
+        read = arms_by_group(columns, daily=False, context=_group_context)
+        groups.update({key[:4]: arms for key, (arms, _) in read.items() if key[:4] not in groups})
 
     rows: list[dict[str, Any]] = []
-    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+    for key in keys:
         experiment_id, segment_name, segment_value, metric_name = key
-        context = (
-            f"experiment {experiment_id!r}, metric {metric_name!r}, "
-            f"segment {segment_name!r}={segment_value!r}"
-        )
-        if (experiment_id, metric_name) not in controls:
-            raise ValueError(f"{context}: moments without an analysis plan row")
-        arms = (arms_cache or {}).get(key) or arms_from_moment_rows(
-            [{name: values[index] for name, values in columns.items()} for index in groups[key]],
-            context=context,
-        )
+        context = _group_context((*key, None))
+        arms = groups[key]
         try:
             balances = covariate_balance(arms, controls[(experiment_id, metric_name)])
         except ValueError as error:

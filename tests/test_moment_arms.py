@@ -24,6 +24,8 @@ from cuped_stats.moments import ArmMoments
 from cuped_stats.tables import (
     STATISTICS_COLUMNS,
     _group_context,
+    balance_rows,
+    results_rows,
     statistics_columns,
     statistics_rows,
 )
@@ -370,3 +372,16 @@ def test_gc_paused_restores_the_collector() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_balance_reads_the_groups_the_results_cache_lacks() -> None:
+    inputs = _statistics_inputs()
+    moments, plans = inputs["moment_rows"], inputs["plan_rows"]
+    cache: dict = {}
+    results_rows(moments, plans, arms_cache=cache)
+    assert len(cache) == 2
+    partial = {key: arms for key, arms in cache.items() if key[3] == "revenue"}
+    want = balance_rows(moments, plans)
+    assert balance_rows(moments, plans, arms_cache=partial) == want
+    assert balance_rows(moments, plans, arms_cache=cache) == want
+    assert {row["metric_name"] for row in want} == {"revenue", "orders"}
