@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 import scipy.integrate
+import scipy.optimize
 import scipy.stats
 from statsmodels.stats.meta_analysis import combine_effects
 
@@ -153,6 +154,38 @@ def test_paule_mandel_fit_equals_statsmodels_random_effects_meta_analysis() -> N
     assert fit.tau2 == pytest.approx(expected.tau2, rel=1e-5)
     assert fit.mean == pytest.approx(expected.mean_effect_re, rel=1e-5)
     assert fit.mean_se == pytest.approx(expected.sd_eff_w_re, rel=1e-5)
+
+
+def test_paule_mandel_root_equals_brent_on_the_generalized_q() -> None:
+    # the root of Q(τ²) = k - 1 against scipy's Brent solver on the same equation, written out
+    # from its definition here: histories from homogeneous to heterogeneous, 2 to 500
+    # experiments, SEs spread over two orders of magnitude, effects far from 0
+    rng = np.random.default_rng(11)
+    for case in range(300):
+        k = int(rng.choice([2, 3, 5, 20, 100, 500]))
+        se = rng.uniform(0.001, 0.1, k) if case % 2 else np.full(k, 0.02)
+        tau = float(rng.choice([0.0, 0.01, 0.05, 1.0, 30.0]))
+        effects = rng.normal(rng.normal(float(rng.normal(0, 5)), tau, k), se)
+        v = se**2
+
+        def q(t: float, effects: np.ndarray = effects, v: np.ndarray = v) -> float:
+            w = 1.0 / (v + t)
+            return float(np.sum(w * (effects - np.sum(w * effects) / np.sum(w)) ** 2))
+
+        fit = fit_history(effects, se)
+        assert fit is not None
+        if q(0.0) <= k - 1:
+            assert fit.tau2 == 0.0
+            continue
+        upper = 1.0
+        while q(upper) > k - 1:
+            upper *= 2.0
+        expected = scipy.optimize.brentq(
+            lambda t, q=q, k=k: q(t) - (k - 1), 0.0, upper, xtol=1e-300, rtol=1e-14
+        )
+        assert fit.tau2 == pytest.approx(expected, rel=1e-11), (case, k, tau)
+        w = 1.0 / (v + expected)
+        assert fit.mean == pytest.approx(np.sum(w * effects) / np.sum(w), rel=1e-11, abs=1e-15)
 
 
 def test_paule_mandel_with_equal_standard_errors_is_the_plain_moment_estimator() -> None:
