@@ -188,8 +188,45 @@ def read_columns(relation: Any) -> dict[str, Sequence[Any]]:
     Raises:
         TypeError: for an object of no engine this module knows, naming its type.
     """
+    arrays = _duckdb_arrays(relation)
+    if arrays is not None:
+        return {key: _plain_column(values) for key, values in arrays.items()}
     keys, columns, _ = _column_lists(*_names_and_tuples(relation))
     return dict(zip(keys, columns or [()] * len(keys), strict=True))
+
+
+#: DuckDB types whose numpy arrays (``fetchnumpy``) give, through ``tolist()``, the values
+#: ``fetchall`` gives (None for NULL: those arrays are masked).
+_DUCKDB_ARRAY_TYPES = frozenset(
+    {"VARCHAR", "DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "BOOLEAN", "DATE"}
+)
+
+
+def _duckdb_arrays(relation: Any) -> dict[str, list[Any]] | None:
+    """A DuckDB relation's columns (lower-case name → values) through numpy arrays, a C loop
+    per column rather than a Python tuple per row (the daily moments of 100 metrics: 0.11 s
+    instead of 0.35 s); None for anything else, or a column of another type (then the rows
+    are fetched as tuples)."""
+    if engine_of(relation) != "duckdb" or not hasattr(relation, "fetchnumpy"):
+        return None
+    types = [str(t) for t in relation.types]
+    if not set(types) <= _DUCKDB_ARRAY_TYPES:
+        return None
+    try:
+        arrays = relation.fetchnumpy()
+    except Exception:  # e.g. a date at infinity: fetchall reads it (or raises the error)
+        return None
+    columns = {}
+    for name, kind in zip(relation.columns, types, strict=True):
+        if kind == "DATE":
+            values = arrays[name].astype("datetime64[D]").tolist()
+            # a year past 9999 is no datetime.date here (an int): read the rows as tuples
+            if not set(map(type, values)) <= {dt.date, type(None)}:
+                return None
+        else:
+            values = arrays[name].tolist()
+        columns[str(name).lower()] = values
+    return columns
 
 
 def _checked_value(value: Any, dtype: type, name: str) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cuped_stats import moment_arms
-from cuped_stats.io import gc_paused, read_columns, read_rows, to_frame
+from cuped_stats.io import _duckdb_arrays, _plain, gc_paused, read_columns, read_rows, to_frame
 from cuped_stats.moment_arms import (
     arms_by_group,
     arms_from_moment_rows,
@@ -301,6 +301,44 @@ def test_read_columns_are_the_columns_of_read_rows() -> None:
     assert columns["mean"][1] is None
     empty = read_columns(con.sql("select 1 as a, 'x' as b where false"))
     assert {k: list(v) for k, v in empty.items()} == {"a": [], "b": []}
+
+
+def test_duckdb_columns_through_numpy_are_the_values_of_its_rows() -> None:
+    # read_columns reads a DuckDB relation through numpy arrays when every column's type allows
+    # it; the values (and their Python types) are those of its rows as tuples, with NULL, NaN,
+    # infinities, every integer width, text, booleans and dates, and it falls back to the
+    # tuples for a date numpy cannot hold or a type it does not take (a decimal)
+    con = duckdb.connect()
+    con.sql(
+        "create table t as select case when i % 3 = 0 then null else 'x' || i end as s, "
+        "(i * 1.5)::double as d, case when i % 2 = 0 then null else i end::bigint as b, "
+        "case when i = 3 then null else i % 2 = 0 end as bo, "
+        "case when i % 4 = 0 then null else date '2020-01-01' + i::int end as dt, "
+        "'nan'::double as nn, i::int as ii, i::smallint as si, (-i)::tinyint as ti, "
+        "case when i = 1 then 'inf'::double when i = 2 then '-inf'::double "
+        "when i = 5 then 1e308 end as edge from range(10) r(i)"
+    )
+    queries = [
+        "from t",
+        "from t where false",
+        "select 'infinity'::date as d, 1 as i",
+        "select '12000-01-01'::date as d",
+        "select 1.5::decimal(5, 2) as x, 'a' as y",
+        "select 'a' as \"Mixed Case\"",
+    ]
+    for query in queries:
+        names, tuples = con.sql(query).columns, con.sql(query).fetchall()
+        expected = {
+            name.lower(): [_plain(row[i]) for row in tuples] for i, name in enumerate(names)
+        }
+        columns = read_columns(con.sql(query))
+        assert {k: list(v) for k, v in columns.items()} == expected, query
+        assert {k: list(map(type, v)) for k, v in columns.items()} == {
+            k: list(map(type, v)) for k, v in expected.items()
+        }, query
+    assert _duckdb_arrays(con.sql("from t")) is not None  # the numpy path is the one tested
+    for query in queries[2:5]:
+        assert _duckdb_arrays(con.sql(query)) is None, query
 
 
 def _statistics_inputs() -> dict:
