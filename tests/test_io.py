@@ -292,3 +292,22 @@ def test_column_wise_typing_gives_what_each_value_gives() -> None:
                 continue
             got = _typed_columns([{"c": value}, {}], {"c": dtype})
             assert _same(got[0][0], want) and got[0][1] is None, (dtype, value)
+
+
+def test_duckdb_output_of_float_columns_gives_what_each_value_gives() -> None:
+    """to_frame of columns on DuckDB passes a float column of plain numbers as a float64 array
+    (NULL for None, NaN and infinities): every kind of value, beside floats and None, is
+    written as _checked_value makes it, or raises the same error."""
+    from cuped_stats.io import _checked_value
+
+    con = duckdb.connect()
+    for value in [*MIXED_VALUES, 10**400, 2**60 + 1]:
+        column = [1.0, None, value]
+        try:
+            want = [_checked_value(v, np.float64, "c") for v in column]
+        except (TypeError, ValueError, OverflowError, decimal.InvalidOperation) as error:
+            with pytest.raises(type(error)):
+                to_frame({"c": column}, {"c": np.float64}, con)
+            continue
+        got = [row[0] for row in to_frame({"c": column}, {"c": np.float64}, con).fetchall()]
+        assert all(_same(g, w) for g, w in zip(got, want, strict=True)), (value, got)
