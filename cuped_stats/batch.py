@@ -343,10 +343,11 @@ def _estimates(
         "relative_effect": relative_effect,
         "relative_se": relative_se,
     }
-    values = {name: column.tolist() for name, column in columns.items()}
+    names = list(columns)
+    rows = zip(*(column.tolist() for column in columns.values()), strict=True)
     quantiles = t_quantile.tolist()
     estimates: list[Estimate | None] = []
-    for i, request in enumerate(requests):
+    for i, (request, row) in enumerate(zip(requests, rows, strict=True)):
         method = request.relative_ci_method
         if (
             not wanted[i]
@@ -355,8 +356,9 @@ def _estimates(
         ):
             estimates.append(None)
             continue
-        figures = {name: column[i] for name, column in values.items()}
-        matrix = np.array([[v_tt[i], v_tc[i]], [v_ct[i], v_cc[i]]])
+        figures = dict(zip(names, row, strict=True))
+        # the delta interval needs no covariance matrix (most rows: build it only for the others)
+        matrix = None if method == "delta" else np.array([[v_tt[i], v_tc[i]], [v_ct[i], v_cc[i]]])
         interval = _relative_interval(
             method,
             figures["variant_mean"],

@@ -663,12 +663,13 @@ def _relative_interval(
     method: str,
     m_t: float,
     m_c: float,
-    cov_tc: np.ndarray,
+    cov_tc: np.ndarray | None,
     t_quantile: float,
     relative_se: float,
 ) -> tuple[float, float] | str:
     """The relative CI of ``m_t/m_c - 1`` (see :class:`Estimate`), or why it is undefined;
-    ``relative_se`` is :attr:`Estimate.relative_se`, the ``delta`` interval's half-width over ``t``.
+    ``relative_se`` is :attr:`Estimate.relative_se`, the ``delta`` interval's half-width over ``t``
+    (``cov_tc``, the covariance of ``(m_t, m_c)``, may be None for ``delta``: it is not read).
 
     ``fieller`` (Fieller 1954): ``{ρ : (m_t - ρ m_c)² ≤ t² gᵀVg, g = (1, -ρ)}``, the ratios ``ρ``
     that the t-test of the linear contrast ``m_t - ρ m_c`` does not reject; the roots of
@@ -679,6 +680,7 @@ def _relative_interval(
     if method == "delta":
         half = t_quantile * relative_se
         return rel - half, rel + half
+    assert cov_tc is not None
     if method == "log":
         grad = np.array([1.0 / m_t, -1.0 / m_c])
         half = t_quantile * float(np.sqrt(max(float(grad @ cov_tc @ grad), 0.0)))

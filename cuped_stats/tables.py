@@ -9,6 +9,7 @@ missing number (DuckDB reads it as NULL), int64 counts, bool flags and object ar
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import operator
@@ -349,9 +350,9 @@ def _result_row(
         "bayes_relative_ci_upper": None,
         "expected_loss": None,
         "prior": None,
-        "theta": json.dumps(dict(zip(comparison.covariates, comparison.theta, strict=True))),
-        "covariates": json.dumps(list(comparison.covariates)),
-        "covariates_dropped": json.dumps(dict(comparison.covariates_dropped)),
+        "theta": _theta_json(comparison.covariates, comparison.theta),
+        "covariates": _json_of_names(tuple(comparison.covariates)),
+        "covariates_dropped": _json_of_pairs(tuple(comparison.covariates_dropped)),
         "alpha": comparison.alpha,
         "theta_method": comparison.theta_method,
         "relative_ci_method": comparison.relative_ci_method,
@@ -370,6 +371,34 @@ def _result_row(
         "n_control_missing": _missing_units(comparison, arm_units, comparison.control_variant),
         "n_variant_missing": _missing_units(comparison, arm_units, comparison.variant),
     }
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_of_names(names: tuple[str, ...]) -> str:
+    """``json.dumps(list(names))``, once per list of covariates (a result row each)."""
+    return json.dumps(list(names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_of_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
+    """``json.dumps(dict(pairs))``, once per list of dropped covariates."""
+    return json.dumps(dict(pairs))
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(json.dumps(name) + ": " for name in names)
+
+
+def _theta_json(names: tuple[str, ...], theta: Sequence[float]) -> str:
+    """``json.dumps(dict(zip(names, theta)))``: written out for finite floats (json writes
+    them with ``float.__repr__``; the keys' JSON once per list of names), by json otherwise."""
+    if len(set(names)) == len(names) == len(theta) and all(
+        type(value) is float and math.isfinite(value) for value in theta
+    ):
+        keys = _json_keys(names)
+        return "{" + ", ".join([k + repr(v) for k, v in zip(keys, theta, strict=True)]) + "}"
+    return json.dumps(dict(zip(names, theta, strict=True)))
 
 
 def _missing_units(comparison: Any, arm_units: Mapping[str, int], variant: str) -> int:
@@ -532,7 +561,18 @@ def results_rows(
     for group, comparisons in zip(prepared, analysed, strict=True):
         rows.extend(_group_rows(group, comparisons))
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
-    rows.sort(key=lambda r: tuple(_sort_key(r[c]) for c in (*order, "variant")))
+    group_of = operator.itemgetter(*order)
+    group_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # each group's sort key, once
+
+    def sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+        group = group_of(row)
+        memo = (group, tuple(map(type, group)))  # 1 and 1.0 are equal keys but sort apart
+        key = group_keys.get(memo)
+        if key is None:
+            key = group_keys[memo] = tuple(map(_sort_key, group))
+        return (*key, _sort_key(row["variant"]))
+
+    rows.sort(key=sort_key)
 
     family = [tuple(row[c] for c in order[:-1]) for row in rows]
     _adjust_within(rows, family, "p_value_holm", "p_value_bh")

@@ -364,3 +364,27 @@ def test_bayesian_read_out_is_null_where_the_relative_effect_is_undefined() -> N
     assert table["status"][0] == "relative_undefined"
     assert np.isnan(table["chance_to_win"]).all() and np.isnan(table["expected_loss"]).all()
     assert json.loads(table["prior"][0])["source"] == "weak"
+
+
+def test_the_json_columns_are_json_dumps_of_their_values() -> None:
+    # theta, covariates and covariates_dropped are written without json.dumps where the values
+    # allow it (finite floats, names seen before): the text is json.dumps' to the character
+    from cuped_stats.tables import _json_of_names, _json_of_pairs, _theta_json
+
+    rng = np.random.default_rng(3)
+    names = ("pre_period", 'quote"d', "back\\slash", "ünï", "country[DE]", "tab\there")
+    values = [0.0, -0.0, 1e-320, 5e-324, 1e308, -1.7976931348623157e308, 0.1, 1 / 3, 2.0**60]
+    values += [float(v) for v in rng.normal(0, 10.0 ** rng.integers(-20, 20, 50))]
+    for k in range(len(names) + 1):
+        for _ in range(20):
+            theta = tuple(float(v) for v in rng.choice(values, k))
+            assert _theta_json(names[:k], theta) == json.dumps(
+                dict(zip(names[:k], theta, strict=True))
+            )
+        assert _json_of_names(names[:k]) == json.dumps(list(names[:k]))
+        pairs = tuple((name, "collinear") for name in names[:k])
+        assert _json_of_pairs(pairs) == json.dumps(dict(pairs))
+    for odd in ((float("nan"),), (float("inf"),), (np.float64(0.5),), (1,)):
+        assert _theta_json(("x",), odd) == json.dumps({"x": odd[0]})
+    # a name twice (no comparison has one): json.dumps of the dict, the last value kept
+    assert _theta_json(("x", "x"), (1.0, 2.0)) == json.dumps({"x": 2.0})
