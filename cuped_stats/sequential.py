@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,7 @@ __all__ = [
     "ConfidenceSequence",
     "always_valid_p_value",
     "confidence_sequence",
+    "confidence_sequence_bounds",
     "mixture_rho",
     "sequential_multiplier",
 ]
@@ -159,8 +161,12 @@ def sequential_multiplier(n_total: ArrayLike, rho: float, alpha: float = 0.05) -
     _check_alpha(alpha)
     if not (math.isfinite(rho) and rho > 0):
         raise ValueError(f"rho must be a positive number, got {rho!r}")
-    u = np.asarray(n_total, dtype=np.float64) * rho**2
-    return np.sqrt((1.0 + 1.0 / u) * (np.log1p(u) - 2.0 * math.log(alpha)))
+    return _multiplier(np.asarray(n_total, dtype=np.float64) * rho**2, math.log(alpha))
+
+
+def _multiplier(u: np.ndarray, log_alpha: ArrayLike) -> np.ndarray:
+    """``m(u) = √((1 + 1/u)(log(1 + u) − 2 log alpha))`` (:func:`sequential_multiplier`)."""
+    return np.sqrt((1.0 + 1.0 / u) * (np.log1p(u) - 2.0 * log_alpha))
 
 
 def confidence_sequence(
@@ -220,6 +226,43 @@ def confidence_sequence(
             lower=estimate - half, upper=estimate + half, half_width=half, status="ok", **base
         )
     return ConfidenceSequence(lower=None, upper=None, half_width=None, status=status, **base)
+
+
+def confidence_sequence_bounds(
+    estimates: Sequence[float | None],
+    ses: Sequence[float | None],
+    n_totals: Sequence[float],
+    alphas: Sequence[float],
+    planned_ns: Sequence[float],
+) -> tuple[list[float | None], list[float | None]]:
+    """The ``lower`` and ``upper`` of :func:`confidence_sequence` of many looks at once (look
+    ``i``: ``estimates[i]``, ``ses[i]``, ``n_totals[i]``, ``alpha=alphas[i]``,
+    ``planned_n=planned_ns[i]``), ``None`` where its status is not ``ok``; one array
+    computation instead of a call per look (the daily series has thousands).
+
+    Raises:
+        ValueError: as :func:`confidence_sequence` does for an alpha or a planned_n.
+    """
+    rhos = {
+        key: mixture_rho(float(key[0]), key[1]) for key in set(zip(planned_ns, alphas, strict=True))
+    }
+    rho = np.array([rhos[key] for key in zip(planned_ns, alphas, strict=True)], dtype=np.float64)
+    estimate = np.array(estimates, dtype=np.float64)  # None is NaN
+    se = np.array(ses, dtype=np.float64)
+    n_total = np.array(n_totals, dtype=np.float64)
+    logs = {alpha: math.log(alpha) for alpha in set(alphas)}  # as the one look takes it
+    log_alpha = np.array([logs[alpha] for alpha in alphas], dtype=np.float64)
+    with np.errstate(all="ignore"):  # the looks that are not ok are masked below
+        half = se * _multiplier(n_total * rho**2, log_alpha)
+    ok = (
+        np.isfinite(n_total) & (n_total >= 2) & np.isfinite(se) & (se > 0.0) & np.isfinite(estimate)
+    )
+    lower = np.where(ok, estimate - half, np.nan).tolist()
+    upper = np.where(ok, estimate + half, np.nan).tolist()
+    return (
+        [v if ok_i else None for v, ok_i in zip(lower, ok.tolist(), strict=True)],
+        [v if ok_i else None for v, ok_i in zip(upper, ok.tolist(), strict=True)],
+    )
 
 
 def always_valid_p_value(z: float, n_total: float, rho: float) -> float:

@@ -28,7 +28,6 @@ from cuped_stats.cuped import (
     OUTCOME_VARIABLES,
     RELATIVE_CI_METHODS,
     THETA_METHODS,
-    Comparison,
 )
 from cuped_stats.decisions import (
     DECISION_COLUMNS,
@@ -53,7 +52,7 @@ from cuped_stats.multiplicity import benjamini_hochberg, holm
 from cuped_stats.one_sided import Margin, non_inferiority_test
 from cuped_stats.power import days_needed, mde_from_se, plan_sample_size
 from cuped_stats.quantile import QuantileArm, QuantileComparison, analyze_quantile
-from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence
+from cuped_stats.sequential import DEFAULT_PLANNED_N, confidence_sequence_bounds
 from cuped_stats.srm import expected_shares, sample_ratio_mismatch
 
 __all__ = [
@@ -291,86 +290,131 @@ def _non_inferiority(plan: Row, comparison: Any) -> tuple[float | None, float | 
     return test.p_value, test.bound
 
 
-def _result_row(
-    key: tuple[Any, ...], plan: Row, comparison: Any, arm_units: Mapping[str, int]
-) -> dict[str, Any]:
-    experiment_id, segment_name, segment_value, metric_name, as_of_date = key
-    cuped, raw = comparison.cuped, comparison.unadjusted
-    sequence = confidence_sequence(
-        cuped.effect,
-        cuped.se,
-        comparison.n_control + comparison.n_variant,
-        alpha=comparison.alpha,
-        planned_n=plan["planned_units"],
+#: Result columns read from a comparison as they are: column → the comparison's attribute.
+_COMPARISON_COLUMNS: dict[str, str] = {
+    "metric_type": "metric_type",
+    "variant": "variant",
+    "control_variant": "control_variant",
+    "n_control": "n_control",
+    "n_variant": "n_variant",
+    "control_mean": "unadjusted.control_mean",
+    "variant_mean": "unadjusted.variant_mean",
+    "control_mean_adjusted": "cuped.control_mean",
+    "variant_mean_adjusted": "cuped.variant_mean",
+    "absolute_effect": "cuped.effect",
+    "absolute_effect_se": "cuped.se",
+    "absolute_ci_lower": "cuped.ci_lower",
+    "absolute_ci_upper": "cuped.ci_upper",
+    "degrees_of_freedom": "cuped.degrees_of_freedom",
+    "relative_effect": "cuped.relative_effect",
+    "relative_ci_lower": "cuped.relative_ci_lower",
+    "relative_ci_upper": "cuped.relative_ci_upper",
+    "relative_se": "cuped.relative_se",  # not a column: the Bayesian read-out's input
+    "p_value": "cuped.p_value",
+    "unadjusted_absolute_effect": "unadjusted.effect",
+    "unadjusted_se": "unadjusted.se",
+    "unadjusted_ci_lower": "unadjusted.ci_lower",
+    "unadjusted_ci_upper": "unadjusted.ci_upper",
+    "unadjusted_relative_effect": "unadjusted.relative_effect",
+    "unadjusted_relative_ci_lower": "unadjusted.relative_ci_lower",
+    "unadjusted_relative_ci_upper": "unadjusted.relative_ci_upper",
+    "unadjusted_p_value": "unadjusted.p_value",
+    "variance_reduction": "variance_reduction",
+    "alpha": "alpha",
+    "theta_method": "theta_method",
+    "relative_ci_method": "relative_ci_method",
+    "status": "status",
+    "status_reason": "status_reason",
+}
+_COMPARISON_GETTER = operator.attrgetter(*_COMPARISON_COLUMNS.values())
+#: Result columns that are null until a later step fills them (Holm/BH, the verdict, the
+#: Bayesian read-out, which the daily series has not).
+_LATER_COLUMNS = (
+    "p_value_holm",
+    "p_value_bh",
+    "p_value_role_holm",
+    "p_value_role_bh",
+    "comparison_verdict",
+    "chance_to_win",
+    "bayes_relative_ci_lower",
+    "bayes_relative_ci_upper",
+    "expected_loss",
+    "prior",
+)
+
+
+class _ResultItem(NamedTuple):
+    """One comparison to write as a result row: its group's key (experiment, segment name and
+    value, metric, day), plan row, the comparison (or a :class:`_QuantileAsComparison`) and
+    the group's analysed units per arm."""
+
+    key: tuple[Any, ...]
+    plan: Row
+    comparison: Any
+    arm_units: Mapping[str, int]
+
+
+def _result_rows(items: Sequence[_ResultItem]) -> list[dict[str, Any]]:
+    """The result row of each comparison (keys: RESULTS_COLUMNS, ``as_of_date`` and
+    ``relative_se``), built a column at a time: the comparisons' figures read by one C-level
+    getter each, the always-valid intervals in one array computation
+    (:func:`cuped_stats.sequential.confidence_sequence_bounds`), one dict per row at the end."""
+    if not items:
+        return []
+    keys, plans, comparisons, arm_units = zip(*items, strict=True)
+    columns: dict[str, Sequence[Any]] = dict(
+        zip(
+            _COMPARISON_COLUMNS,
+            zip(*map(_COMPARISON_GETTER, comparisons), strict=True),
+            strict=True,
+        )
     )
-    margin = plan["margin"]
-    ni_p, ni_bound = _non_inferiority(plan, comparison)
-    return {
-        "experiment_id": experiment_id,
-        "as_of_date": as_of_date,
-        "segment_name": segment_name,
-        "segment_value": segment_value,
-        "metric_name": metric_name,
-        "metric_label": plan.get("metric_label") or metric_name,
-        "metric_type": comparison.metric_type,
-        "variant": comparison.variant,
-        "control_variant": comparison.control_variant,
-        "n_control": comparison.n_control,
-        "n_variant": comparison.n_variant,
-        "control_mean": raw.control_mean,
-        "variant_mean": raw.variant_mean,
-        "control_mean_adjusted": cuped.control_mean,
-        "variant_mean_adjusted": cuped.variant_mean,
-        "absolute_effect": cuped.effect,
-        "absolute_effect_se": cuped.se,
-        "absolute_ci_lower": cuped.ci_lower,
-        "absolute_ci_upper": cuped.ci_upper,
-        "sequential_ci_lower": sequence.lower,
-        "sequential_ci_upper": sequence.upper,
-        "degrees_of_freedom": cuped.degrees_of_freedom,
-        "relative_effect": cuped.relative_effect,
-        "relative_ci_lower": cuped.relative_ci_lower,
-        "relative_ci_upper": cuped.relative_ci_upper,
-        "relative_se": cuped.relative_se,
-        "p_value": cuped.p_value,
-        "p_value_holm": None,
-        "p_value_bh": None,
-        "unadjusted_absolute_effect": raw.effect,
-        "unadjusted_se": raw.se,
-        "unadjusted_ci_lower": raw.ci_lower,
-        "unadjusted_ci_upper": raw.ci_upper,
-        "unadjusted_relative_effect": raw.relative_effect,
-        "unadjusted_relative_ci_lower": raw.relative_ci_lower,
-        "unadjusted_relative_ci_upper": raw.relative_ci_upper,
-        "unadjusted_p_value": raw.p_value,
-        "variance_reduction": comparison.variance_reduction,
-        # filled by _add_bayes_readouts (results only: the daily series has no read-out)
-        "chance_to_win": None,
-        "bayes_relative_ci_lower": None,
-        "bayes_relative_ci_upper": None,
-        "expected_loss": None,
-        "prior": None,
-        "theta": _theta_json(comparison.covariates, comparison.theta),
-        "covariates": _json_of_names(tuple(comparison.covariates)),
-        "covariates_dropped": _json_of_pairs(tuple(comparison.covariates_dropped)),
-        "alpha": comparison.alpha,
-        "theta_method": comparison.theta_method,
-        "relative_ci_method": comparison.relative_ci_method,
-        "higher_is_better": bool(plan["higher_is_better"]),
-        "status": comparison.status,
-        "status_reason": comparison.status_reason,
-        "package_version": __version__,
-        "metric_role": plan["metric_role"],
-        "p_value_role_holm": None,
-        "p_value_role_bh": None,
-        "non_inferiority_margin": None if margin is None else margin.value,
-        "non_inferiority_margin_kind": None if margin is None else margin.kind,
-        "non_inferiority_p_value": ni_p,
-        "non_inferiority_bound": ni_bound,
-        "comparison_verdict": None,
-        "n_control_missing": _missing_units(comparison, arm_units, comparison.control_variant),
-        "n_variant_missing": _missing_units(comparison, arm_units, comparison.variant),
-    }
+    n_rows = len(items)
+    (
+        columns["experiment_id"],
+        columns["segment_name"],
+        columns["segment_value"],
+        columns["metric_name"],
+        columns["as_of_date"],
+    ) = zip(*keys, strict=True)
+    columns["sequential_ci_lower"], columns["sequential_ci_upper"] = confidence_sequence_bounds(
+        columns["absolute_effect"],
+        columns["absolute_effect_se"],
+        [c + v for c, v in zip(columns["n_control"], columns["n_variant"], strict=True)],
+        columns["alpha"],
+        [plan["planned_units"] for plan in plans],
+    )
+    columns["metric_label"] = [
+        plan.get("metric_label") or name
+        for plan, name in zip(plans, columns["metric_name"], strict=True)
+    ]
+    columns["higher_is_better"] = [bool(plan["higher_is_better"]) for plan in plans]
+    columns["metric_role"] = [plan["metric_role"] for plan in plans]
+    margins = [plan["margin"] for plan in plans]
+    columns["non_inferiority_margin"] = [None if m is None else m.value for m in margins]
+    columns["non_inferiority_margin_kind"] = [None if m is None else m.kind for m in margins]
+    tests = [
+        (None, None) if plan["margin"] is None else _non_inferiority(plan, comparison)
+        for plan, comparison in zip(plans, comparisons, strict=True)
+    ]
+    columns["non_inferiority_p_value"], columns["non_inferiority_bound"] = zip(*tests, strict=True)
+    columns["theta"] = [_theta_json(tuple(c.covariates), c.theta) for c in comparisons]
+    columns["covariates"] = [_json_of_names(tuple(c.covariates)) for c in comparisons]
+    columns["covariates_dropped"] = [
+        _json_of_pairs(tuple(c.covariates_dropped)) for c in comparisons
+    ]
+    columns["package_version"] = [__version__] * n_rows
+    columns["n_control_missing"] = [
+        _missing_units(c, units, c.control_variant)
+        for c, units in zip(comparisons, arm_units, strict=True)
+    ]
+    columns["n_variant_missing"] = [
+        _missing_units(c, units, c.variant) for c, units in zip(comparisons, arm_units, strict=True)
+    ]
+    for name in _LATER_COLUMNS:
+        columns[name] = [None] * n_rows
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -558,8 +602,15 @@ def results_rows(
     analysed = analyze_metrics(
         [group.request for group in prepared], labels=[group.context for group in prepared]
     )
+    items: list[_ResultItem] = []
     for group, comparisons in zip(prepared, analysed, strict=True):
-        rows.extend(_group_rows(group, comparisons))
+        if comparisons:
+            items.extend(
+                _ResultItem(group.key, group.plan, c, group.arm_units) for c in comparisons
+            )
+        else:
+            rows.append(_single_arm_row(group))
+    rows.extend(_result_rows(items))
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
     group_of = operator.itemgetter(*order)
     group_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # each group's sort key, once
@@ -705,11 +756,13 @@ def _analyse_quantile_group(
             row["n_control"] = control.n_values if level == "unit" else control.n_units
             row["n_control_missing"] = control.n_units - row["n_control"] if level == "unit" else 0
         return [row]
-    return [_result_row(key, plan, _QuantileAsComparison(c, plan), {}) for c in comparisons]
+    return _result_rows(
+        [_ResultItem(key, plan, _QuantileAsComparison(c, plan), {}) for c in comparisons]
+    )
 
 
 class _QuantileAsComparison:
-    """A :class:`QuantileComparison` in the shape of a CUPED comparison for :func:`_result_row`:
+    """A :class:`QuantileComparison` in the shape of a CUPED comparison for :func:`_result_rows`:
     its estimate is both the adjusted and the unadjusted one (no CUPED), no covariates, and the
     arms' counts are their units with a value (level ``unit``) or their units (``event``)."""
 
@@ -811,20 +864,12 @@ def _prepare_group(
     return _Group(key, plan, context, request, arm_units)
 
 
-def _group_rows(group: _Group, comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
-    """The result rows of one analysed group: one per treatment variant, or one
-    ``single_arm`` placeholder."""
+def _single_arm_row(group: _Group) -> dict[str, Any]:
+    """The ``single_arm`` placeholder row of an analysed group with nothing to compare."""
     arms = group.request.arms
-    if not comparisons:
-        variants = ", ".join(sorted(arm.variant for arm in arms))
-        reason = f"only one variant has units ({variants}): there is nothing to compare"
-        return [
-            _placeholder_row(group.key, group.plan, arms, "single_arm", reason, group.arm_units)
-        ]
-    return [
-        _result_row(group.key, group.plan, comparison, group.arm_units)
-        for comparison in comparisons
-    ]
+    variants = ", ".join(sorted(arm.variant for arm in arms))
+    reason = f"only one variant has units ({variants}): there is nothing to compare"
+    return _placeholder_row(group.key, group.plan, arms, "single_arm", reason, group.arm_units)
 
 
 def health_table(count_rows: Iterable[Row]) -> dict[str, np.ndarray]:

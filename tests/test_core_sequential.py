@@ -26,6 +26,7 @@ from cuped_stats.sequential import (
     SEQUENTIAL_METHOD,
     ConfidenceSequence,
     confidence_sequence,
+    confidence_sequence_bounds,
     mixture_rho,
     sequential_multiplier,
 )
@@ -260,3 +261,46 @@ def test_daily_peeking_at_an_aa_test_is_controlled_only_by_the_sequence() -> Non
     assert (np.diff(ratios) < 0).all()
     expected = float(sequential_multiplier(simulation.PLANNED_N, mixture_rho(simulation.PLANNED_N)))
     assert ratios[-1] == pytest.approx(expected / norm.ppf(1 - ALPHA / 2), rel=1e-3)
+
+
+def test_bounds_of_many_looks_are_those_of_each_look() -> None:
+    # confidence_sequence_bounds (every look at once, for the result tables) against
+    # confidence_sequence called per look: ok looks to the last bit or 1e-15, every degenerate
+    # look (n < 2, NaN, a missing, negative or zero SE, a missing or infinite estimate) None
+    rng = np.random.default_rng(21)
+    looks = 2_000
+    estimates: list[float | None] = list(rng.normal(0, 10.0 ** rng.integers(-6, 6, looks)))
+    ses: list[float | None] = list(np.abs(rng.normal(0, 10.0 ** rng.integers(-6, 6, looks))))
+    n_totals = list(rng.integers(0, 10**7, looks).astype(float))
+    alphas = list(rng.choice([0.01, 0.05, 0.1, 0.2], looks))
+    planned = list(rng.choice([2.0, 100.0, 5000.0, 1e6], looks))
+    for i, (estimate, se, n_total) in enumerate(
+        [
+            (None, 1.0, 10.0),
+            (math.inf, 1.0, 10.0),
+            (1.0, None, 10.0),
+            (1.0, -1.0, 10.0),
+            (1.0, 0.0, 10.0),
+            (1.0, math.nan, 10.0),
+            (1.0, 1.0, 1.0),
+            (1.0, 1.0, math.nan),
+            (1.0, math.inf, 10.0),
+            (1.0, 1.0, 2.0),
+        ]
+    ):
+        estimates[i], ses[i], n_totals[i] = estimate, se, n_total
+    lower, upper = confidence_sequence_bounds(estimates, ses, n_totals, alphas, planned)
+    for i in range(looks):
+        one = confidence_sequence(
+            estimates[i], ses[i], n_totals[i], alpha=alphas[i], planned_n=planned[i]
+        )
+        if one.status != "ok":
+            assert lower[i] is None and upper[i] is None, i
+            continue
+        assert lower[i] == pytest.approx(one.lower, rel=1e-15, abs=1e-300), i
+        assert upper[i] == pytest.approx(one.upper, rel=1e-15, abs=1e-300), i
+    assert sum(v is None for v in lower) >= 9
+    with pytest.raises(ValueError, match="alpha"):
+        confidence_sequence_bounds([1.0], [1.0], [10.0], [1.5], [100.0])
+    with pytest.raises(ValueError, match="planned_n"):
+        confidence_sequence_bounds([1.0], [1.0], [10.0], [0.05], [0.0])
