@@ -331,46 +331,50 @@ def _estimates(
     positive = (m_c > 0.0) & (m_t > _MARGIN * _ZERO_RTOL * scale_t)
     bounded = m_c**2 - t_quantile**2 * v_cc > _MARGIN * _ZERO_RTOL * m_c**2
     relative_effect = m_t / m_c - 1.0
-    columns = {
-        "control_mean": m_c,
-        "variant_mean": m_t,
-        "effect": effect,
-        "se": se,
-        "ci_lower": effect - t_quantile * se,
-        "ci_upper": effect + t_quantile * se,
-        "degrees_of_freedom": variance[1],
-        "p_value": p_value,
-        "relative_effect": relative_effect,
-        "relative_se": relative_se,
-    }
-    names = list(columns)
-    rows = zip(*(column.tolist() for column in columns.values()), strict=True)
+    half = t_quantile * relative_se  # the delta interval (cuped._relative_interval), for all
+    # the Estimate's fields in its order, the relative interval's two as the delta method's
+    columns = (
+        m_c,
+        m_t,
+        effect,
+        se,
+        effect - t_quantile * se,
+        effect + t_quantile * se,
+        variance[1],
+        p_value,
+        relative_effect,
+        relative_effect - half,
+        relative_effect + half,
+        relative_se,
+    )
+    rows = zip(*(column.tolist() for column in columns), strict=True)
     quantiles = t_quantile.tolist()
+    wanted_list, positive_list, bounded_list = wanted.tolist(), positive.tolist(), bounded.tolist()
     estimates: list[Estimate | None] = []
     for i, (request, row) in enumerate(zip(requests, rows, strict=True)):
         method = request.relative_ci_method
         if (
-            not wanted[i]
-            or (method == "log" and not positive[i])
-            or (method == "fieller" and not bounded[i])
+            not wanted_list[i]
+            or (method == "log" and not positive_list[i])
+            or (method == "fieller" and not bounded_list[i])
         ):
             estimates.append(None)
             continue
-        figures = dict(zip(names, row, strict=True))
-        # the delta interval needs no covariance matrix (most rows: build it only for the others)
-        matrix = None if method == "delta" else np.array([[v_tt[i], v_tc[i]], [v_ct[i], v_cc[i]]])
-        interval = _relative_interval(
-            method,
-            figures["variant_mean"],
-            figures["control_mean"],
-            matrix,
-            quantiles[i],
-            figures["relative_se"],
-        )
-        if isinstance(interval, str) or not math.isfinite(interval[1]):
+        if method != "delta":
+            interval = _relative_interval(
+                method,
+                row[1],
+                row[0],
+                np.array([[v_tt[i], v_tc[i]], [v_ct[i], v_cc[i]]]),
+                quantiles[i],
+                row[11],
+            )
+            if isinstance(interval, str):
+                estimates.append(None)
+                continue
+            row = (*row[:9], *interval, row[11])
+        if not math.isfinite(row[10]):
             estimates.append(None)
             continue
-        estimates.append(
-            Estimate(**figures, relative_ci_lower=interval[0], relative_ci_upper=interval[1])
-        )
+        estimates.append(Estimate(*row))
     return estimates
