@@ -354,13 +354,13 @@ class _ResultItem(NamedTuple):
     arm_units: Mapping[str, int]
 
 
-def _result_rows(items: Sequence[_ResultItem]) -> list[dict[str, Any]]:
-    """The result row of each comparison (keys: RESULTS_COLUMNS, ``as_of_date`` and
-    ``relative_se``), built a column at a time: the comparisons' figures read by one C-level
-    getter each, the always-valid intervals in one array computation
-    (:func:`cuped_stats.sequential.confidence_sequence_bounds`), one dict per row at the end."""
+def _result_columns(items: Sequence[_ResultItem]) -> dict[str, list[Any]]:
+    """The result row of each comparison as columns (RESULTS_COLUMNS, ``as_of_date`` and
+    ``relative_se``): the comparisons' figures read by one C-level getter each, the
+    always-valid intervals in one array computation
+    (:func:`cuped_stats.sequential.confidence_sequence_bounds`)."""
     if not items:
-        return []
+        return {name: [] for name in _RESULT_COLUMN_NAMES}
     keys, plans, comparisons, arm_units = zip(*items, strict=True)
     columns: dict[str, Sequence[Any]] = dict(
         zip(
@@ -413,8 +413,16 @@ def _result_rows(items: Sequence[_ResultItem]) -> list[dict[str, Any]]:
     ]
     for name in _LATER_COLUMNS:
         columns[name] = [None] * n_rows
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return {name: list(columns[name]) for name in _RESULT_COLUMN_NAMES}
+
+
+#: The columns of :func:`_result_columns`, in order.
+_RESULT_COLUMN_NAMES = (*RESULTS_COLUMNS, "as_of_date", "relative_se")
+
+
+def _result_rows(items: Sequence[_ResultItem]) -> list[dict[str, Any]]:
+    """:func:`_result_columns` as rows."""
+    return _rows_of(_result_columns(items))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -554,6 +562,22 @@ def results_rows(
         ValueError: for an invalid or duplicate plan row, moments without a plan row, or
             incomplete moments; the message names experiment and metric.
     """
+    plans = _checked_plans(plan_rows)
+    columns = _results_columns(
+        moment_rows, plans, daily=daily, quantile_rows=quantile_rows, arms_cache=arms_cache
+    )
+    rows = _rows_of(columns)
+    if not daily:
+        _add_bayes_readouts(rows, plans)
+    return rows
+
+
+def _checked_plans(plan_rows: Iterable[Row]) -> dict[tuple[Any, Any], dict[str, Any]]:
+    """The plan rows, checked (:func:`_check_plan_row`), by experiment and metric.
+
+    Raises:
+        ValueError: for an invalid or duplicate plan row.
+    """
     plans: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in plan_rows:
         plan = _check_plan_row(row)
@@ -561,7 +585,26 @@ def results_rows(
         if key in plans:
             raise ValueError(f"experiment {key[0]!r}, metric {key[1]!r}: duplicate plan rows")
         plans[key] = plan
+    return plans
 
+
+def _rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The rows (dicts) of columns of equal length."""
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _results_columns(
+    moment_rows: Moments,
+    plans: Mapping[tuple[Any, Any], dict[str, Any]],
+    *,
+    daily: bool,
+    quantile_rows: Iterable[Row],
+    arms_cache: dict[tuple[Any, ...], list[ArmMoments]] | None,
+) -> dict[str, list[Any]]:
+    """:func:`results_rows` as columns (its keys → values, the rows in its order) of checked
+    plans (:func:`_checked_plans`), without the Bayesian read-out (filled on the rows of the
+    overall results)."""
     columns = moment_columns(moment_rows)
     experiments, metrics = columns.get("experiment_id", ()), columns.get("metric_name", ())
     unplanned = sorted(set(zip(experiments, metrics, strict=True)) - set(plans), key=repr)
@@ -610,53 +653,66 @@ def results_rows(
             )
         else:
             rows.append(_single_arm_row(group))
-    rows.extend(_result_rows(items))
+    columns = _result_columns(items)
+    for name in columns:  # the placeholder and quantile rows after the comparisons
+        columns[name].extend([row.get(name) for row in rows])
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
-    group_of = operator.itemgetter(*order)
     group_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # each group's sort key, once
 
-    def sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-        group = group_of(row)
+    def group_key(group: tuple[Any, ...]) -> tuple[Any, ...]:
         memo = (group, tuple(map(type, group)))  # 1 and 1.0 are equal keys but sort apart
         key = group_keys.get(memo)
         if key is None:
             key = group_keys[memo] = tuple(map(_sort_key, group))
-        return (*key, _sort_key(row["variant"]))
+        return key
 
-    rows.sort(key=sort_key)
+    keys = [
+        (*group_key(group), _sort_key(variant))
+        for group, variant in zip(
+            zip(*(columns[c] for c in order), strict=True), columns["variant"], strict=True
+        )
+    ]
+    ranked = sorted(range(len(keys)), key=keys.__getitem__)
+    for name, values in columns.items():
+        columns[name] = [values[i] for i in ranked]
 
-    family = [tuple(row[c] for c in order[:-1]) for row in rows]
-    _adjust_within(rows, family, "p_value_holm", "p_value_bh")
-    role_family = [(*key, row["metric_role"]) for key, row in zip(family, rows, strict=True)]
-    _adjust_within(rows, role_family, "p_value_role_holm", "p_value_role_bh")
-    for row in rows:
-        if row["variant"] is not None:
-            row["comparison_verdict"] = comparison_verdict(
-                row["absolute_effect"],
-                row["p_value_role_holm"],
-                float(row["alpha"]),
-                row["higher_is_better"],
-            )
-    if not daily:
-        _add_bayes_readouts(rows, plans)
-    return rows
+    family = list(zip(*(columns[c] for c in order[:-1]), strict=True))
+    columns["p_value_holm"], columns["p_value_bh"] = _adjusted_within(columns["p_value"], family)
+    role_family = list(zip(family, columns["metric_role"], strict=True))
+    columns["p_value_role_holm"], columns["p_value_role_bh"] = _adjusted_within(
+        columns["p_value"], role_family
+    )
+    columns["comparison_verdict"] = [
+        None
+        if variant is None
+        else comparison_verdict(effect, p_value, float(alpha), higher_is_better)
+        for variant, effect, p_value, alpha, higher_is_better in zip(
+            columns["variant"],
+            columns["absolute_effect"],
+            columns["p_value_role_holm"],
+            columns["alpha"],
+            columns["higher_is_better"],
+            strict=True,
+        )
+    ]
+    return columns
 
 
-def _adjust_within(
-    rows: list[dict[str, Any]], family_of: Sequence[Any], holm_key: str, bh_key: str
-) -> None:
-    """Holm and Benjamini-Hochberg adjusted p-values of ``rows`` within each family
-    (``family_of[i]`` is row ``i``'s), written under ``holm_key`` and ``bh_key``."""
+def _adjusted_within(
+    p_values: Sequence[float | None], family_of: Sequence[Any]
+) -> tuple[list[float | None], list[float | None]]:
+    """Holm and Benjamini-Hochberg adjusted ``p_values`` within each family (``family_of[i]``
+    is p-value ``i``'s)."""
     families: dict[Any, list[int]] = defaultdict(list)
     for i, family in enumerate(family_of):
         families[family].append(i)
+    adjusted_holm: list[float | None] = [None] * len(p_values)
+    adjusted_bh: list[float | None] = [None] * len(p_values)
     for members in families.values():
-        p_values = [rows[i]["p_value"] for i in members]
-        for i, p_holm, p_bh in zip(
-            members, holm(p_values), benjamini_hochberg(p_values), strict=True
-        ):
-            rows[i][holm_key] = p_holm
-            rows[i][bh_key] = p_bh
+        within = [p_values[i] for i in members]
+        for i, p_holm, p_bh in zip(members, holm(within), benjamini_hochberg(within), strict=True):
+            adjusted_holm[i], adjusted_bh[i] = p_holm, p_bh
+    return adjusted_holm, adjusted_bh
 
 
 def _prior_for(plan: Row, experiment_id: Any, metric_rows: Sequence[dict[str, Any]]) -> NormalPrior:
@@ -1325,7 +1381,7 @@ def statistics_rows(
     return [
         {"table_name": kind, **{name: row[name] for name in STATISTICS_KINDS[kind]}}
         for kind, kind_rows in kinds.items()
-        for row in kind_rows
+        for row in (_rows_of(kind_rows) if isinstance(kind_rows, dict) else kind_rows)
     ]
 
 
@@ -1344,16 +1400,21 @@ def statistics_columns(
     columns: dict[str, list[Any]] = {name: [] for name in STATISTICS_COLUMNS}
     for kind, rows in kinds.items():
         names = list(STATISTICS_KINDS[kind])  # more than one: itemgetter gives tuples
-        # one C-level lookup of every column per row, then the rows transposed
-        tuples = list(map(operator.itemgetter(*names), rows))
-        values = dict(zip(names, zip(*tuples, strict=True), strict=True)) if tuples else {}
+        values: Mapping[str, Sequence[Any]]
+        if isinstance(rows, dict):  # a kind given as columns
+            values, n_rows = rows, len(rows[names[0]])
+        else:
+            # one C-level lookup of every column per row, then the rows transposed
+            tuples = list(map(operator.itemgetter(*names), rows))
+            values = dict(zip(names, zip(*tuples, strict=True), strict=True)) if tuples else {}
+            n_rows = len(rows)
         for name, column in columns.items():
             if name == "table_name":
-                column.extend([kind] * len(rows))
-            elif name in values:
+                column.extend([kind] * n_rows)
+            elif name in STATISTICS_KINDS[kind] and n_rows:
                 column.extend(values[name])
             else:
-                column.extend([None] * len(rows))
+                column.extend([None] * n_rows)
     return columns
 
 
@@ -1363,8 +1424,9 @@ def _statistics_kinds(
     count_rows: Iterable[Row],
     daily_moment_rows: Moments,
     quantile_rows: Iterable[Row],
-) -> dict[str, list[dict[str, Any]]]:
-    """Each kind's rows (a key of STATISTICS_KINDS → its rows), in the table's order."""
+) -> dict[str, list[dict[str, Any]] | dict[str, list[Any]]]:
+    """Each kind's rows (a key of STATISTICS_KINDS → its rows, or its columns), in the
+    table's order."""
     moments, plans = moment_columns(moment_rows), list(plan_rows)
     # each group's arms, read from its moment rows once for the results and the balance checks
     arms_cache: dict[tuple[Any, ...], list[ArmMoments]] = {}
@@ -1372,7 +1434,14 @@ def _statistics_kinds(
     health = health_rows(count_rows)
     return {
         "results": results,
-        "results_daily": results_rows(moment_columns(daily_moment_rows), plans, daily=True),
+        # as columns: thousands of rows with the daily series, none of them read as a row
+        "results_daily": _results_columns(
+            moment_columns(daily_moment_rows),
+            _checked_plans(plans),
+            daily=True,
+            quantile_rows=(),
+            arms_cache=None,
+        ),
         "health": health,
         "balance": balance_rows(moments, plans, arms_cache=arms_cache),
         "power": power_rows(results, moments, plans),
