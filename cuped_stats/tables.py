@@ -438,18 +438,25 @@ def _json_of_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _json_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+def _json_keys(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Each name's JSON and ``": "``, or None when a name repeats (a dict keeps one of them)."""
+    if len(set(names)) != len(names):
+        return None
     return tuple(json.dumps(name) + ": " for name in names)
 
 
 def _theta_json(names: tuple[str, ...], theta: Sequence[float]) -> str:
     """``json.dumps(dict(zip(names, theta)))``: written out for finite floats (json writes
-    them with ``float.__repr__``; the keys' JSON once per list of names), by json otherwise."""
-    if len(set(names)) == len(names) == len(theta) and all(
-        type(value) is float and math.isfinite(value) for value in theta
-    ):
-        keys = _json_keys(names)
-        return "{" + ", ".join([k + repr(v) for k, v in zip(keys, theta, strict=True)]) + "}"
+    them with ``float.__repr__``, whose text of a finite float has no letter n, while NaN and
+    infinities do; the keys' JSON once per list of names), by json otherwise."""
+    keys = _json_keys(names)
+    if keys is not None and len(keys) == len(theta):
+        try:
+            values = list(map(float.__repr__, theta))
+        except TypeError:  # not a float: json.dumps says what it makes of it
+            values = None
+        if values is not None and "n" not in "".join(values):
+            return "{" + ", ".join([k + v for k, v in zip(keys, values, strict=True)]) + "}"
     return json.dumps(dict(zip(names, theta, strict=True)))
 
 
@@ -640,7 +647,7 @@ def _results_columns(
 
     prepared = [
         _prepare_group(key, plans[(key[0], key[3])], groups[key], arms_cache)
-        for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k))
+        for key in sorted(groups, key=lambda k: tuple(map(_sort_key, k)))
     ]
     analysed = analyze_metrics(
         [group.request for group in prepared], labels=[group.context for group in prepared]
@@ -948,7 +955,7 @@ def health_rows(count_rows: Iterable[Row]) -> list[dict[str, Any]]:
     for row in count_rows:
         groups[(row["experiment_id"], row["segment_name"], row["segment_value"])].append(row)
     rows: list[dict[str, Any]] = []
-    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+    for key in sorted(groups, key=lambda k: tuple(map(_sort_key, k))):
         experiment_id, segment_name, segment_value = key
         where = f"experiment {experiment_id!r}, segment {segment_name!r}={segment_value!r}"
         members = sorted(groups[key], key=lambda r: str(r["variant"]))
@@ -1047,7 +1054,7 @@ def balance_rows(
     columns = moment_columns(moment_rows)
     keys = sorted(
         {key[:4] for key in group_keys(columns, daily=False)},
-        key=lambda k: tuple(_sort_key(v) for v in k),
+        key=lambda k: tuple(map(_sort_key, k)),
     )
     for key in keys:
         if (key[0], key[3]) not in controls:
