@@ -96,6 +96,7 @@ covariate-adaptive randomization".
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -836,6 +837,13 @@ def _check_inputs(
                 f"arms {arms[0].variant!r} and {arm.variant!r} have different variables: "
                 f"{names} vs {arm.names}"
             )
+    return _features_of(tuple(names))
+
+
+@functools.lru_cache(maxsize=4096)
+def _features_of(names: tuple[str, ...]) -> tuple[Feature, ...]:
+    """The features of an arm's variables, the outcome (named ``@y``) first: parsed once per
+    list of variables (a metric's groups share theirs; errors are raised on every call)."""
     features = parse_features(names)
     covariates = features[1:]
     if any(not f.name or f.name == _OUTCOME for f in covariates):
