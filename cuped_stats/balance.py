@@ -14,10 +14,10 @@ Degenerate cases never raise and never return NaN/inf: an undefined statistic is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.special
 
 from cuped_stats.cuped import CONSTANT_RTOL
@@ -109,7 +109,7 @@ class CovariateBalance:
 
 def _is_zero_variance(variance: float, mean: float) -> bool:
     """``s ≤ CONSTANT_RTOL·|x̄|`` (or ``s² ≤ 0``): a variance that is floating-point noise."""
-    return variance <= 0.0 or np.sqrt(variance) <= CONSTANT_RTOL * abs(mean)
+    return variance <= 0.0 or math.sqrt(variance) <= CONSTANT_RTOL * abs(mean)
 
 
 def _all_equal(values: Sequence[float]) -> bool:
@@ -155,7 +155,7 @@ def balance_test(
         if n >= 1
     ]
     df = max(len(arms) - 1, 0)
-    if any(not np.isfinite(m) or (n >= 2 and not np.isfinite(v)) for n, m, v in arms):
+    if any(not math.isfinite(m) or (n >= 2 and not math.isfinite(v)) for n, m, v in arms):
         raise ValueError(f"non-finite mean or variance: means {means}, variances {variances}")
     if len(arms) < 2:
         return BalanceTest(
@@ -184,10 +184,14 @@ def balance_test(
         return BalanceTest(
             None, df, None, False, "zero_variance", "the covariate is constant within some arm"
         )
-    n, mean, variance = (np.array(column, dtype=np.float64) for column in zip(*arms, strict=True))
-    weight = n / variance
-    weighted_mean = float(np.sum(weight * mean) / np.sum(weight))
-    chi2 = float(np.sum(weight * (mean - weighted_mean) ** 2))
+    # plain floats, summed in arm order (numpy's sums of so few values add in the same order)
+    weights = [n / v for n, _, v in arms]
+    weighted_mean = sum(w * m for w, (_, m, _) in zip(weights, arms, strict=True)) / sum(weights)
+    # d * d, not d ** 2: a float's power raises on overflow where the product is infinite
+    chi2 = sum(
+        w * ((m - weighted_mean) * (m - weighted_mean))
+        for w, (_, m, _) in zip(weights, arms, strict=True)
+    )
     p_value = float(scipy.special.chdtrc(df, chi2))  # chi2.sf: scipy.stats costs 1.5 s to import
     return BalanceTest(chi2, df, p_value, p_value < BALANCE_ALPHA, "ok", "")
 
@@ -230,7 +234,7 @@ def standardized_difference(
         return StandardizedDifference(
             None, "zero_variance", "the covariate is constant within both arms"
         )
-    value = (float(mean_variant) - float(mean_control)) / float(np.sqrt(pooled))
+    value = (float(mean_variant) - float(mean_control)) / math.sqrt(pooled)
     return StandardizedDifference(value, "ok", "")
 
 

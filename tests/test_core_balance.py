@@ -258,3 +258,20 @@ def test_balance_table_names_the_experiment_of_moments_without_a_plan_row() -> N
     moments = moment_rows("exp", "m", "control", {"@y": np.arange(5.0), "x": np.arange(5.0)})
     with pytest.raises(ValueError, match=r"experiment 'exp', metric 'm'.*analysis plan"):
         balance_table(moments, [plan_row("exp", "other")])
+
+
+def test_the_wald_statistic_is_numpy_s_to_the_bit_and_overflows_to_infinity() -> None:
+    # balance_test sums plain floats: the same bits as the array formula of Cochran's Q, and a
+    # squared difference beyond the floats is infinite (a float's power would raise instead)
+    rng = np.random.default_rng(9)
+    for _ in range(500):
+        arms = int(rng.integers(2, 6))
+        n = rng.integers(2, 10**6, arms)
+        mean = rng.normal(0, 10.0 ** rng.integers(-5, 5), arms)
+        variance = rng.uniform(0.1, 10.0, arms) * 10.0 ** rng.integers(-4, 4)
+        test = balance_test(list(n), list(mean), list(variance))
+        weight = n / variance
+        centre = np.sum(weight * mean) / np.sum(weight)
+        assert test.chi2 == float(np.sum(weight * (mean - centre) ** 2))
+    huge = balance_test([10, 10], [1e160, -1e160], [1e301, 1e301])
+    assert huge.chi2 == math.inf and huge.p_value == 0.0 and huge.flag
