@@ -45,7 +45,6 @@ from cuped_stats.moment_arms import (
     arms_from_moment_rows,
     group_keys,
     moment_columns,
-    rows_of_columns,
 )
 from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
@@ -680,8 +679,10 @@ def _results_columns(
         )
     ]
     ranked = sorted(range(len(keys)), key=keys.__getitem__)
-    for name, values in columns.items():
-        columns[name] = [values[i] for i in ranked]
+    if len(ranked) > 1 and ranked != list(range(len(ranked))):
+        take = operator.itemgetter(*ranked)  # one C-level gather per column
+        for name, values in columns.items():
+            columns[name] = list(take(values))
 
     family = list(zip(*(columns[c] for c in order[:-1]), strict=True))
     columns["p_value_holm"], columns["p_value_bh"] = _adjusted_within(columns["p_value"], family)
@@ -1147,16 +1148,19 @@ def _history(moment_rows: Moments) -> dict[tuple[Any, Any], tuple[float, float, 
     post-period value."""
     sums: dict[tuple[Any, Any], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     names = {("@y", "@y"): "yy", ("@y", "pre_period"): "xy", ("pre_period", "pre_period"): "xx"}
-    for row in rows_of_columns(moment_columns(moment_rows)):
-        name = names.get((row["variable_1"], row["variable_2"]))
-        if name is None or row["segment_name"] != "all" or row["n"] < 2:
+    columns = moment_columns(moment_rows)
+    wanted = ("experiment_id", "metric_name", "segment_name", "variable_1", "variable_2", "n")
+    rows = zip(*(columns.get(c, ()) for c in (*wanted, "covariance", "mean_1")), strict=True)
+    for experiment_id, metric_name, segment, variable_1, variable_2, n, covariance, mean in rows:
+        name = names.get((variable_1, variable_2))
+        if name is None or segment != "all" or n < 2:
             continue
-        key = (row["experiment_id"], row["metric_name"])
-        sums[key][name] += (row["n"] - 1) * row["covariance"]
+        key = (experiment_id, metric_name)
+        sums[key][name] += (n - 1) * covariance
         if name == "xx":
-            sums[key]["dof"] += row["n"] - 1
-            sums[key]["n"] += row["n"]
-            sums[key]["x"] += row["n"] * row["mean_1"]
+            sums[key]["dof"] += n - 1
+            sums[key]["n"] += n
+            sums[key]["x"] += n * mean
     history = {}
     for key, s in sums.items():
         if s["dof"] > 0 and s["xx"] > 0 and s["yy"] > 0:
