@@ -750,12 +750,14 @@ def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, An
     for row in rows:
         by_metric[row["metric_name"]].append(row)
     priors: dict[tuple[Any, Any], NormalPrior] = {}
+    texts: dict[tuple[Any, Any], str] = {}  # each prior's JSON, once
     for row in rows:
         if row["variant"] is None:
             continue
         key = (row["experiment_id"], row["metric_name"])
         if key not in priors:
             priors[key] = _prior_for(plans[key], key[0], by_metric[key[1]])
+            texts[key] = priors[key].to_json()
         readout = bayes_readout(
             row["relative_effect"],
             row.get("relative_se"),
@@ -768,7 +770,7 @@ def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, An
             bayes_relative_ci_lower=readout.ci_lower,
             bayes_relative_ci_upper=readout.ci_upper,
             expected_loss=readout.expected_loss,
-            prior=priors[key].to_json(),
+            prior=texts[key],
         )
 
 
