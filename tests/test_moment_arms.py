@@ -316,7 +316,9 @@ def test_duckdb_columns_through_numpy_are_the_values_of_its_rows() -> None:
         "case when i % 4 = 0 then null else date '2020-01-01' + i::int end as dt, "
         "'nan'::double as nn, i::int as ii, i::smallint as si, (-i)::tinyint as ti, "
         "case when i = 1 then 'inf'::double when i = 2 then '-inf'::double "
-        "when i = 5 then 1e308 end as edge from range(10) r(i)"
+        "when i = 5 then 1e308 end as edge, "
+        "case when i = 2 then 'nan'::double when i = 3 then null else i end::double as mixed "
+        "from range(10) r(i)"
     )
     queries = [
         "from t",
