@@ -659,9 +659,9 @@ def _results_columns(
             )
         else:
             rows.append(_single_arm_row(group))
-    columns = _result_columns(items)
-    for name in columns:  # the placeholder and quantile rows after the comparisons
-        columns[name].extend([row.get(name) for row in rows])
+    table = _result_columns(items)
+    for name in table:  # the placeholder and quantile rows after the comparisons
+        table[name].extend([row.get(name) for row in rows])
     order = ("experiment_id", "as_of_date", "segment_name", "segment_value", "metric_name")
     group_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # each group's sort key, once
 
@@ -675,35 +675,35 @@ def _results_columns(
     keys = [
         (*group_key(group), _sort_key(variant))
         for group, variant in zip(
-            zip(*(columns[c] for c in order), strict=True), columns["variant"], strict=True
+            zip(*(table[c] for c in order), strict=True), table["variant"], strict=True
         )
     ]
     ranked = sorted(range(len(keys)), key=keys.__getitem__)
     if len(ranked) > 1 and ranked != list(range(len(ranked))):
         take = operator.itemgetter(*ranked)  # one C-level gather per column
-        for name, values in columns.items():
-            columns[name] = list(take(values))
+        for name, values in table.items():
+            table[name] = list(take(values))
 
-    family = list(zip(*(columns[c] for c in order[:-1]), strict=True))
-    columns["p_value_holm"], columns["p_value_bh"] = _adjusted_within(columns["p_value"], family)
-    role_family = list(zip(family, columns["metric_role"], strict=True))
-    columns["p_value_role_holm"], columns["p_value_role_bh"] = _adjusted_within(
-        columns["p_value"], role_family
+    family = list(zip(*(table[c] for c in order[:-1]), strict=True))
+    table["p_value_holm"], table["p_value_bh"] = _adjusted_within(table["p_value"], family)
+    role_family = list(zip(family, table["metric_role"], strict=True))
+    table["p_value_role_holm"], table["p_value_role_bh"] = _adjusted_within(
+        table["p_value"], role_family
     )
-    columns["comparison_verdict"] = [
+    table["comparison_verdict"] = [
         None
         if variant is None
         else comparison_verdict(effect, p_value, float(alpha), higher_is_better)
         for variant, effect, p_value, alpha, higher_is_better in zip(
-            columns["variant"],
-            columns["absolute_effect"],
-            columns["p_value_role_holm"],
-            columns["alpha"],
-            columns["higher_is_better"],
+            table["variant"],
+            table["absolute_effect"],
+            table["p_value_role_holm"],
+            table["alpha"],
+            table["higher_is_better"],
             strict=True,
         )
     ]
-    return columns
+    return table
 
 
 def _adjusted_within(
