@@ -45,6 +45,7 @@ from cuped_stats.moment_arms import (
     arms_from_moment_rows,
     group_keys,
     moment_columns,
+    rows_of_columns,
 )
 from cuped_stats.moments import ArmMoments
 from cuped_stats.multiplicity import benjamini_hochberg, holm
@@ -421,7 +422,7 @@ _RESULT_COLUMN_NAMES = (*RESULTS_COLUMNS, "as_of_date", "relative_se")
 
 def _result_rows(items: Sequence[_ResultItem]) -> list[dict[str, Any]]:
     """:func:`_result_columns` as rows."""
-    return _rows_of(_result_columns(items))
+    return list(rows_of_columns(_result_columns(items)))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -572,7 +573,7 @@ def results_rows(
     columns = _results_columns(
         moment_rows, plans, daily=daily, quantile_rows=quantile_rows, arms_cache=arms_cache
     )
-    rows = _rows_of(columns)
+    rows = list(rows_of_columns(columns))
     if not daily:
         _add_bayes_readouts(rows, plans)
     return rows
@@ -592,12 +593,6 @@ def _checked_plans(plan_rows: Iterable[Row]) -> dict[tuple[Any, Any], dict[str, 
             raise ValueError(f"experiment {key[0]!r}, metric {key[1]!r}: duplicate plan rows")
         plans[key] = plan
     return plans
-
-
-def _rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The rows (dicts) of columns of equal length."""
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _results_columns(
@@ -1394,7 +1389,7 @@ def statistics_rows(
     return [
         {"table_name": kind, **{name: row[name] for name in STATISTICS_KINDS[kind]}}
         for kind, kind_rows in kinds.items()
-        for row in (_rows_of(kind_rows) if isinstance(kind_rows, dict) else kind_rows)
+        for row in (rows_of_columns(kind_rows) if isinstance(kind_rows, dict) else kind_rows)
     ]
 
 
