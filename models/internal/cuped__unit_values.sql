@@ -25,7 +25,13 @@
 ) }}
 {%- set config = cuped__config() -%}
 {%- if not execute %}
-{{ cuped.cuped__parse_dependencies(['cuped__units'] + (['cuped__unit_settled'] if config['incremental'] else []), config['scans'] | map(attribute='source') | list + [config['unit_attributes']['relation'] if config['unit_attributes'] else none]) }}
+{#- On DuckDB, with the daily series on, after cuped__unit_daily_values (as an incremental build
+    orders them anyway, through cuped__unit_settled): the two scans of every event source each
+    use every core and share one memory limit, so run together both are slower than one after
+    the other (100 metrics, 1M units, 2.8 GB: 83 s and 60 s side by side, 51 s and 16 s alone).
+    Elsewhere the warehouse runs them side by side. -#}
+{%- set daily_first = ['cuped__unit_daily_values'] if config['daily_series'] and target.type == 'duckdb' else [] %}
+{{ cuped.cuped__parse_dependencies(['cuped__units'] + (['cuped__unit_settled'] if config['incremental'] else []) + daily_first, config['scans'] | map(attribute='source') | list + [config['unit_attributes']['relation'] if config['unit_attributes'] else none]) }}
 {%- else %}
 {%- set scans = config['scans'] -%}
 {%- set attributes = config['unit_attributes'] -%}
