@@ -154,6 +154,36 @@ def test_internal_tables_are_unique_on_their_keys(table, demo_build: DbtRun) -> 
     assert rows > 0 and rows == distinct, f"{table}: {rows} rows, {distinct} distinct ({keys})"
 
 
+def test_daily_moments_on_the_last_day_are_the_overall_moments(demo_build: DbtRun) -> None:
+    """Every column of the daily series' arm moments (outcomes, pre-period values, attributes,
+    indicators, capped values and every product) as of each experiment's last day equals the
+    overall moments: by then every unit is assigned and every event counted. The fixed
+    variables' sums come from each unit's first day alone (cuped__unit_daily_changes)."""
+    with duckdb.connect(str(demo_build.database), read_only=True) as con:
+        overall = con.sql(
+            "select * from cuped__arm_moments where segment_name = 'all' order by 1, 4"
+        ).df()
+        last = con.sql(
+            """select * exclude (as_of_date) from cuped__daily_arm_moments
+            where (experiment_id, as_of_date) in (
+                select (experiment_id, max(as_of_date)) from cuped__daily_arm_moments
+                group by experiment_id)
+            order by experiment_id, variant"""
+        ).df()
+    columns = [c for c in last.columns if c.startswith(("n_units", "mean__", "cov__"))]
+    assert any(c.startswith("cov__") and "attribute" in c for c in columns)  # attributes too
+    assert len(last) == len(overall) == 7 and set(columns) <= set(overall.columns)
+    assert (last["experiment_id"] + last["variant"]).tolist() == (
+        overall["experiment_id"] + overall["variant"]
+    ).tolist()
+    for column in columns:
+        expected = overall[column].to_numpy(dtype=float)
+        scale = np.nanmax(np.abs(expected)) or 1.0  # a covariance of 0 is 0 to rounding
+        assert last[column].to_numpy(dtype=float) == pytest.approx(
+            expected, rel=1e-9, abs=1e-12 * scale, nan_ok=True
+        ), column
+
+
 def test_results_cover_every_experiment_metric_and_treatment(outputs) -> None:
     results = outputs["overall"]
     expected = {
