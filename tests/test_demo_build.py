@@ -133,11 +133,12 @@ def test_demo_build_has_no_warnings_or_errors(demo_build: DbtRun) -> None:
 
 
 #: Internal tables and the keys that identify their rows by construction (the build tests only
-#: the public tables, and cuped__unit_values in incremental builds): checked here instead.
+#: the public tables, and the per-unit values in incremental builds): checked here instead.
 INTERNAL_KEYS = {
     "cuped__experiments": ["experiment_id"],
     "cuped__units": ["experiment_id", "unit_id"],
     "cuped__unit_values": ["experiment_id", "unit_id"],
+    "cuped__unit_daily_values": ["experiment_id", "unit_id", "day"],
     "cuped__analysis_plan": ["experiment_id", "metric_name"],
     "cuped__arm_moments": ["experiment_id", "segment_name", "segment_value", "variant"],
     "cuped__daily_arm_moments": ["experiment_id", "variant", "as_of_date"],
