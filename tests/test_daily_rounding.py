@@ -8,6 +8,7 @@ sums used to leave means of order 1e-16 and relative effects with intervals of Â
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import duckdb
@@ -74,3 +75,29 @@ def test_days_with_all_zero_outcomes_have_exact_zero_means_and_no_relative_figur
     for column in ("control_mean", "variant_mean", "absolute_effect_se"):
         values = daily[column].dropna().abs()
         assert not ((values > 0) & (values < 1e-9)).any(), column
+
+
+def test_without_covariates_the_last_day_is_the_results(tmp_path: Path) -> None:
+    """With no covariate (no pre-period indicator either) no variable is fixed at assignment:
+    the daily changes are all signed sums (cuped__unit_daily_changes), and the last day's
+    figures are the results'."""
+    root, work = tmp_path / "project", tmp_path / "work"
+    root.mkdir()
+    _write(root)
+    config = copy.deepcopy(CONFIG)
+    for metric in config["metrics"]:
+        metric["covariates"] = []
+    built = deps_and_build(root, work, config)
+    with duckdb.connect(str(built.database), read_only=True) as con:
+        last = con.sql(
+            "select metric_name, absolute_effect, absolute_effect_se from cuped_results_daily"
+            " where as_of_date = (select max(as_of_date) from cuped_results_daily)"
+            " order by metric_name"
+        ).df()
+        results = con.sql(
+            "select metric_name, absolute_effect, absolute_effect_se from cuped_results"
+            " where segment_name = 'all' order by metric_name"
+        ).df()
+    assert last["metric_name"].tolist() == results["metric_name"].tolist() == ["bought", "spend"]
+    for column in ("absolute_effect", "absolute_effect_se"):
+        assert last[column].to_numpy() == pytest.approx(results[column].to_numpy(), rel=1e-9)
