@@ -12,7 +12,7 @@
 {{ config(pre_hook="{{ cuped.cuped__codegen_hook('pre') }}", post_hook="{{ cuped.cuped__codegen_hook('post') }}") }}
 {%- set config = cuped__config(levels=true) -%}
 {%- if not execute %}
-{{ cuped.cuped__parse_dependencies(['cuped__experiment_caps', 'cuped__unit_values'], []) }}
+{{ cuped.cuped__parse_dependencies(cuped.cuped__caps_dependency(config), []) }}
 {%- else %}
 {%- set moments = config['moments'] -%}
 

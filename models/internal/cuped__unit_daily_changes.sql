@@ -23,7 +23,7 @@
 {%- set config = cuped__config(levels=true) -%}
 {%- if not execute %}
 {#- with `daily_series` off it reads nothing; a ref of cuped__unit_values runs it beside the models after the event scans: dbt starts the ready models of a DAG level in name order, and before the scans it went ahead of them -#}
-{{ cuped.cuped__parse_dependencies(['cuped__daily_centres', 'cuped__experiment_caps', 'cuped__unit_daily_values', 'cuped__unit_values'] if config['daily_series'] else ['cuped__unit_values'], []) }}
+{{ cuped.cuped__parse_dependencies(cuped.cuped__caps_dependency(config) + ['cuped__unit_daily_values'] if config['daily_series'] else ['cuped__unit_values'], []) }}
 {%- else %}
 {%- set moments = config['moments'] -%}
 {%- set capped = config['capped'] -%}
@@ -33,16 +33,16 @@
 {%- endfor -%}
 {#- the variables that can change after the unit's first day: outcomes (keyed by their post-period
     column, cuped__value_variable) and every variable of a `missing: exclude` metric -#}
-{%- set changing = [] -%}
-{%- set fixed = [] -%}
+{%- set changes = {} -%}
 {%- for variable in moments['means'] -%}
-  {%- do (changing if variable['n'] != 'n_units' or variable['key'] in post_columns else fixed).append(variable['key']) -%}
+  {%- do changes.update({variable['key']: variable['n'] != 'n_units' or variable['key'] in post_columns}) -%}
 {%- endfor -%}
 {%- set changing_pairs = [] -%}
 {%- set fixed_pairs = [] -%}
 {%- for pair in moments['pairs'] -%}
-  {%- do (fixed_pairs if pair[0]['key'] in fixed and pair[1]['key'] in fixed else changing_pairs).append(pair) -%}
+  {%- do (changing_pairs if changes[pair[0]['key']] or changes[pair[1]['key']] else fixed_pairs).append(pair) -%}
 {%- endfor -%}
+{%- set any_fixed = false in changes.values() | list -%}
 {%- if not config['daily_series'] %}
 {#- daily_series is off: no rows, and no pass over the unit values -#}
 select
@@ -59,9 +59,19 @@ with capped_unit_values as (
 
 ),
 
+{#- the centring constant of each variable: its mean over the experiment's final, winsorized unit
+    values (its own read of them: a CTE read twice would be materialized) -#}
 centres as (
 
-    select * from {{ ref('cuped__daily_centres') }}
+    select
+        experiment_id,
+        {%- for variable in moments['means'] %}
+        avg({{ variable['sql'] }}) as centre__{{ variable['key'] }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from (
+{{ cuped__capped_unit_values(config) }}
+    ) as unit_values
+    group by experiment_id
 
 ),
 
@@ -132,7 +142,7 @@ centred as (
         {#- the centred value of every variable (a fixed one's is in products with the changing
             ones), the value itself of the changing ones -#}
         {%- for variable in moments['means'] %}
-        {%- if variable['key'] not in changing %}
+        {%- if not changes[variable['key']] %}
         ({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }} as z__{{ variable['key'] }}{{ ',' if not loop.last }}
         {%- elif variable['n'] == 'n_units' %}
         {{ variable['sql'] }} as v__{{ variable['key'] }},
@@ -159,7 +169,7 @@ products as (
         {%- for i in config['excluding'] %}
         metric_{{ i }}_observed,
         {%- endfor %}
-        {%- for variable in moments['means'] if variable['key'] in changing %}
+        {%- for variable in moments['means'] if changes[variable['key']] %}
         v__{{ variable['key'] }} as r__{{ variable['key'] }},
         z__{{ variable['key'] }} as s__{{ variable['key'] }}{{ ',' if not loop.last or changing_pairs }}
         {%- endfor %}
@@ -184,9 +194,10 @@ signed as (
 ),
 
 {%- set sums = cuped__daily_sum_columns(moments) %}
-{%- set changing_sums = [] %}
-{%- for variable in moments['means'] if variable['key'] in changing %}{% do changing_sums.extend(['r__' ~ variable['key'], 's__' ~ variable['key']]) %}{% endfor %}
-{%- for pair in changing_pairs %}{% do changing_sums.append('s__' ~ cuped__covariance_column(pair[0], pair[1])) %}{% endfor %}
+{#- the sums of the changing variables and products, as the keys of a dict (looked up per column below) -#}
+{%- set changing_sums = {} %}
+{%- for variable in moments['means'] if changes[variable['key']] %}{% do changing_sums.update({'r__' ~ variable['key']: true, 's__' ~ variable['key']: true}) %}{% endfor %}
+{%- for pair in changing_pairs %}{% do changing_sums.update({'s__' ~ cuped__covariance_column(pair[0], pair[1]): true}) %}{% endfor %}
 
 {#- what the arm's units add on each day to the running sums of the changing variables -#}
 changed_sums as (
@@ -205,8 +216,8 @@ changed_sums as (
     from signed
     group by experiment_id, variant, change_day
 
-){{ ',' if fixed }}
-{%- if fixed %}
+){{ ',' if any_fixed }}
+{%- if any_fixed %}
 
 {#- each unit's first day: its assignment day, where its daily rows start (cuped__unit_daily_values) -#}
 first_days as (
@@ -225,7 +236,7 @@ first_day_sums as (
         first_days.experiment_id,
         unit_values.variant,
         first_days.day
-        {%- for variable in moments['means'] if variable['key'] in fixed %},
+        {%- for variable in moments['means'] if not changes[variable['key']] %},
         sum({{ variable['sql'] }}) as d_r__{{ variable['key'] }},
         sum(({{ variable['sql'] }}) - centres.centre__{{ variable['key'] }}) as d_s__{{ variable['key'] }}
         {%- endfor %}
@@ -266,7 +277,7 @@ select
     {%- endif %}
     {%- endfor %}
 from changed_sums
-{%- if fixed %}
+{%- if any_fixed %}
 left join first_day_sums
     on first_day_sums.experiment_id = changed_sums.experiment_id
     and first_day_sums.variant = changed_sums.variant
