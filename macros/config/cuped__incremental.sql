@@ -99,6 +99,48 @@
 {% endmacro %}
 
 
+{#-
+  A backfill: dbt's `--event-time-start` and `--event-time-end` (UTC) given to an incremental
+  run. Every unit with an event in that range, in any metric's source, has its stored values
+  computed again from all its events, as a new unit's are, so rows that arrived after the boundary
+  of their day had passed are counted. Only the part of the range before `boundary` (where the
+  previous run left the stored values) needs it: the run reads the events from there on anyway.
+  {'start', 'end'} as naive UTC datetimes, or none (no range given, or none of it before
+  `boundary`).
+-#}
+{% macro cuped__backfill_range(boundary) %}
+  {%- set given = [invocation_args_dict.get('event_time_start'), invocation_args_dict.get('event_time_end')] -%}
+  {%- if boundary is none or given[0] is none or given[1] is none -%}{{ return(none) }}{%- endif -%}
+  {%- set bounds = [] -%}
+  {%- for text in given -%}
+    {%- set value = modules.datetime.datetime.fromisoformat(text | string) -%}
+    {%- if value.tzinfo is not none -%}
+      {%- set value = value.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
+    {%- endif -%}
+    {%- do bounds.append(value) -%}
+  {%- endfor -%}
+  {%- set end = [bounds[1], boundary] | min -%}
+  {%- if bounds[0] >= end -%}{{ return(none) }}{%- endif -%}
+  {{ return({'start': bounds[0], 'end': end}) }}
+{% endmacro %}
+
+
+{#- The body of a CTE: each unit (unit_id) with an event in `backfill` (cuped__backfill_range), once. -#}
+{% macro cuped__backfill_units(scans, backfill) %}
+    {%- for scan in scans %}
+    select distinct events.unit_id
+    from (
+{{ cuped.cuped__scan_events(scan) }}
+    ) as events
+    where events.event_at >= {{ cuped.cuped__timestamp_literal(backfill['start']) }}
+        and events.event_at < {{ cuped.cuped__timestamp_literal(backfill['end']) }}
+    {%- if not loop.last %}
+    union
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+
 {#- The stored aggregate columns of one metric in cuped__unit_settled (as cuped__per_unit_aggregates names them). -#}
 {% macro cuped__settled_columns(entry) %}
   {%- set i = entry['index'] -%}

@@ -10,6 +10,8 @@
     their events (the units' post windows only).
   - Units with an event from the boundary on get their final rows back and the later days anew
     (delete+insert by unit); the others are not touched.
+  - With a backfill (dbt's `--event-time-start/--event-time-end`), the units with an event in it
+    before the boundary get every row again, as new units do (cuped__backfill_range).
   - Everything is rebuilt on the first run, on `--full-refresh`, when the metrics' definitions
     change (cuped__incremental_fingerprint) and when cuped__unit_settled was rebuilt since (it
     read rows this table did not).
@@ -31,7 +33,9 @@
     {%- endif -%}
   {%- endif -%}
   {%- set boundary = cuped.cuped__timestamp_literal(state['boundary']) -%}
-  {%- set boundary_day = cuped.cuped__local_date(boundary, config['timezone']) %}
+  {%- set boundary_day = cuped.cuped__local_date(boundary, config['timezone']) -%}
+  {#- a backfill: the units with an event in it get every row again, as fresh units (cuped__backfill_range) -#}
+  {%- set backfill = cuped.cuped__backfill_range(state['boundary']) if execute and not state['rebuild'] else none %}
 
 with units as (
 
@@ -54,8 +58,15 @@ stored as (
     select * from {{ this }}
 
 ),
+{%- if backfill is not none %}
 
-{#- the units whose rows were computed over the same windows: one row each (every unit has a row, on its assignment day) -#}
+backfill_units as (
+{{ cuped.cuped__backfill_units(scans, backfill) }}
+),
+{%- endif %}
+
+{#- the units whose rows were computed over the same windows (and that have no event in the backfill):
+    one row each (every unit has a row, on its assignment day) -#}
 known_units as (
 
     select units.*, stored_units.rebuilt_at
@@ -66,6 +77,11 @@ known_units as (
         on stored_units.experiment_id = units.experiment_id
         and stored_units.unit_id = units.unit_id
         and {{ cuped.cuped__same_windows('stored_units', 'units') }}
+    {%- if backfill is not none %}
+    left join backfill_units
+        on backfill_units.unit_id = units.unit_id
+    where backfill_units.unit_id is null
+    {%- endif %}
 
 ),
 
