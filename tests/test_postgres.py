@@ -65,10 +65,10 @@ def _statistics(work: Path, env: dict[str, str], target: str = "postgres", proje
     )
 
 
-def _build(work: Path, env: dict[str, str], project: Path = REPO) -> str:
+def _build(work: Path, env: dict[str, str], project: Path = REPO, args: tuple = ()) -> str:
     """The README's three steps (the first build loads the demo's seeds: they are upstream of
-    the tagged models); returns what the command printed."""
-    _dbt(["build", "--select", "+tag:cuped_statistics_input"], work, env, project).check()
+    the tagged models; `args` go to it); returns what the command printed."""
+    _dbt(["build", "--select", "+tag:cuped_statistics_input", *args], work, env, project).check()
     step = _statistics(work, env, project=project)
     assert step.returncode == 0, step.stdout + step.stderr
     build = _dbt(["build", "--exclude", "+tag:cuped_statistics_input"], work, env, project)
@@ -123,7 +123,8 @@ def test_demo_in_two_incremental_runs_on_postgres_equals_the_duckdb_build(
     demo_build: DbtRun, postgres: dict[str, str], tmp_path: Path
 ) -> None:
     """`incremental: true` on PostgreSQL (delete+insert of the stored per-unit values): the demo
-    built on its events before October 20, then on all of them, equals the DuckDB full build."""
+    built on its events before October 20, then on all of them, equals the DuckDB full build;
+    so does a third run that backfills five days (its units computed again from every event)."""
     project = tmp_path / "demo"
     seeds = incremental_demo_copy(project, before="2026-10-20")
     env, work = {**postgres, "CUPED_PG_SCHEMA": "demo_incremental"}, tmp_path / "work"
@@ -133,13 +134,20 @@ def test_demo_in_two_incremental_runs_on_postgres_equals_the_duckdb_build(
     for name, text in seeds.items():
         (project / "seeds" / name).write_text(text)
     _build(work, env, project)
-    got = _postgres_tables(env)
     compared = {name: keys for name, keys in TABLES.items() if name != "cuped_incremental_state"}
     want = _duckdb_tables(demo_build.database)
-    same_run_day(got, want)
-    assert_same_tables(got, want, "incremental", compared, rtol=1e-9)
-    settled = got["cuped_incremental_state"]["settled_until"].unique()
-    assert list(settled) == [pd.Timestamp("2026-10-29")]
+    states = []
+    for label in ("incremental", "backfill"):
+        if label == "backfill":
+            days = ("--event-time-start", "2026-10-10", "--event-time-end", "2026-10-15")
+            _build(work, env, project, days)
+        got = _postgres_tables(env)
+        same_run_day(got, want)
+        assert_same_tables(got, want, label, compared, rtol=1e-9)
+        states.append(got["cuped_incremental_state"])
+        assert list(states[-1]["settled_until"].unique()) == [pd.Timestamp("2026-10-29")]
+    # the backfill's units were computed on its run
+    assert states[1]["last_units_added_at"].max() > states[0]["last_units_added_at"].max()
 
 
 def test_the_command_refuses_a_target_that_runs_python_models(tmp_path: Path) -> None:
