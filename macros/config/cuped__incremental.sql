@@ -125,20 +125,35 @@
 {% endmacro %}
 
 
-{#- The body of a CTE: each unit (unit_id) with an event in `backfill` (cuped__backfill_range), once. -#}
-{% macro cuped__backfill_units(scans, backfill) %}
-    {%- for scan in scans %}
+{#-
+  The SQL of a backfill (cuped__backfill_range) around `units` (the alias of a relation with
+  unit_id): {'ctes': a CTE per scan with each unit that has an event in the range once, each
+  followed by a comma; 'joins': their left joins to `units`; 'outside': the predicate "no event
+  in the range"}. One per scan, as the per-unit aggregates join each source to the units: the
+  sources' unit columns need not share a type.
+-#}
+{% macro cuped__backfill_sql(scans, backfill, units) %}
+  {%- set ctes, joins, outside = [], [], [] -%}
+  {%- for scan in scans -%}
+    {%- set name = 'backfill_units_' ~ scan['index'] -%}
+    {%- set cte -%}
+{{ name }} as (
+
     select distinct events.unit_id
     from (
 {{ cuped.cuped__scan_events(scan) }}
     ) as events
     where events.event_at >= {{ cuped.cuped__timestamp_literal(backfill['start']) }}
         and events.event_at < {{ cuped.cuped__timestamp_literal(backfill['end']) }}
-    {%- if not loop.last %}
-    union
-    {%- endif %}
-    {%- endfor %}
-{%- endmacro %}
+
+),
+    {%- endset -%}
+    {%- do ctes.append(cte) -%}
+    {%- do joins.append('left join ' ~ name ~ '\n        on ' ~ name ~ '.unit_id = ' ~ units ~ '.unit_id') -%}
+    {%- do outside.append(name ~ '.unit_id is null') -%}
+  {%- endfor -%}
+  {{ return({'ctes': ctes | join('\n\n'), 'joins': joins | join('\n    '), 'outside': outside | join(' and ')}) }}
+{% endmacro %}
 
 
 {#- The stored aggregate columns of one metric in cuped__unit_settled (as cuped__per_unit_aggregates names them). -#}

@@ -59,10 +59,9 @@ stored as (
 
 ),
 {%- if backfill is not none %}
+{%- set backfill_sql = cuped.cuped__backfill_sql(scans, backfill, 'units') %}
 
-backfill_units as (
-{{ cuped.cuped__backfill_units(scans, backfill) }}
-),
+{{ backfill_sql['ctes'] }}
 {%- endif %}
 
 {#- the units whose rows were computed over the same windows (and that have no event in the backfill):
@@ -78,9 +77,8 @@ known_units as (
         and stored_units.unit_id = units.unit_id
         and {{ cuped.cuped__same_windows('stored_units', 'units') }}
     {%- if backfill is not none %}
-    left join backfill_units
-        on backfill_units.unit_id = units.unit_id
-    where backfill_units.unit_id is null
+    {{ backfill_sql['joins'] }}
+    where {{ backfill_sql['outside'] }}
     {%- endif %}
 
 ),

@@ -99,11 +99,10 @@ fresh_units as (
 )
 {%- else %}
 
+{%- set backfill_sql = cuped.cuped__backfill_sql(scans, backfill, 'units') if backfill is not none else none -%}
 {%- if backfill is not none %}
 
-backfill_units as (
-{{ cuped.cuped__backfill_units(scans, backfill) }}
-),
+{{ backfill_sql['ctes'] }}
 {%- endif %}
 
 {#- the stored rows are read where they are joined, never through a CTE: read twice, a CTE is
@@ -117,7 +116,7 @@ classified as (
         case when stored.unit_id is not null
             and {{ cuped.cuped__same_windows('stored', 'units', 'units.pre_period_start') }}
             {%- if backfill is not none %}
-            and backfill_units.unit_id is null
+            and {{ backfill_sql['outside'] }}
             {%- endif %}
         then 1 else 0 end as is_known,
         case when stored.unit_id is null then 0 else 1 end as is_stored
@@ -126,8 +125,7 @@ classified as (
         on stored.experiment_id = units.experiment_id
         and stored.unit_id = units.unit_id
     {%- if backfill is not none %}
-    left join backfill_units
-        on backfill_units.unit_id = units.unit_id
+    {{ backfill_sql['joins'] }}
     {%- endif %}
 
 ),
