@@ -324,6 +324,35 @@ def test_a_backfill_counts_the_rows_that_arrived_after_their_day_had_settled(
     assert (state["settled_until"] == (START + pd.Timedelta(days=11 - LOOKBACK))).all()
     for label, got in (("backfill", first), ("backfill again", second)):
         assert_same_tables(got, every_arrived.result(), label, TABLES)
+    # days the runs read anyway: nothing to do, and the log says so
+    after = ("--event-time-start", str(START + pd.Timedelta(days=10)), "--event-time-end")
+    output = scenario.run(11, CONFIG, args=(*after, str(START + pd.Timedelta(days=12))))["output"]
+    assert "cuped: nothing to backfill from" in " ".join(output.split())
+    # the stored values without the daily series (or the reverse) would count other rows: refused
+    run = run_dbt(
+        ["run", "--select", "cuped__unit_settled", *backfill],
+        project_dir=scenario.root,
+        work_dir=scenario.work,
+        variables={"cuped": CONFIG},
+    )
+    assert run.returncode != 0
+    assert "selects cuped__unit_settled without cuped__unit_daily_values" in " ".join(
+        run.output.split()
+    )
+
+
+def test_turning_the_daily_series_on_reads_every_row_for_both(tmp_path: Path) -> None:
+    """Incremental runs without the daily series miss the rows five days late; the run that turns
+    it on computes the series from every row, and the stored values with it (a changed
+    fingerprint), so the results and the series count the same rows: a full build's."""
+    scenario = Scenario(tmp_path)
+    without = {**CONFIG, "daily_series": False}
+    for day, command in ((8, "build"), (11, "run")):
+        scenario.run(day, without, command)
+    arrived = scenario.events["arrives"] <= 11
+    assert (arrived & ~_counted(scenario.events, scenario.exposures, scenario.days)).sum() > 0
+    every_arrived = scenario.reference(11, CONFIG, arrived)
+    assert_same_tables(scenario.run(11, CONFIG), every_arrived.result(), "daily on", TABLES)
 
 
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:

@@ -39,11 +39,13 @@
 {#-
   A fingerprint of everything the stored per-unit values depend on besides each unit's own windows
   (which cuped__unit_settled stores per unit): every event source scan with its metrics' aggregate,
-  value, filter, window and missing rule, their order, and the time zone. A change of any of them
-  rebuilds the stored values.
+  value, filter, window and missing rule, their order, the time zone, and whether the daily series
+  is on. A change of any of them rebuilds the stored values.
 -#}
 {% macro cuped__incremental_fingerprint(config) %}
-  {%- set parts = [config['timezone']] -%}
+  {#- the daily series too: turned on, it computes every unit's rows from every event, which the
+      stored values must then count as well (rows that arrived too late included) -#}
+  {%- set parts = [config['timezone']] + (['daily_series'] if config['daily_series'] else []) -%}
   {%- for scan in config['scans'] -%}
     {%- set metrics = [] -%}
     {%- for entry in scan['metrics'] -%}
@@ -105,23 +107,38 @@
   computed again from all its events, as a new unit's are, so rows that arrived after the boundary
   of their day had passed are counted. Only the part of the range before `boundary` (where the
   previous run left the stored values) needs it: the run reads the events from there on anyway.
-  {'start', 'end'} as naive UTC datetimes, or none (no range given, or none of it before
-  `boundary`).
+  {'start', 'end'} as naive UTC datetimes, or none: no range given, none of it before `boundary`,
+  or every unit computed from every event on this run anyway (`rebuild`). `model` is the model
+  asking; with the daily series on, cuped__unit_settled and cuped__unit_daily_values must both be
+  in the run, or the results and the daily series would count different rows. cuped__unit_settled
+  (`announce`) logs what the range does.
 -#}
-{% macro cuped__backfill_range(boundary) %}
+{% macro cuped__backfill_range(boundary, rebuild, model, announce=false) %}
   {%- set given = [invocation_args_dict.get('event_time_start'), invocation_args_dict.get('event_time_end')] -%}
-  {%- if boundary is none or given[0] is none or given[1] is none -%}{{ return(none) }}{%- endif -%}
+  {%- if given[0] is none or given[1] is none -%}{{ return(none) }}{%- endif -%}
+  {%- if cuped.cuped__config()['daily_series'] -%}
+    {%- for other in ['cuped__unit_settled', 'cuped__unit_daily_values'] if other != model and 'model.cuped.' ~ other not in selected_resources -%}
+      {{ exceptions.raise_compiler_error("cuped: a backfill (--event-time-start/--event-time-end) computes its units again in cuped__unit_settled and cuped__unit_daily_values together, and this run selects " ~ model ~ " without " ~ other ~ ": the results and the daily series would count different rows. Select both (e.g. --select cuped__unit_daily_values+), or leave the package out of the backfill (--exclude package:cuped).") }}
+    {%- endfor -%}
+  {%- endif -%}
   {%- set bounds = [] -%}
-  {%- for text in given -%}
-    {%- set value = modules.datetime.datetime.fromisoformat(text | string) -%}
-    {%- if value.tzinfo is not none -%}
+  {%- for value in given + [boundary] -%}
+    {%- set value = modules.datetime.datetime.fromisoformat(value | string) if value is string else value -%}
+    {%- if value is not none and value.tzinfo is not none -%}
       {%- set value = value.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
     {%- endif -%}
     {%- do bounds.append(value) -%}
   {%- endfor -%}
-  {%- set end = [bounds[1], boundary] | min -%}
-  {%- if bounds[0] >= end -%}{{ return(none) }}{%- endif -%}
-  {{ return({'start': bounds[0], 'end': end}) }}
+  {%- set start, end = bounds[0], (bounds[1] if bounds[2] is none else [bounds[1], bounds[2]] | min) -%}
+  {%- if rebuild or bounds[2] is none -%}
+    {%- do log("cuped: nothing to backfill from " ~ bounds[0] ~ " to " ~ bounds[1] ~ " (UTC): this run computes every analysed unit from all its events (the first incremental run, --full-refresh, or changed metric definitions).", info=true) if announce -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- if start >= end -%}
+    {%- do log("cuped: nothing to backfill from " ~ bounds[0] ~ " to " ~ bounds[1] ~ " (UTC): the stored values end at " ~ bounds[2] ~ ", and every run reads the events from there on.", info=true) if announce -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return({'start': start, 'end': end}) }}
 {% endmacro %}
 
 

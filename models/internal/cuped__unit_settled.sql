@@ -58,6 +58,9 @@ units as (
 
 {%- if not incremental %}
 {#- incremental builds are off: no stored values (and none left over to be read if they are turned on) -#}
+{%- if execute and invocation_args_dict.get('event_time_start') is not none %}
+{%- do log("cuped: nothing to backfill: `incremental` is off, so every build reads every event.", info=true) %}
+{%- endif %}
 select
     cast(null as {{ dbt.type_string() }}) as experiment_id,
     cast(null as {{ dbt.type_string() }}) as unit_id,
@@ -85,7 +88,7 @@ where 1 = 0
 {%- set previous = cuped.cuped__timestamp_literal(state['previous']) -%}
 {%- set fold = not state['rebuild'] and state['boundary'] is not none and (state['previous'] is none or state['boundary'] > state['previous']) -%}
 {#- a backfill (`--event-time-start/--event-time-end`): the units with an event in it are computed again, as fresh units -#}
-{%- set backfill = cuped.cuped__backfill_range(state['previous']) if execute and not state['rebuild'] else none -%}
+{%- set backfill = cuped.cuped__backfill_range(state['previous'], state['rebuild'], 'cuped__unit_settled', announce=true) if execute else none -%}
 
 {#- the analysed units, and which of them have a stored row computed over the same windows -#}
 {%- set unit_sets -%}
