@@ -260,11 +260,18 @@ class Comparison:
 
 
 def screen_covariates(
-    s_xx: np.ndarray, x_mean: np.ndarray, names: Sequence[str]
+    s_xx: np.ndarray,
+    x_mean: np.ndarray,
+    names: Sequence[str],
+    noise: np.ndarray | None = None,
 ) -> CovariateScreen:
     """Drop constant and collinear covariates, keeping earlier covariates first.
 
-    Constant: ``√S_jj ≤ CONSTANT_RTOL·|x̄_j|`` (this includes ``S_jj = 0``). Collinear, in order:
+    Constant: ``√S_jj ≤ CONSTANT_RTOL·|x̄_j|`` (this includes ``S_jj = 0``), or, given ``noise``,
+    ``S_jj ≤ _ZERO_RTOL·noise_j``. ``noise_j`` is the magnitude of the terms ``S_jj`` was summed
+    from: a linearised ratio covariate's variance ``J Σ Jᵀ`` cancels to rounding noise (about
+    1e-16 of that magnitude, so a standard deviation near 1e-8 of it) when the ratio's numerator
+    is its denominator times the same constant in every unit. Collinear, in order:
     with ``R`` the correlation matrix and ``K`` the covariates kept so far, covariate ``j`` is kept
     only if ``1 - R_jK R_KK⁻¹ R_Kj > COLLINEAR_RTOL`` (its residual variance after projection on
     the kept ones, relative to its variance).
@@ -279,7 +286,11 @@ def screen_covariates(
     dropped: list[tuple[str, str]] = []
     for j, name in enumerate(names):
         var_j = variances[j]
-        if not var_j > 0 or math.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j]):
+        if (
+            not var_j > 0
+            or math.sqrt(var_j) <= CONSTANT_RTOL * abs(x_mean[j])
+            or (noise is not None and var_j <= _ZERO_RTOL * noise[j])
+        ):
             dropped.append((name, "constant"))
             continue
         if kept:
@@ -294,16 +305,25 @@ def screen_covariates(
     return CovariateScreen(kept=tuple(names[j] for j in kept), dropped=tuple(dropped))
 
 
-def fit_theta(covariance: np.ndarray, mean: np.ndarray, names: Sequence[str]) -> ThetaFit:
+def fit_theta(
+    covariance: np.ndarray,
+    mean: np.ndarray,
+    names: Sequence[str],
+    noise: np.ndarray | None = None,
+) -> ThetaFit:
     """θ = S_xx⁻¹ S_xy over the screened covariates.
 
     ``covariance`` and ``mean`` are the (pooled) covariance matrix and mean vector of the
-    features ``names``, outcome first (index 0) and covariates after it. Deng et al. (2013), §3.3.
+    features ``names``, outcome first (index 0) and covariates after it; ``noise``, when given,
+    the magnitudes of the terms of its diagonal (:func:`screen_covariates`). Deng et al. (2013),
+    §3.3.
     """
     names = tuple(names)
     covariance = np.asarray(covariance, dtype=np.float64)
     mean = np.asarray(mean, dtype=np.float64)
-    screen = screen_covariates(covariance[1:, 1:], mean[1:], names[1:])
+    screen = screen_covariates(
+        covariance[1:, 1:], mean[1:], names[1:], None if noise is None else noise[1:]
+    )
     idx = [names.index(name) for name in screen.kept]
     theta = np.linalg.solve(covariance[idx][:, idx], covariance[idx, 0]) if idx else np.zeros(0)
     return ThetaFit(
@@ -513,6 +533,12 @@ class _Adjustment:
         return self._residuals
 
 
+def _variance_terms(jacobian: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """``(|J| s)²`` per feature, ``s`` the standard deviations of the variables: a bound on the
+    magnitude of the terms of the feature variances ``diag(J Σ Jᵀ)`` (``|Σ_kl| ≤ s_k s_l``)."""
+    return (np.abs(jacobian) @ np.sqrt(np.clip(np.diag(covariance), 0.0, None))) ** 2
+
+
 def _fit_features(
     pool: Sequence[ArmMoments], features: Sequence[Feature], theta_method: str, shared: _Shared
 ) -> ThetaFit:
@@ -524,15 +550,24 @@ def _fit_features(
     undefined = set().union(*(_zero_denominators(arm, features) for arm in pool))
     defined = [f for j, f in enumerate(features) if j not in undefined]
     mu_pool = shared.pooled_mean(pool)
+    linearised = any(f.denominator is not None for f in defined)
+    noise = None
     if theta_method == "within":
         used = [arm for arm in pool if arm.n >= 1]
-        cov = _pooled_within(
-            [arm.n for arm in used], [shared.feature_covariance(arm, defined) for arm in used]
-        )
+        counts = [arm.n for arm in used]
+        cov = _pooled_within(counts, [shared.feature_covariance(arm, defined) for arm in used])
+        if linearised:
+            noise = _pooled_within(
+                counts,
+                [_variance_terms(shared.terms(arm, defined).jacobian, arm.cov) for arm in used],
+            )
     else:
         jac = feature_jacobian(defined, mu_pool)
-        cov = jac @ shared.total_covariance(pool) @ jac.T
-    fit = fit_theta(cov, feature_values(defined, mu_pool), [f.name for f in defined])
+        total = shared.total_covariance(pool)
+        cov = jac @ total @ jac.T
+        if linearised:
+            noise = _variance_terms(jac, total)
+    fit = fit_theta(cov, feature_values(defined, mu_pool), [f.name for f in defined], noise)
     reasons = dict(fit.dropped) | {features[j].name: "zero_denominator" for j in undefined}
     return ThetaFit(
         covariates=fit.covariates,
