@@ -421,7 +421,9 @@ def _add_inference(
     z: float,
     relative_ci_method: str,
 ) -> None:
-    """SE, normal CI and p-value of ``Δ``, and the relative CI, into ``values``."""
+    """SE, normal CI and p-value of ``Δ``, the delta-method SE of the relative effect
+    (``relative_se``, whatever ``relative_ci_method``: the Bayesian read-out's likelihood, as for
+    the other metric types) and the relative CI, into ``values``."""
     effect = q_t - q_c
     se = math.hypot(se_c, se_t)
     if se == 0.0:
@@ -438,11 +440,14 @@ def _add_inference(
     if values.get("relative_effect") is None:
         return
     rel = q_t / q_c - 1.0
+    relative_se = math.hypot(se_t / q_c, (q_t / q_c) * (se_c / q_c))
+    if math.isfinite(relative_se):
+        values["relative_se"] = relative_se
     if relative_ci_method == "fieller":
         _add_fieller(values, reasons, q_c, q_t, se_c, se_t, z)
         return
     if relative_ci_method == "delta":
-        half = z * math.hypot(se_t / q_c, (q_t / q_c) * (se_c / q_c))
+        half = z * relative_se
         if math.isfinite(rel + half):
             values.update(relative_ci_lower=rel - half, relative_ci_upper=rel + half)
         else:

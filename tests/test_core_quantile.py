@@ -197,6 +197,29 @@ def test_relative_ci_is_the_delta_method_of_the_quantile_ratio(method) -> None:
     assert (est.relative_ci_lower, est.relative_ci_upper) == pytest.approx(expected, rel=1e-7)
 
 
+@pytest.mark.parametrize("method", ["delta", "log", "fieller"])
+def test_relative_se_is_the_delta_method_whatever_the_interval(method) -> None:
+    """``relative_se`` is the Bayesian read-out's likelihood (as for the other metric types):
+    the delta-method SE of ``q_t/q_c - 1`` by numeric gradient, whichever interval is shown."""
+    rng = np.random.default_rng(17)
+    arms = [
+        reference_arm("control", rng.lognormal(0, 1, 3000), 0.9, "unit"),
+        reference_arm("treatment", rng.lognormal(0.1, 1, 3000), 0.9, "unit"),
+    ]
+    result = only(arms, quantile=0.9, level="unit", relative_ci_method=method)
+    q_c, q_t = result.estimate.control_mean, result.estimate.variant_mean
+    h = 1e-6
+    grad = np.array(
+        [
+            ((q_t * (1 + h)) / q_c - (q_t * (1 - h)) / q_c) / (2 * h * q_t),
+            (q_t / (q_c * (1 + h)) - q_t / (q_c * (1 - h))) / (2 * h * q_c),
+        ]
+    )
+    se = math.sqrt(grad @ np.diag([result.variant_se**2, result.control_se**2]) @ grad)
+    assert result.status == "ok"
+    assert result.estimate.relative_se == pytest.approx(se, rel=1e-7)
+
+
 def test_p_value_below_alpha_exactly_when_the_ci_excludes_zero() -> None:
     rng = np.random.default_rng(17)
     seen = set()

@@ -11,10 +11,14 @@ checked against the bootstrap in tests/test_quantile_coverage.py).
 
 from __future__ import annotations
 
+import json
+import math
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from cuped_stats.quantile import analyze_quantile
 from tests.dbt_runner import deps_and_build, write_installing_project
@@ -143,6 +147,20 @@ def _check(row: pd.Series, arms: list, q: float, level: str, n: dict) -> None:
     ):
         assert row[column] == pytest.approx(value, rel=1e-9), column
     assert row["status"] == expected.status == "ok"
+    # the Bayesian read-out, as for the other metric types: the conjugate normal update of the
+    # row's prior with the relative effect and its delta-method SE (written out here)
+    q_c, q_t = estimate.control_mean, estimate.variant_mean
+    se_rel = math.hypot(expected.variant_se / q_c, q_t * expected.control_se / q_c**2)
+    prior = json.loads(row["prior"])
+    precision = 1 / prior["sd"] ** 2 + 1 / se_rel**2
+    mean = (prior["mean"] / prior["sd"] ** 2 + estimate.relative_effect / se_rel**2) / precision
+    direction = 1.0 if row["higher_is_better"] else -1.0
+    chance = scipy.stats.norm.cdf(direction * mean * math.sqrt(precision))
+    assert row["chance_to_win"] == pytest.approx(chance, rel=1e-9, abs=1e-15)
+    z = scipy.stats.norm.ppf(1 - row["alpha"] / 2)
+    assert row["bayes_relative_ci_lower"] == pytest.approx(mean - z / math.sqrt(precision))
+    assert row["bayes_relative_ci_upper"] == pytest.approx(mean + z / math.sqrt(precision))
+    assert row["expected_loss"] >= 0.0
     assert row["metric_type"] == "quantile"
     assert row["covariates"] == "[]" and pd.isna(row["variance_reduction"])
     assert (row["n_control"], row["n_variant"]) == (n["control"], n["treatment"])
