@@ -355,6 +355,30 @@ def test_turning_the_daily_series_on_reads_every_row_for_both(tmp_path: Path) ->
     assert_same_tables(scenario.run(11, CONFIG), every_arrived.result(), "daily on", TABLES)
 
 
+def test_an_event_dated_in_the_future_does_not_settle_the_days_before_it(tmp_path: Path) -> None:
+    """One row dated 2099 (a wrong clock, a unit never assigned) used to move the boundary to
+    2098: every later run settled nothing and read none of the rows that arrived after the first.
+    The boundary now comes from the events up to the run's start, the future row is read again
+    on every run, and each run warns, naming the metrics."""
+    scenario = Scenario(tmp_path)
+    events = scenario.events
+    future = pd.DataFrame(
+        [(99999, pd.Timestamp("2099-01-01"), "view", 1.0, None, 10**5, 0)], columns=events.columns
+    )
+    scenario.events = pd.concat([events, future], ignore_index=True)
+    outputs = [scenario.run(day, CONFIG, command)["output"] for day, command in ((8, "build"),)]
+    got = scenario.run(11, CONFIG)
+    outputs.append(got.pop("output"))
+    counted = _counted(events, scenario.exposures, scenario.days)
+    keep = pd.concat([counted, pd.Series([True])], ignore_index=True)
+    assert (counted & (events["arrives"] > 8)).sum() > 0  # rows the runs after the first read
+    assert_same_tables(got, scenario.reference(11, CONFIG, keep).result(), "future row", TABLES)
+    for output in outputs:
+        assert "go up to 2099-01-01 00:00:00 (UTC), after this run started" in output, output
+        assert "'revenue', 'revenue_capped', 'views'" in output
+    assert scenario.state()["latest_event_at"].max() == pd.Timestamp("2099-01-01")
+
+
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:
     """The demo with `incremental: true`, built first on its events up to October 20 and then on
     all of them (the daily series included), equals the README's full build."""

@@ -88,16 +88,46 @@
   `lookback_days` before the day of the latest event of any source, as a UTC timestamp (a datetime),
   or none when no source has an event. Events before it are folded into cuped__unit_settled; events
   from it on are read again by every run, so rows that arrive late within the lookback count once.
+  Events dated after the run started (a wrong clock, a placeholder year) do not move it: one such
+  row would otherwise settle every later day, and rows of those days that arrive afterwards would
+  never be read. They are read again on every run (counted as a full build counts them), and each
+  run warns, naming the metrics; so does a run whose stored boundary is already past its start.
+  {'boundary', 'latest'}: `latest` is the latest event of any source, future or not.
 -#}
-{% macro cuped__incremental_boundary(config) %}
+{% macro cuped__incremental_boundary(config, previous=none) %}
+  {%- set now = cuped.cuped__timestamp_literal(run_started_at.astimezone(modules.pytz.utc).replace(tzinfo=none)) -%}
   {%- set latest = [] -%}
   {%- for scan in config['scans'] -%}
-    {%- do latest.append('select max(event_at) as event_at from (' ~ cuped.cuped__scan_events(scan) ~ ') as source_' ~ scan['index']) -%}
+    {%- do latest.append('select ' ~ scan['index'] ~ ' as source_index, max(event_at) as event_at, max(case when event_at <= ' ~ now ~ ' then event_at end) as past_event_at from (' ~ cuped.cuped__scan_events(scan) ~ ') as source_' ~ scan['index']) -%}
   {%- endfor -%}
-  {%- set day = cuped.cuped__local_date('max(event_at)', config['timezone']) -%}
+  {%- set day = cuped.cuped__local_date('max(past_event_at)', config['timezone']) -%}
   {%- set start = cuped.cuped__wall_time_to_utc(cuped.cuped__add_days('cast(' ~ day ~ ' as ' ~ dbt.type_timestamp() ~ ')', -config['incremental']['lookback_days']), config['timezone']) -%}
-  {%- set result = run_query('select ' ~ start ~ ' as boundary, max(event_at) as latest from (' ~ (latest | join(' union all ')) ~ ') as latest_events') -%}
-  {{ return({'boundary': result.columns[0].values()[0], 'latest': result.columns[1].values()[0]}) }}
+  {%- set result = run_query('with latest_events as (' ~ (latest | join(' union all ')) ~ ') select source_index, event_at, (select ' ~ start ~ ' from latest_events) as boundary from latest_events order by source_index') -%}
+  {%- set started = run_started_at.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
+  {%- set found = {'boundary': none, 'latest': none} -%}
+  {%- for row in result.rows -%}
+    {%- set event_at = row[1] -%}
+    {%- if event_at is not none and event_at.tzinfo is not none -%}
+      {%- set event_at = event_at.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
+    {%- endif -%}
+    {%- do found.update({'boundary': row[2]}) -%}
+    {%- if event_at is not none and (found['latest'] is none or event_at > found['latest']) -%}
+      {%- do found.update({'latest': event_at}) -%}
+    {%- endif -%}
+    {%- if event_at is not none and event_at > started -%}
+      {%- set scan = config['scans'] | selectattr('index', 'equalto', row[0]) | first -%}
+      {%- set names = [] -%}
+      {%- for entry in scan['metrics'] -%}{%- do names.append("'" ~ entry['metric']['name'] ~ "'") -%}{%- endfor -%}
+      {%- do exceptions.warn("cuped: the events of metric " ~ (names | join(', ')) ~ " go up to " ~ event_at ~ " (UTC), after this run started (" ~ started.strftime('%Y-%m-%d %H:%M:%S') ~ " UTC). Events dated in the future do not move the incremental boundary; they are read again on every run and count as in a full build. Check the source's `timestamp_column` (a wrong clock, a placeholder date).") -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if previous is not none and previous.tzinfo is not none -%}
+    {%- set previous = previous.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
+  {%- endif -%}
+  {%- if previous is not none and previous > started -%}
+    {%- do exceptions.warn("cuped: the stored values of the incremental build were settled up to " ~ previous ~ " (UTC), after this run started (" ~ started.strftime('%Y-%m-%d %H:%M:%S') ~ " UTC): a run before this version counted events dated in the future, and rows of the days since then that arrived later were not read. Run `dbt build --full-refresh` once.") -%}
+  {%- endif -%}
+  {{ return(found) }}
 {% endmacro %}
 
 

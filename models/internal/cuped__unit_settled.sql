@@ -76,7 +76,7 @@ where 1 = 0
   {%- if stored is not none and stored['fingerprint'] == fingerprint -%}
     {%- do state.update({'rebuild': false, 'previous': stored['values'][0]}) -%}
   {%- endif -%}
-  {%- set found = cuped.cuped__incremental_boundary(cuped_config) -%}
+  {%- set found = cuped.cuped__incremental_boundary(cuped_config, state['previous']) -%}
   {%- set boundary = found['boundary'] -%}
   {#- the boundary never moves back: rows already settled past it stay valid -#}
   {%- if state['previous'] is not none and (boundary is none or boundary < state['previous']) -%}
