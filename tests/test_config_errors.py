@@ -217,6 +217,18 @@ CASES = {
         lambda c: c.update(incremental={"lookback_days": -1}),
         ["`incremental.lookback_days` must be a whole number of days >= 0", "got: -1"],
     ),
+    "incremental lookback beyond a year": (
+        lambda c: c.update(incremental={"lookback_days": 400}),
+        ["`incremental.lookback_days` must be a whole number of days at most 365, got: 400"],
+    ),
+    "planned units beyond any experiment": (
+        lambda c: c.update(planned_units=10**30),
+        ["`planned_units` must be a whole number at most 1000000000000000 (a thousand trillion)"],
+    ),
+    "a metric named like a categorical covariate's level": (
+        lambda c: c["metrics"].append({**_metric(c, "orders_per_user"), "name": "country[DE]"}),
+        ["metric 'country[DE]'", "the form '<column>[<level>]'", "('country')"],
+    ),
     "incremental misspelt": (
         lambda c: c.update(incremental={"lookback": 2}),
         ["`incremental`", "unknown key `lookback`", "lookback_days"],
@@ -260,9 +272,33 @@ def test_configuration_mistake_stops_parse_with_a_message_that_names_it(case, tm
     assert "Traceback" not in _before_interpreter_exit(run.output)
 
 
-def test_a_misspelt_column_in_a_metric_expression_names_the_metric_and_key(tmp_path) -> None:
-    # The warehouse finds the column missing; the failing line carries the metric and key.
-    change = lambda c: _metric(c, "revenue_per_user").update(value="revenu")  # noqa: E731
+EXPRESSION_MISTAKES = {
+    "misspelt column": (
+        {"value": "revenu"},
+        {},
+        [
+            'Referenced column "revenu" not found',
+            "revenu /* cuped: metric 'revenue_per_user': `value` */",
+        ],
+    ),
+    "filter that does not parse": (
+        {"filter": "status = 'completed' and"},
+        {},
+        ["syntax error", "/* cuped: metric 'revenue_per_user': end of `filter`"],
+    ),
+    "text value": (
+        {"value": "status"},
+        {"daily_series": False},  # the per-unit sums fail first (the daily ones are elsewhere)
+        ["sum(VARCHAR)", "/* cuped: metric 'revenue_per_user': `agg` of `value`"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPRESSION_MISTAKES))
+def test_a_mistake_in_a_metric_expression_names_the_metric_and_key(case, tmp_path) -> None:
+    # The warehouse finds the mistake; the failing line it quotes carries the metric and key.
+    update, settings, fragments = EXPRESSION_MISTAKES[case]
+    change = lambda c: (_metric(c, "revenue_per_user").update(update), c.update(settings))  # noqa: E731
     run = run_dbt(
         ["build", "--select", "+cuped__unit_values"],
         project_dir=REPO,
@@ -270,8 +306,8 @@ def test_a_misspelt_column_in_a_metric_expression_names_the_metric_and_key(tmp_p
         variables=_with(change),
     )
     assert run.returncode != 0
-    assert 'Referenced column "revenu" not found' in run.output
-    assert "revenu /* cuped: metric 'revenue_per_user': `value` */" in run.output
+    for fragment in fragments:
+        assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
 
 
 def test_a_misspelt_relation_is_named_with_the_package_model_that_reads_it(tmp_path) -> None:

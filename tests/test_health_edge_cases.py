@@ -137,6 +137,15 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
             "experiment_id, variant, e.g. (seg_gap, control) x2",
         ),
         (
+            WEIGHTS.replace("seg_gap,control,1", "seg_gap,control,0").replace(
+                "seg_gap,treatment,1", "seg_gap,treatment,0"
+            ),
+            None,
+            None,
+            "cuped: the `variant_weights` relation weights: every weight of experiment 'seg_gap' "
+            "is 0, so it has no expected shares.",
+        ),
+        (
             WEIGHTS,
             "unit_id,platform,ltv\n1,web,2\n1,ios,3\n",
             None,
@@ -162,6 +171,7 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
     ids=[
         "weights column missing",
         "duplicate weights",
+        "all weights 0",
         "duplicate attributes",
         "date covariate",
         "infinite attribute",

@@ -27,6 +27,11 @@
       {%- if bad.rows | length > 0 -%}
         {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column 'weight' must hold finite numbers >= 0, got " ~ bad.rows[0][2] ~ " for (" ~ bad.rows[0][0] ~ ", " ~ bad.rows[0][1] ~ ").") }}
       {%- endif -%}
+      {#- the expected shares are the weights over their sum: an experiment's weights cannot all be 0 -#}
+      {%- set zero = run_query('select experiment_id from ' ~ relation ~ ' group by experiment_id having count(weight) > 0 and max(' ~ weight ~ ') = 0 order by 1 limit 1') -%}
+      {%- if zero.rows | length > 0 -%}
+        {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": every weight of experiment '" ~ zero.rows[0][0] ~ "' is 0, so it has no expected shares. Give its arms their planned weights (any positive numbers in proportion), or remove its rows.") }}
+      {%- endif -%}
     {%- endif -%}
   {%- endif -%}
   {%- set attributes = config['unit_attributes'] -%}

@@ -30,12 +30,12 @@
 {% endmacro %}
 
 {#- `maximum` bounds day counts: a window beyond it would reach past the timestamps a warehouse holds. -#}
-{% macro cuped__check_integer(value, where, minimum, unit='', maximum=none) %}
+{% macro cuped__check_integer(value, where, minimum, unit='', maximum=none, note='') %}
   {%- if value is boolean or value is not integer or value < minimum -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " >= " ~ minimum ~ ", got: " ~ value ~ " (" ~ cuped.cuped__type_name(value) ~ ")") }}
   {%- endif -%}
   {%- if maximum is not none and value > maximum -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " at most " ~ maximum ~ " (100 years), got: " ~ value) }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a whole number" ~ unit ~ " at most " ~ maximum ~ note ~ ", got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}

@@ -118,7 +118,7 @@
     'experiments': cuped.cuped__check_relation_name(raw.get('experiments'), "`experiments`"),
     'variant_weights': cuped.cuped__check_relation_name(raw.get('variant_weights'), "`variant_weights`"),
     'control_variant': cuped.cuped__check_string(raw.get('control_variant', defaults['control_variant']), "`control_variant`"),
-    'pre_period_days': cuped.cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500),
+    'pre_period_days': cuped.cuped__check_integer(raw.get('pre_period_days', defaults['pre_period_days']), "`pre_period_days`", minimum=1, unit=' of days', maximum=36500, note=' (100 years)'),
     'alpha': cuped.cuped__check_alpha(raw.get('alpha', defaults['alpha']), settings['alpha_bounds']),
     'theta': cuped.cuped__check_choice(raw.get('theta', defaults['theta']), choices['theta'], "`theta`"),
     'relative_ci': cuped.cuped__check_choice(raw.get('relative_ci', defaults['relative_ci']), choices['relative_ci'], "`relative_ci`"),
@@ -126,11 +126,11 @@
     'daily_series': cuped.cuped__check_boolean(raw.get('daily_series', defaults['daily_series']), "`daily_series`"),
     'power': cuped.cuped__check_fraction(raw.get('power', defaults['power']), "`power`"),
     'target_relative_mde': cuped.cuped__check_fraction(raw.get('target_relative_mde', defaults['target_relative_mde']), "`target_relative_mde`"),
-    'planned_units': cuped.cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2),
+    'planned_units': cuped.cuped__check_integer(raw.get('planned_units', defaults['planned_units']), "`planned_units`", minimum=2, maximum=1000000000000000, note=' (a thousand trillion)'),
     'bayes_prior': cuped.cuped__check_bayes_prior(raw.get('bayes_prior', defaults['bayes_prior'])),
     'timezone': cuped.cuped__check_timezone(raw.get('timezone', defaults['timezone']), "`timezone`"),
     'semantic_unit_entity': none if raw.get('semantic_unit_entity') is none else cuped.cuped__check_string(raw.get('semantic_unit_entity'), "`semantic_unit_entity`"),
-    'categorical_min_units': cuped.cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units'),
+    'categorical_min_units': cuped.cuped__check_integer(raw.get('categorical_min_units', 100), "`categorical_min_units`", minimum=1, unit=' of units', maximum=1000000000000000, note=' (a thousand trillion)'),
     'incremental': cuped.cuped__check_incremental(raw.get('incremental')),
   } -%}
 
@@ -196,6 +196,11 @@
     {%- set name = cuped.cuped__check_metric_name(metric.get('name'), loop.index) -%}
     {%- if name in metric_names -%}
       {{ exceptions.raise_compiler_error("cuped: metric '" ~ name ~ "' is defined twice; metric names must be unique.") }}
+    {%- endif -%}
+    {#- a categorical covariate's levels are the variables '<column>[<level>]' -#}
+    {%- set bracket = modules.re.match('^(.*)\\[.*\\]$', name) -%}
+    {%- if bracket and bracket.group(1) in attribute_columns -%}
+      {{ exceptions.raise_compiler_error("cuped: metric '" ~ name ~ "': `name` has the form '<column>[<level>]' of the indicators of a categorical `unit_attributes` column ('" ~ bracket.group(1) ~ "'), so it could collide with one of them; rename the metric.") }}
     {%- endif -%}
     {%- do metric_names.append(name) -%}
   {%- endfor -%}
@@ -327,7 +332,7 @@
 
   {%- set window_days = metric.get('window_days') -%}
   {%- if window_days is not none -%}
-    {%- set window_days = cuped.cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500) -%}
+    {%- set window_days = cuped.cuped__check_integer(window_days, where ~ ": `window_days`", minimum=1, unit=' of days', maximum=36500, note=' (100 years)') -%}
   {%- endif -%}
   {%- set missing = cuped.cuped__normalize_missing(metric, metric_type, where) -%}
 

@@ -46,7 +46,7 @@
         {% if metric['filter'] is not none -%}
         case when (
             {{ metric['filter'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
-        ) then
+        ) {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': end of `filter`") }} then
             {% if metric['value'] is not none and metric['agg'] != 'any' -%}
             {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
             {%- else -%}

@@ -75,7 +75,7 @@
         {%- if entry['metric']['missing'] == 'exclude' %}
         {{ cuped.cuped__unit_aggregate({'agg': 'count'}, i, post) }} as metric_{{ i }}_rows,
         {%- endif %}
-        {{ cuped.cuped__unit_aggregate(entry['metric'], i, post) }} as metric_{{ i }}_post,
+        {{ cuped.cuped__sql_comment("cuped: metric '" ~ entry['metric']['name'] ~ "': `agg` of `value`") }} {{ cuped.cuped__unit_aggregate(entry['metric'], i, post) }} as metric_{{ i }}_post,
         {{ cuped.cuped__unit_aggregate(entry['metric'], i, 'events.is_pre') }} as metric_{{ i }}_pre,
         {%- endfor %}
         max(case when events.is_pre then 1 else 0 end) as had_pre_period
