@@ -251,9 +251,12 @@ def _reliability_files() -> dict[str, str]:
         exposures.append(f"no_variant,{250 + k},,{at}")
     for k, moment in enumerate(OUT_OF_RANGE_TIMES):
         exposures.append(f"odd_times,{390 + k},{('control', 'treatment')[k % 2]},{moment}")
+    # rows no metric can count: a null time for an assigned unit, a null unit
+    events += ["0,,1000.00", "1,,1000.00", ",2026-03-20 09:00:00,1000.00"]
     settings = "experiment_id,control_variant,analysis_end_at\n"
     settings += "ended_early,control,2026-03-01 00:00:00\n"
-    weights = "experiment_id,variant,weight\nok,control,1\nok,treatment,1\n"
+    settings += "Ended_Early,control,2026-03-01 00:00:00\n"  # a misspelt id: applies to nothing
+    weights = "experiment_id,variant,weight\nok,control,1\nok,treatment,1\nokk,control,1\n"
     return {
         "exposures.csv": "\n".join(exposures) + "\n",
         "events.csv": "\n".join(events) + "\n",
@@ -374,6 +377,23 @@ def test_an_experiment_that_loses_every_unit_keeps_its_health_rows_and_counts(
         ("no_variant", "no_units"),
         ("two_variants", "no_units"),
     ]
+
+
+def test_rows_that_apply_to_nothing_are_named_in_warnings(reliability: DbtRun) -> None:
+    """Event rows with a null unit or time count in no metric, and rows of the `experiments` and
+    `variant_weights` relations for an experiment no assignment has apply to nothing: the build
+    succeeds (the results are those without them) and says so, naming the relation."""
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    output = " ".join(reliability.output.split())
+    for message in (
+        "cuped: events (read by metric 'spend') has 1 row(s) with a null unit (`unit_column` "
+        "unit_id) and 2 with a null time (`timestamp_column` event_at): no metric counts them.",
+        "cuped: the `experiments` relation settings has rows for experiment 'Ended_Early', which "
+        "no assignment row has, so those rows apply to nothing.",
+        "cuped: the `variant_weights` relation weights has rows for experiment 'okk', which no "
+        "assignment row has",
+    ):
+        assert message in output, output[-4000:]
 
 
 def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analysed(

@@ -6,6 +6,7 @@
   variant with units but no weight in an experiment that has weights gets weight 0 (unplanned
   traffic, flagged).
 -#}
+{{ config(post_hook="{{ cuped.cuped__warn_unknown_configured_experiments('variant_weights') }}") }}
 {%- set config = cuped__config() -%}
 {%- if not execute %}
 {{ cuped.cuped__parse_dependencies(['cuped__arm_moments', 'cuped__assignment_rows', 'cuped__experiments'], [config['variant_weights']]) }}

@@ -9,6 +9,7 @@
   together, contending for Python's GIL (with 2 threads the first two took 1.1-1.6 s where one
   alone took 0.6 s; with 8 threads four took 2.6 s).
 -#}
+{{ config(post_hook="{{ cuped.cuped__warn_unknown_configured_experiments('experiments') }}") }}
 {%- set config = cuped__config() -%}
 {%- if not execute %}
 {{ cuped.cuped__parse_dependencies(['cuped__assignment_rows'], [config['experiments']]) }}

@@ -21,7 +21,7 @@
 -#}
 {{ config(
     pre_hook=["{{ cuped.cuped__join_planner_hook() }}", "{{ cuped.cuped__create_stages() }}"],
-    post_hook=["{{ cuped.cuped__drop_stages() }}", "{{ cuped__check_finite_values() }}"]
+    post_hook=["{{ cuped.cuped__drop_stages() }}", "{{ cuped__check_finite_values() }}", "{{ cuped__warn_null_event_keys() }}"]
 ) }}
 {%- set config = cuped__config() -%}
 {%- if not execute %}
