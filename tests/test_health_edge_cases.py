@@ -639,6 +639,32 @@ def test_timestamps_compare_instants_whatever_the_process_time_zone(tmp_path) ->
     assert kolkata[:2] == pytest.approx(expected("abc"), rel=1e-12)
 
 
+def test_text_times_with_an_offset_stop_the_build_naming_the_column(tmp_path) -> None:
+    """Text times are wall-clock times in `timezone`: plain ones (fractions of a second included)
+    build; one with a UTC offset, which a cast to TIMESTAMP drops, stops the build naming the
+    relation, the column and the value."""
+    files = _reliability_files()
+    files["events.csv"] += "0,2026-03-20 09:00:00.250,1.00\n"
+    seeds = RELIABILITY_SEEDS.replace("event_at: timestamp, amount", "event_at: varchar, amount")
+    root = tmp_path / "p"
+    _write_project(root, files, seeds)
+    variables = {"cuped": RELIABILITY_CONFIG}
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "w").check()
+    args = ["build", "--select", "+cuped_results_v1", "--exclude-resource-type", "test"]
+    run_dbt(args, project_dir=root, work_dir=tmp_path / "w", variables=variables).check()
+
+    (root / "seeds" / "events.csv").write_text(
+        files["events.csv"] + "1,2026-03-20T14:00:00+05:00,2\n"
+    )
+    run = run_dbt(args, project_dir=root, work_dir=tmp_path / "w", variables=variables)
+    assert run.returncode != 0
+    message = (
+        'cuped: column \'event_at\' of "cuped"."main"."events" is text, and its value '
+        "'2026-03-20T14:00:00+05:00' has a UTC offset or time zone after the time"
+    )
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+
+
 def test_an_unknown_time_zone_is_named(tmp_path) -> None:
     root, work = tmp_path / "p", tmp_path / "w"
     _write_project(root, _reliability_files(), RELIABILITY_SEEDS)

@@ -7,7 +7,10 @@
     UTC;
   - a naive TIMESTAMP, or a DATE (its midnight), is wall-clock time in the configured `timezone`
     (default UTC): read in that zone, then converted to UTC;
-  - any other type (text) is cast to TIMESTAMP and read as naive.
+  - any other type (text) is cast to TIMESTAMP and read as wall-clock time in `timezone` too; a
+    cast drops a UTC offset or zone name written in the text (DuckDB, PostgreSQL), so a text
+    column whose values carry one stops the build, naming the relation, the column and a value
+    (cuped__check_text_times), instead of being read hours off.
 
   Days (the daily series, `cuped_as_of`, a DATE `analysis_end_at`) are days of the configured
   `timezone`. Written with the SQL standard's AT TIME ZONE (DuckDB, Postgres, Snowflake, ...).
@@ -26,6 +29,9 @@
   {%- endif -%}
   {%- if cuped.cuped__is_zoned_type(found['type']) -%}
     {{ return(cuped.cuped__instant_to_utc(sql)) }}
+  {%- endif -%}
+  {%- if 'char' in found['type'] or 'text' in found['type'] or 'string' in found['type'] -%}
+    {%- do cuped.cuped__check_text_times(relation, column, sql) -%}
   {%- endif -%}
   {{ return(cuped.cuped__wall_time_to_utc('cast(' ~ sql ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone)) }}
 {% endmacro %}
@@ -50,4 +56,48 @@
 {% macro cuped__local_date(sql, timezone) %}
   {%- if timezone == 'UTC' -%}{{ return('cast(' ~ sql ~ ' as date)') }}{%- endif -%}
   {{- return('cast(cast(((' ~ sql ~ ") at time zone 'UTC') at time zone " ~ cuped.cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ') as date)') -}}
+{% endmacro %}
+
+{#-
+  A text column of times must hold wall-clock times: stop, naming the relation, the column and a
+  value, if one carries a UTC offset or a zone name after its time (`...14:00:00+05:00`, `...Z`,
+  `... UTC`, `... Asia/Karachi`), which a cast to TIMESTAMP would drop. One query per relation and
+  column per run (it scans the column: only text columns pay it).
+-#}
+{% macro cuped__check_text_times(relation, column, sql) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set key = '__cuped_text_times__' ~ relation ~ '|' ~ column -%}
+  {%- if graph.get(key) -%}{{ return('') }}{%- endif -%}
+  {%- set pattern = '[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *([zZ]|[+-][0-9]{1,2}(:?[0-9]{2})?|[A-Za-z][A-Za-z0-9_/+-]*)$' -%}
+  {%- set found = run_query('select ' ~ sql ~ ' from ' ~ relation ~ ' where ' ~ cuped.cuped__regex_matches('trim(' ~ sql ~ ')', pattern) ~ ' limit 1') -%}
+  {%- if found.rows | length > 0 -%}
+    {{ exceptions.raise_compiler_error("cuped: column '" ~ column ~ "' of " ~ relation ~ " is text, and its value '" ~ found.rows[0][0] ~ "' has a UTC offset or time zone after the time, which a cast to a timestamp drops (the instant would be read hours off). Store the column as a timestamp with time zone (e.g. cast it in a model over the relation), or write wall-clock times in `timezone` without an offset.") }}
+  {%- endif -%}
+  {%- do graph.update({key: true}) -%}
+  {{ return('') }}
+{% endmacro %}
+
+{#- SQL: whether text `expression` matches the regular expression `pattern` (POSIX ERE/RE2 syntax). -#}
+{% macro cuped__regex_matches(expression, pattern) %}
+  {{- return(adapter.dispatch('cuped__regex_matches', 'cuped')(expression, pattern)) -}}
+{% endmacro %}
+
+{% macro default__cuped__regex_matches(expression, pattern) %}
+  {{- return('regexp_matches(' ~ expression ~ ', ' ~ cuped.cuped__literal(pattern) ~ ')') -}}
+{% endmacro %}
+
+{% macro postgres__cuped__regex_matches(expression, pattern) %}
+  {{- return('(' ~ expression ~ ' ~ ' ~ cuped.cuped__literal(pattern) ~ ')') -}}
+{% endmacro %}
+
+{% macro spark__cuped__regex_matches(expression, pattern) %}
+  {{- return('(' ~ expression ~ ' rlike ' ~ cuped.cuped__literal(pattern) ~ ')') -}}
+{% endmacro %}
+
+{% macro snowflake__cuped__regex_matches(expression, pattern) %}
+  {{- return('regexp_like(' ~ expression ~ ', ' ~ cuped.cuped__literal('.*' ~ pattern) ~ ')') -}}
+{% endmacro %}
+
+{% macro bigquery__cuped__regex_matches(expression, pattern) %}
+  {{- return('regexp_contains(' ~ expression ~ ', ' ~ cuped.cuped__literal(pattern) ~ ')') -}}
 {% endmacro %}
