@@ -147,6 +147,13 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
         ),
         (
             WEIGHTS,
+            _attrs().replace("\n1,android,1\n", "\n1,(other),1\n"),
+            None,
+            "cuped: the `unit_attributes` relation attrs: column 'platform' has 1 row(s) with the "
+            "value '(missing)' or '(other)', the names the package gives",
+        ),
+        (
+            WEIGHTS,
             "unit_id,platform,ltv\n1,web,2\n1,ios,3\n",
             None,
             "cuped: the `unit_attributes` relation attrs has more than one row for the same "
@@ -172,6 +179,7 @@ def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) 
         "weights column missing",
         "duplicate weights",
         "all weights 0",
+        "a value named like a package level",
         "duplicate attributes",
         "date covariate",
         "infinite attribute",
