@@ -160,6 +160,18 @@ def test_ties_at_the_quantile_count_like_random_tie_breaking() -> None:
     assert abs(cdf_standard_error(no_split, q, "event") ** 2 / sigma2 - 1) > 0.1
 
 
+def numeric_se(f, q_t: float, q_c: float, cov: np.ndarray) -> float:
+    """The delta-method SE of ``f(q_t, q_c)`` by a central numeric gradient."""
+    h = 1e-6
+    grad = np.array(
+        [
+            (f(q_t * (1 + h), q_c) - f(q_t * (1 - h), q_c)) / (2 * h * q_t),
+            (f(q_t, q_c * (1 + h)) - f(q_t, q_c * (1 - h))) / (2 * h * q_c),
+        ]
+    )
+    return math.sqrt(grad @ cov @ grad)
+
+
 @pytest.mark.parametrize("method", ["delta", "log"])
 def test_relative_ci_is_the_delta_method_of_the_quantile_ratio(method) -> None:
     rng = np.random.default_rng(16)
@@ -170,24 +182,13 @@ def test_relative_ci_is_the_delta_method_of_the_quantile_ratio(method) -> None:
     result = only(arms, quantile=0.5, level="unit", relative_ci_method=method)
     q_c, q_t = result.estimate.control_mean, result.estimate.variant_mean
     cov = np.diag([result.variant_se**2, result.control_se**2])
-
-    def numeric_se(f) -> float:
-        h = 1e-6
-        grad = np.array(
-            [
-                (f(q_t * (1 + h), q_c) - f(q_t * (1 - h), q_c)) / (2 * h * q_t),
-                (f(q_t, q_c * (1 + h)) - f(q_t, q_c * (1 - h))) / (2 * h * q_c),
-            ]
-        )
-        return math.sqrt(grad @ cov @ grad)
-
     z = scipy.stats.norm.ppf(0.975)
     rel = q_t / q_c - 1
     if method == "delta":
-        half = z * numeric_se(lambda t, c: t / c - 1)
+        half = z * numeric_se(lambda t, c: t / c - 1, q_t, q_c, cov)
         expected = (rel - half, rel + half)
     else:
-        half = z * numeric_se(lambda t, c: math.log(t / c))
+        half = z * numeric_se(lambda t, c: math.log(t / c), q_t, q_c, cov)
         expected = (
             math.exp(math.log(q_t / q_c) - half) - 1,
             math.exp(math.log(q_t / q_c) + half) - 1,
@@ -208,14 +209,8 @@ def test_relative_se_is_the_delta_method_whatever_the_interval(method) -> None:
     ]
     result = only(arms, quantile=0.9, level="unit", relative_ci_method=method)
     q_c, q_t = result.estimate.control_mean, result.estimate.variant_mean
-    h = 1e-6
-    grad = np.array(
-        [
-            ((q_t * (1 + h)) / q_c - (q_t * (1 - h)) / q_c) / (2 * h * q_t),
-            (q_t / (q_c * (1 + h)) - q_t / (q_c * (1 - h))) / (2 * h * q_c),
-        ]
-    )
-    se = math.sqrt(grad @ np.diag([result.variant_se**2, result.control_se**2]) @ grad)
+    cov = np.diag([result.variant_se**2, result.control_se**2])
+    se = numeric_se(lambda t, c: t / c - 1, q_t, q_c, cov)
     assert result.status == "ok"
     assert result.estimate.relative_se == pytest.approx(se, rel=1e-7)
 
