@@ -194,10 +194,13 @@ ORACLE_METRICS = [
     "distinct_orders",  # count_distinct of a SQL expr (additive over the windows), Entity filter
     "large_completed_orders",  # sum_boolean, filter on the measure input
     "revenue_from_october",  # TimeDimension at a grain, metric_time with .grain(), two filters
+    "big_basket_completed_revenue",  # a dimension whose expr has an `or`
+    "revenue_from_october_months",  # metric_time at the metric's own time_granularity
     "completed_revenue_per_session",  # ratio: its own filter and a filter on its numerator
     "revenue_per_order",  # ratio
 ]
 RATIOS = {"completed_revenue_per_session", "revenue_per_order"}
+PROPORTIONS = ["large_completed_orders", "distinct_orders"]
 
 
 def oracle_config() -> dict:
@@ -210,6 +213,12 @@ def oracle_config() -> dict:
     config.pop("decision_tests")
     config["metrics"] = [
         {"name": name, "semantic_metric": name, "covariates": []} for name in ORACLE_METRICS
+    ]
+    # proportions: a unit qualifies by a row the measure counts (a true sum_boolean, a non-null
+    # count), as MetricFlow's metric is then above 0
+    config["metrics"] += [
+        {"name": f"any_{name}", "type": "proportion", "semantic_metric": name, "covariates": []}
+        for name in PROPORTIONS
     ]
     return config
 
@@ -273,6 +282,11 @@ def test_per_unit_totals_equal_metricflow(tmp_path) -> None:
             rtol=1e-12,
             err_msg=metric,
         )
+    for metric in PROPORTIONS:
+        ours = _total(values, layout[f"any_{metric}"], combine="max")
+        theirs = (mf[metric].fillna(0) > 0).astype(float).reindex(ours.index, fill_value=0.0)
+        assert 0 < ours.sum() < len(ours), metric
+        np.testing.assert_array_equal(ours.to_numpy(float), theirs.to_numpy(float), metric)
 
 
 def _total(values: pd.DataFrame, index: int, combine: str = "sum") -> pd.Series:
@@ -477,6 +491,37 @@ def test_an_installing_project_with_its_own_semantic_layer_builds_in_order(
     assert "cuped__unit_values" in modified(paid_or_refunded, "filter_selected", *selectors)
 
 
+def test_a_dimension_is_local_only_through_the_models_own_entity(tmp_path) -> None:
+    """`account__state` names the state of the model where `account` is primary (MetricFlow joins
+    to it), not the payments' own `state`: refused, where it used to read the local column. A
+    model whose primary entity is declared with `primary_entity` reaches its dimensions through
+    it."""
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    _write_sl_project(root)
+    models = root / "models" / "_models.yml"
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    args = ["build", "--select", "+cuped__unit_values", "--exclude-resource-type", "test"]
+
+    models.write_text(
+        SL_MODELS.replace("Dimension('payment__state')", "Dimension('account__state')")
+    )
+    run = run_dbt(args, project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    output = " ".join(run.output.split())
+    assert "references Dimension('account__state')" in output, output[-3000:]
+    assert "a join to another semantic model is not supported" in output
+    assert "its own entities: payment;" in output
+
+    declared = SL_MODELS.replace(
+        "      - {name: payment, type: primary, expr: payment_id}\n", ""
+    ).replace(
+        "    model: ref('payments')\n", "    model: ref('payments')\n    primary_entity: payment\n"
+    )
+    assert declared.count("primary_entity: payment") == 1 and "type: primary" not in declared
+    models.write_text(declared)
+    run_dbt(args, project_dir=root, work_dir=work).check()
+
+
 def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:
     # prod builds everything in schema `prod`; dev builds only the package's models with
     # `--defer`: the semantic model's model is not in `dev`, so it must be read from `prod`, as
@@ -549,6 +594,9 @@ def test_a_semantic_metric_is_laid_out_like_its_hand_written_equivalent(tmp_path
         if metric["name"] in {"orders_per_user", "sessions_per_user"}:
             # the SL measures count a key column (`agg: count, expr: order_id`), not rows
             metric["value"] = "order_id" if metric["name"] == "orders_per_user" else "session_id"
+        if metric["name"] == "conversion":
+            # a proportion of a count qualifies a unit by a row the count counts
+            metric["filter"] = f"({metric['filter']}) and (order_id) is not null"
     hand = _metrics(tmp_path / "hand", equivalent)
     semantic = _metrics(tmp_path / "semantic", semantic_config())
     # the description defaults to the SL metric's where the entry gives none

@@ -134,9 +134,14 @@
 
 {#- The metric dict of a resolved simple SL metric, in the layout of a hand-written one. -#}
 {% macro cuped__semantic_metric_dict(common, metric_type, resolved, where) %}
+  {%- set filter = resolved['filter'] -%}
   {%- if metric_type == 'proportion' -%}
     {%- set agg = 'any' -%}
     {%- set value = none -%}
+    {#- a qualifying event is a row the measure counts: a true sum_boolean, a non-null count -#}
+    {%- if resolved.get('qualifying') is not none -%}
+      {%- set filter = resolved['qualifying'] if filter is none else '(' ~ filter ~ ') and ' ~ resolved['qualifying'] -%}
+    {%- endif -%}
   {%- else -%}
     {%- set agg = resolved['agg'] -%}
     {%- set value = resolved['value'] -%}
@@ -152,7 +157,7 @@
     'columns_are_sql': resolved['columns_are_sql'],
     'agg': agg,
     'value': value,
-    'filter': resolved['filter'],
+    'filter': filter,
     'window_days': common['window_days'],
     'missing': common['missing'],
     'quantile': none,
@@ -251,8 +256,13 @@
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": " ~ in_model ~ " is non-additive (semi-additive, `non_additive_dimension`); a per-unit total over the experiment window of such a measure is not defined, so it is not supported.") }}
   {%- endif -%}
   {%- set value = cuped.cuped__check_expression(expr | string, where ~ ": the expr of " ~ in_model) -%}
+  {#- the rows a proportion of this metric counts as qualifying events (none: every row) -#}
+  {%- set qualifying = none -%}
   {%- if measure['agg'] == 'sum_boolean' -%}
+    {%- set qualifying = '(' ~ value ~ ')' -%}
     {%- set value = 'case when (' ~ value ~ ') then 1 else 0 end' -%}
+  {%- elif measure['agg'] in ['count', 'count_distinct'] -%}
+    {%- set qualifying = '(' ~ value ~ ') is not null' -%}
   {%- endif -%}
 
   {#- relation -#}
@@ -287,7 +297,14 @@
 
   {#- filters: the metric's, the measure input's (legacy spec), and those a ratio adds, ANDed -#}
   {%- set templates = cuped.cuped__sl_where_filters(node.get('filter')) + measure_filters + (extra_filters or []) -%}
-  {%- set context = {'model': model, 'entities': entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name} -%}
+  {#- a dimension of this model is reached through an entity it is the model of (MetricFlow joins
+      through any other): its primary, unique or natural entities, or its `primary_entity` -#}
+  {%- set local_entities = [] -%}
+  {%- for entity in model['entities'] if entity.get('type') in ['primary', 'unique', 'natural'] -%}
+    {%- do local_entities.append(entity['name']) -%}
+  {%- endfor -%}
+  {%- if model.get('primary_entity') -%}{%- do local_entities.append(model['primary_entity']) -%}{%- endif -%}
+  {%- set context = {'model': model, 'entities': entities, 'local_entities': local_entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name, 'metric_grain': node.get('time_granularity')} -%}
   {%- set predicates = [] -%}
   {%- for template in templates -%}
     {%- do predicates.append(cuped.cuped__sl_render_filter(template, context, where)) -%}
@@ -310,6 +327,7 @@
     'agg': aggs[measure['agg']],
     'value': value,
     'filter': filter,
+    'qualifying': qualifying,
     'label': sl_name,
     'description': '',
     'semantic': {'metric': sl_name, 'semantic_model': model['name'], 'measure': measure_name,
@@ -355,14 +373,14 @@
     {%- if grain is not none or path not in context['entities'] -%}
       {{ exceptions.raise_compiler_error(refuse ~ "references Entity('" ~ path ~ "'), which is not an entity of the semantic model '" ~ context['model']['name'] ~ "' (its entities: " ~ (context['entities'].keys() | sort | join(', ')) ~ "); " ~ supported ~ ".") }}
     {%- endif -%}
-    {{ return(context['entities'][path].get('expr') or path) }}
+    {{ return(cuped.cuped__sl_value(context['entities'][path].get('expr') or path)) }}
   {%- endif -%}
   {%- if path == 'metric_time' -%}
     {%- set dimension_name = context['time_name'] -%}
   {%- else -%}
     {%- set parts = path.split('__') -%}
-    {%- if parts | length != 2 or parts[0] not in context['entities'] or parts[1] not in context['dimensions'] -%}
-      {{ exceptions.raise_compiler_error(refuse ~ "references " ~ kind ~ "('" ~ path ~ "'), which is not '<entity>__<dimension>' with both in the semantic model '" ~ context['model']['name'] ~ "' (a join to another semantic model is not supported; entities: " ~ (context['entities'].keys() | sort | join(', ')) ~ "; dimensions: " ~ (context['dimensions'].keys() | sort | join(', ')) ~ "); " ~ supported ~ ".") }}
+    {%- if parts | length != 2 or parts[0] not in context['local_entities'] or parts[1] not in context['dimensions'] -%}
+      {{ exceptions.raise_compiler_error(refuse ~ "references " ~ kind ~ "('" ~ path ~ "'), which is not '<entity>__<dimension>' with a dimension of the semantic model '" ~ context['model']['name'] ~ "' reached through an entity it is the model of (a join to another semantic model is not supported, and any other entity is one; its own entities: " ~ (context['local_entities'] | sort | join(', ') or 'none') ~ "; dimensions: " ~ (context['dimensions'].keys() | sort | join(', ')) ~ "); " ~ supported ~ ".") }}
     {%- endif -%}
     {%- set dimension_name = parts[1] -%}
   {%- endif -%}
@@ -372,14 +390,22 @@
     {%- if grain is not none or kind == 'TimeDimension' -%}
       {{ exceptions.raise_compiler_error(refuse ~ "asks for a time grain of the categorical dimension '" ~ dimension_name ~ "'.") }}
     {%- endif -%}
-    {{ return(sql) }}
+    {{ return(cuped.cuped__sl_value(sql)) }}
   {%- endif -%}
-  {%- set grain = grain or (dimension.get('type_params') or {}).get('time_granularity') or 'day' -%}
+  {#- metric_time without a grain is at the metric's `time_granularity` when it has one -#}
+  {%- set grain = grain or (context['metric_grain'] if path == 'metric_time' else none) or (dimension.get('type_params') or {}).get('time_granularity') or 'day' -%}
   {%- set grains = ['day', 'week', 'month', 'quarter', 'year'] -%}
   {%- if grain | lower not in grains -%}
     {{ exceptions.raise_compiler_error(refuse ~ "uses the time grain '" ~ grain ~ "'; supported grains are " ~ (grains | join(', ')) ~ ".") }}
   {%- endif -%}
   {{ return(dbt.date_trunc(grain | lower, sql)) }}
+{% endmacro %}
+
+
+{#- An entity's or dimension's SQL as one value: an `expr` (`a or b`, `x > 50`) in parentheses, as
+    MetricFlow computes it before the filter compares it; a column name as it is. -#}
+{% macro cuped__sl_value(sql) %}
+  {{- return(sql if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', sql | string) else '(' ~ sql ~ ')') -}}
 {% endmacro %}
 
 
