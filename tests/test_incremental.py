@@ -379,6 +379,60 @@ def test_an_event_dated_in_the_future_does_not_settle_the_days_before_it(tmp_pat
     assert scenario.state()["latest_event_at"].max() == pd.Timestamp("2099-01-01")
 
 
+def test_units_the_results_compute_again_the_daily_series_computes_again(tmp_path: Path) -> None:
+    """A changed `pre_period_days` (beta's, on day 12) makes cuped__unit_settled compute beta's
+    units from every row, the rows that arrived too late included; the daily series used to keep
+    its rows of them (their post windows had not changed) and count fewer rows than the results.
+    Both now compute them again. A run of one of the two models alone is refused."""
+    scenario = Scenario(tmp_path)
+    for day, command in ((8, "build"), (11, "run")):
+        scenario.run(day, CONFIG, command)
+    changed = copy.deepcopy(CONFIG)
+    changed["experiment_settings"]["beta"]["pre_period_days"] = 4
+    got = scenario.run(12, changed)
+    got.pop("output")
+    events, exposures = scenario.events, scenario.exposures
+    beta = events["unit_id"].isin(exposures.loc[exposures["experiment_id"] == "beta", "unit_id"])
+    every_arrived = events["arrives"] <= 12
+    counted = _counted(events, exposures, scenario.days)
+    assert (beta & every_arrived & ~counted).sum() > 0  # rows only the computation again reads
+    keep = counted | (beta & every_arrived)
+    assert_same_tables(got, scenario.reference(12, changed, keep).result(), "pre-period", TABLES)
+
+    for alone in ("cuped__unit_settled", "cuped__unit_daily_values"):
+        run = run_dbt(
+            ["run", "--select", alone],
+            project_dir=scenario.root,
+            work_dir=scenario.work,
+            variables={"cuped": changed},
+        )
+        assert run.returncode != 0
+        assert "an incremental run builds cuped__unit_settled and cuped__unit_daily_values" in (
+            " ".join(run.output.split())
+        )
+
+
+def test_an_experiment_gone_for_a_run_is_computed_again_when_it_returns(tmp_path: Path) -> None:
+    """Alpha's exposures vanish on day 11 and return on day 12: cuped__unit_settled dropped its
+    units' rows and computes them again from every row; the daily series, which kept its rows,
+    used to continue them and miss the rows that had arrived late meanwhile."""
+    scenario = Scenario(tmp_path)
+    exposures = scenario.exposures
+    scenario.run(8, CONFIG, "build")
+    scenario.exposures = exposures.assign(
+        arrives=exposures["arrives"].where(exposures["experiment_id"] != "alpha", 10**6)
+    )
+    scenario.run(11, CONFIG)
+    scenario.exposures = exposures
+    got = scenario.run(12, CONFIG)
+    got.pop("output")
+    first_seen = exposures.assign(
+        arrives=exposures["arrives"].where(exposures["experiment_id"] != "alpha", 12)
+    )
+    keep = _counted(scenario.events, first_seen, scenario.days)
+    assert_same_tables(got, scenario.reference(12, CONFIG, keep).result(), "returned", TABLES)
+
+
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:
     """The demo with `incremental: true`, built first on its events up to October 20 and then on
     all of them (the daily series included), equals the README's full build."""

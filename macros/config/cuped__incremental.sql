@@ -234,15 +234,39 @@
 {% macro cuped__incremental_cleanup() %}
   {%- set config = cuped.cuped__config() -%}
   {%- if not execute or config['incremental'] is none or model['config']['materialized'] != 'incremental' -%}{{ return('') }}{%- endif -%}
-  delete from {{ this }} where definition_fingerprint <> {{ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) }}
-  {%- if model['name'] == 'cuped__unit_settled' and graph.get('__cuped_settled_orphans__', 0) > 0 %}
+  {%- set orphans = model['name'] == 'cuped__unit_settled' and graph.get('__cuped_settled_orphans__', 0) > 0 -%}
+  {%- set tables = [this] -%}
+  {#- the daily series' rows of those units go with them (it ran before, and cannot know) -#}
+  {%- set daily_node = graph.nodes.get('model.cuped.cuped__unit_daily_values') -%}
+  {%- set daily = adapter.get_relation(daily_node.database, daily_node.schema, daily_node.alias) if orphans and config['daily_series'] and daily_node else none -%}
+  {%- if daily is not none -%}{%- do tables.append(daily) -%}{%- endif -%}
+  {%- for table in tables %}
+  delete from {{ table }} where {{ 'definition_fingerprint <> ' ~ cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) if table == this else '1 = 0' }}
+  {%- if orphans %}
       or not exists (
       select 1 from {{ ref('cuped__units') }} as units
       where units.exclusion_reason is null
-          and units.experiment_id = {{ this }}.experiment_id
-          and units.unit_id = {{ this }}.unit_id
+          and units.experiment_id = {{ table }}.experiment_id
+          and units.unit_id = {{ table }}.unit_id
   )
-  {%- endif %}
+  {%- endif %}{{ ';' if not loop.last }}
+  {%- endfor %}
+{% endmacro %}
+
+
+{#-
+  With the daily series on, an incremental run must build cuped__unit_settled and
+  cuped__unit_daily_values together: each reads what the other left, and one without the other
+  would make the results and the daily series count different rows for good (`dbt run --select
+  cuped__unit_settled` moved the boundary the series continues from). Checked when `model` is
+  run or built.
+-#}
+{% macro cuped__check_incremental_pair(model) %}
+  {%- if not execute or not cuped.cuped__config()['daily_series'] or invocation_args_dict.get('which') not in ['run', 'build'] -%}{{ return('') }}{%- endif -%}
+  {%- for other in ['cuped__unit_settled', 'cuped__unit_daily_values'] if other != model and 'model.cuped.' ~ other not in selected_resources -%}
+    {{ exceptions.raise_compiler_error("cuped: with the daily series on, an incremental run builds cuped__unit_settled and cuped__unit_daily_values together, and this run selects " ~ model ~ " without " ~ other ~ ": the results and the daily series would count different rows. Select both (e.g. --select cuped__unit_daily_values+).") }}
+  {%- endfor -%}
+  {{ return('') }}
 {% endmacro %}
 
 

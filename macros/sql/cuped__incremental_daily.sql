@@ -7,7 +7,10 @@
   row. So the series counts exactly the events cuped__unit_settled counts, late ones included.
 
   - Units it has no row for, or whose assignment time or analysis end changed, get every row from
-    their events (the units' post windows only).
+    their events (the units' post windows only); so do the units cuped__unit_settled computes from
+    every event on this run (no stored row over their current windows, their pre-period start
+    included: a changed `pre_period_days`, units excluded for a run and back), so the series and
+    the results count the same rows of each unit.
   - Units with an event from the boundary on get their final rows back and the later days anew
     (delete+insert by unit); the others are not touched.
   - With a backfill (dbt's `--event-time-start/--event-time-end`), the units with an event in it
@@ -29,8 +32,9 @@
     {%- set stored = cuped.cuped__stored_state(settled, 'max(settled_until), min(rebuilt_at)') -%}
     {%- if own is not none and own['fingerprint'] == fingerprint and stored is not none and stored['fingerprint'] == fingerprint
           and stored['values'][0] is not none and stored['values'][1] <= own['values'][0] -%}
-      {%- do state.update({'rebuild': false, 'boundary': stored['values'][0]}) -%}
+      {%- do state.update({'rebuild': false, 'boundary': stored['values'][0], 'settled': settled}) -%}
     {%- endif -%}
+    {%- do cuped.cuped__check_incremental_pair('cuped__unit_daily_values') -%}
   {%- endif -%}
   {%- set boundary = cuped.cuped__timestamp_literal(state['boundary']) -%}
   {%- set boundary_day = cuped.cuped__local_date(boundary, config['timezone']) -%}
@@ -76,6 +80,12 @@ known_units as (
         on stored_units.experiment_id = units.experiment_id
         and stored_units.unit_id = units.unit_id
         and {{ cuped.cuped__same_windows('stored_units', 'units') }}
+    {#- and known to cuped__unit_settled, which runs next: its stored row (left by the previous run)
+        is over the same windows, the pre-period start included (cuped__unit_settled.sql) -#}
+    inner join {{ state['settled'] }} as settled
+        on settled.experiment_id = units.experiment_id
+        and settled.unit_id = units.unit_id
+        and {{ cuped.cuped__same_windows('settled', 'units', cuped.cuped__pre_period_start(config, 'units')) }}
     {%- if backfill is not none %}
     {{ backfill_sql['joins'] }}
     where {{ backfill_sql['outside'] }}
