@@ -522,6 +522,41 @@ def test_a_dimension_is_local_only_through_the_models_own_entity(tmp_path) -> No
     run_dbt(args, project_dir=root, work_dir=work).check()
 
 
+def test_a_time_dimension_expr_of_instants_is_read_in_utc_whatever_the_process_zone(
+    tmp_path,
+) -> None:
+    """A time dimension whose `expr` gives TIMESTAMPTZ holds instants: converted to UTC, never cast
+    in the session's zone (under TZ=Asia/Kolkata the payments at 10:00 UTC on the 15th, before
+    the 12:00 exposure, became 15:30 and counted as post-period)."""
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    events = _write_sl_project(root)
+    (root / "models" / "payments.sql").write_text(
+        "select payment_id, account_id, cast(paid_at as timestamp) at time zone 'UTC' as paid_at,\n"
+        "    state, amount / 100.0 as amount_usd\nfrom {{ ref('raw_payments') }}\n"
+    )
+    (root / "models" / "_models.yml").write_text(
+        SL_MODELS.replace(
+            "{name: paid_at, type: time,",
+            "{name: paid_at, expr: 'coalesce(paid_at, paid_at)', type: time,",
+        )
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    build = run_dbt(["build"], project_dir=root, work_dir=work, env={"TZ": "Asia/Kolkata"}).check()
+    post = events[(events["state"] == "paid") & (events["day"] >= 16)]
+    per_unit = post.groupby("account")["amount"].sum().reindex(range(300), fill_value=0.0)
+    variants = np.where(np.arange(300) % 2 == 0, "control", "treatment")
+    with duckdb.connect(str(build.database), read_only=True) as connection:
+        got = connection.sql(
+            "select control_mean, variant_mean from cuped_results"
+            " where metric_name = 'paid_revenue'"
+        ).fetchall()[0]
+    np.testing.assert_allclose(
+        got,
+        [per_unit[variants == "control"].mean(), per_unit[variants == "treatment"].mean()],
+        rtol=1e-12,
+    )
+
+
 def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:
     # prod builds everything in schema `prod`; dev builds only the package's models with
     # `--defer`: the semantic model's model is not in `dev`, so it must be read from `prod`, as

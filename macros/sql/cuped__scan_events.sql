@@ -31,9 +31,13 @@
   {%- endfor -%}
   {%- if fixture is none -%}{{- cuped.cuped__check_columns(relation, checks) -}}{%- endif -%}
   {#- the event time as a UTC instant: a column's type says whether it holds instants or wall-clock
-      time (in `timezone`); a Semantic Layer expression that is not a plain column is wall-clock -#}
+      time (in `timezone`); so does the type of a Semantic Layer expression's values -#}
   {%- set timezone = cuped.cuped__config()['timezone'] -%}
-  {%- if fixture is not none or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
+  {%- if fixture is none and scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])
+        and cuped.cuped__is_zoned_type(cuped.cuped__expression_type(relation, scan['timestamp_sql'])) -%}
+    {#- an SL expression of instants (TIMESTAMPTZ): converted to UTC, never cast in the session's zone -#}
+    {%- set event_at = cuped.cuped__instant_to_utc(scan['timestamp_sql']) -%}
+  {%- elif fixture is not none or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
     {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
   {%- else -%}
     {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}

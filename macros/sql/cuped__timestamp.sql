@@ -101,3 +101,30 @@
 {% macro bigquery__cuped__regex_matches(expression, pattern) %}
   {{- return('regexp_contains(' ~ expression ~ ', ' ~ cuped.cuped__literal(pattern) ~ ')') -}}
 {% endmacro %}
+
+{#-
+  The lower-case data type of the SQL expression `sql` over `relation` ('' before execution, for an
+  empty relation, or on a warehouse without a type function): whether a Semantic Layer time
+  dimension's `expr` holds instants. One query per relation and expression per run.
+-#}
+{% macro cuped__expression_type(relation, sql) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set key = '__cuped_expression_type__' ~ relation ~ '|' ~ sql -%}
+  {%- if graph.get(key) is none -%}
+    {%- set function = cuped.cuped__type_of() -%}
+    {%- set found = '' -%}
+    {%- if function -%}
+      {%- set rows = run_query('select ' ~ function ~ '(' ~ sql ~ ') from ' ~ relation ~ ' limit 1').rows -%}
+      {%- set found = (rows[0][0] | string | lower) if rows | length > 0 else '' -%}
+    {%- endif -%}
+    {%- do graph.update({key: found}) -%}
+  {%- endif -%}
+  {{ return(graph.get(key)) }}
+{% endmacro %}
+
+{#- The SQL function naming a value's data type ('' where there is none to call). -#}
+{% macro cuped__type_of() %}{{ return(adapter.dispatch('cuped__type_of', 'cuped')()) }}{% endmacro %}
+{% macro default__cuped__type_of() %}{{ return('') }}{% endmacro %}
+{% macro duckdb__cuped__type_of() %}{{ return('typeof') }}{% endmacro %}
+{% macro postgres__cuped__type_of() %}{{ return('pg_typeof') }}{% endmacro %}
+{% macro spark__cuped__type_of() %}{{ return('typeof') }}{% endmacro %}
