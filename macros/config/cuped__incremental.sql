@@ -138,19 +138,13 @@
   of their day had passed are counted. Only the part of the range before `boundary` (where the
   previous run left the stored values) needs it: the run reads the events from there on anyway.
   {'start', 'end'} as naive UTC datetimes, or none: no range given, none of it before `boundary`,
-  or every unit computed from every event on this run anyway (`rebuild`). `model` is the model
-  asking; with the daily series on, cuped__unit_settled and cuped__unit_daily_values must both be
-  in the run, or the results and the daily series would count different rows. cuped__unit_settled
+  or every unit computed from every event on this run anyway (`rebuild`). With the daily series
+  on, the run builds both incremental models (cuped__check_incremental_pair). cuped__unit_settled
   (`announce`) logs what the range does.
 -#}
-{% macro cuped__backfill_range(boundary, rebuild, model, announce=false) %}
+{% macro cuped__backfill_range(boundary, rebuild, announce=false) %}
   {%- set given = [invocation_args_dict.get('event_time_start'), invocation_args_dict.get('event_time_end')] -%}
   {%- if given[0] is none or given[1] is none -%}{{ return(none) }}{%- endif -%}
-  {%- if cuped.cuped__config()['daily_series'] -%}
-    {%- for other in ['cuped__unit_settled', 'cuped__unit_daily_values'] if other != model and 'model.cuped.' ~ other not in selected_resources -%}
-      {{ exceptions.raise_compiler_error("cuped: a backfill (--event-time-start/--event-time-end) computes its units again in cuped__unit_settled and cuped__unit_daily_values together, and this run selects " ~ model ~ " without " ~ other ~ ": the results and the daily series would count different rows. Select both (e.g. --select cuped__unit_daily_values+), or leave the package out of the backfill (--exclude package:cuped).") }}
-    {%- endfor -%}
-  {%- endif -%}
   {%- set bounds = [] -%}
   {%- for value in given + [boundary] -%}
     {%- set value = modules.datetime.datetime.fromisoformat(value | string) if value is string else value -%}
@@ -264,7 +258,7 @@
 {% macro cuped__check_incremental_pair(model) %}
   {%- if not execute or not cuped.cuped__config()['daily_series'] or invocation_args_dict.get('which') not in ['run', 'build'] -%}{{ return('') }}{%- endif -%}
   {%- for other in ['cuped__unit_settled', 'cuped__unit_daily_values'] if other != model and 'model.cuped.' ~ other not in selected_resources -%}
-    {{ exceptions.raise_compiler_error("cuped: with the daily series on, an incremental run builds cuped__unit_settled and cuped__unit_daily_values together, and this run selects " ~ model ~ " without " ~ other ~ ": the results and the daily series would count different rows. Select both (e.g. --select cuped__unit_daily_values+).") }}
+    {{ exceptions.raise_compiler_error("cuped: with the daily series on, an incremental run builds cuped__unit_settled and cuped__unit_daily_values together, and this run selects " ~ model ~ " without " ~ other ~ ": the results and the daily series would count different rows. Select both (e.g. --select cuped__unit_daily_values+)" ~ (", or leave the package out of the backfill (--exclude package:cuped)" if invocation_args_dict.get('event_time_start') is not none else "") ~ ".") }}
   {%- endfor -%}
   {{ return('') }}
 {% endmacro %}

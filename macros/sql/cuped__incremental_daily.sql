@@ -39,7 +39,7 @@
   {%- set boundary = cuped.cuped__timestamp_literal(state['boundary']) -%}
   {%- set boundary_day = cuped.cuped__local_date(boundary, config['timezone']) -%}
   {#- a backfill: the units with an event in it get every row again, as fresh units (cuped__backfill_range) -#}
-  {%- set backfill = cuped.cuped__backfill_range(state['boundary'], state['rebuild'], 'cuped__unit_daily_values') if execute else none %}
+  {%- set backfill = cuped.cuped__backfill_range(state['boundary'], state['rebuild']) if execute else none %}
 
 with units as (
 

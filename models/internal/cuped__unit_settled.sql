@@ -88,7 +88,7 @@ where 1 = 0
 {%- set previous = cuped.cuped__timestamp_literal(state['previous']) -%}
 {%- set fold = not state['rebuild'] and state['boundary'] is not none and (state['previous'] is none or state['boundary'] > state['previous']) -%}
 {#- a backfill (`--event-time-start/--event-time-end`): the units with an event in it are computed again, as fresh units -#}
-{%- set backfill = cuped.cuped__backfill_range(state['previous'], state['rebuild'], 'cuped__unit_settled', announce=true) if execute else none -%}
+{%- set backfill = cuped.cuped__backfill_range(state['previous'], state['rebuild'], announce=true) if execute else none -%}
 {%- do cuped.cuped__check_incremental_pair('cuped__unit_settled') -%}
 
 {#- the analysed units, and which of them have a stored row computed over the same windows -#}
