@@ -43,14 +43,8 @@
     {#- '(missing)' and '(other)' are the package's own levels of a text attribute (no value, and
         the pooled rare values): a value spelt so would be merged with them without a word -#}
     {%- if execute -%}
-      {%- set text = [] -%}
-      {%- for column in adapter.get_columns_in_relation(relation) -%}
-        {%- set data_type = column.data_type | lower -%}
-        {%- if column.name | lower in attributes['columns'] | map('lower') | list and ('char' in data_type or 'text' in data_type or 'string' in data_type) -%}
-          {%- do text.append(column.name) -%}
-        {%- endif -%}
-      {%- endfor -%}
-      {%- for column in text -%}
+      {%- set text = cuped.cuped__text_columns(relation) -%}
+      {%- for column in attributes['columns'] if column | lower in text -%}
         {%- set found = run_query('select count(*) from ' ~ relation ~ ' where ' ~ cuped.cuped__column(column) ~ " in ('(missing)', '(other)')").rows[0][0] -%}
         {%- if found > 0 -%}
           {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column '" ~ column ~ "' has " ~ found ~ " row(s) with the value '(missing)' or '(other)', the names the package gives to units without a value and to pooled rare values, so they would be merged with those. Rename the value in a model over the relation.") }}

@@ -76,6 +76,13 @@
 {% endmacro %}
 
 
+{#- A datetime (or none) as a naive UTC datetime: an aware one converted, a naive one as it is. -#}
+{% macro cuped__naive_utc(value) %}
+  {%- if value is none or value.tzinfo is none -%}{{ return(value) }}{%- endif -%}
+  {{ return(value.astimezone(modules.pytz.utc).replace(tzinfo=none)) }}
+{% endmacro %}
+
+
 {#- A UTC timestamp literal from a value run_query returned (a datetime, or none). -#}
 {% macro cuped__timestamp_literal(value) %}
   {%- if value is none -%}{{ return('cast(null as ' ~ dbt.type_timestamp() ~ ')') }}{%- endif -%}
@@ -95,7 +102,8 @@
   {'boundary', 'latest'}: `latest` is the latest event of any source, future or not.
 -#}
 {% macro cuped__incremental_boundary(config, previous=none) %}
-  {%- set now = cuped.cuped__timestamp_literal(run_started_at.astimezone(modules.pytz.utc).replace(tzinfo=none)) -%}
+  {%- set started = cuped.cuped__naive_utc(run_started_at) -%}
+  {%- set now = cuped.cuped__timestamp_literal(started) -%}
   {%- set latest = [] -%}
   {%- for scan in config['scans'] -%}
     {%- do latest.append('select ' ~ scan['index'] ~ ' as source_index, max(event_at) as event_at, max(case when event_at <= ' ~ now ~ ' then event_at end) as past_event_at from (' ~ cuped.cuped__scan_events(scan) ~ ') as source_' ~ scan['index']) -%}
@@ -103,13 +111,9 @@
   {%- set day = cuped.cuped__local_date('max(past_event_at)', config['timezone']) -%}
   {%- set start = cuped.cuped__wall_time_to_utc(cuped.cuped__add_days('cast(' ~ day ~ ' as ' ~ dbt.type_timestamp() ~ ')', -config['incremental']['lookback_days']), config['timezone']) -%}
   {%- set result = run_query('with latest_events as (' ~ (latest | join(' union all ')) ~ ') select source_index, event_at, (select ' ~ start ~ ' from latest_events) as boundary from latest_events order by source_index') -%}
-  {%- set started = run_started_at.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
   {%- set found = {'boundary': none, 'latest': none} -%}
   {%- for row in result.rows -%}
-    {%- set event_at = row[1] -%}
-    {%- if event_at is not none and event_at.tzinfo is not none -%}
-      {%- set event_at = event_at.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
-    {%- endif -%}
+    {%- set event_at = cuped.cuped__naive_utc(row[1]) -%}
     {%- do found.update({'boundary': row[2]}) -%}
     {%- if event_at is not none and (found['latest'] is none or event_at > found['latest']) -%}
       {%- do found.update({'latest': event_at}) -%}
@@ -121,9 +125,7 @@
       {%- do exceptions.warn("cuped: the events of metric " ~ (names | join(', ')) ~ " go up to " ~ event_at ~ " (UTC), after this run started (" ~ started.strftime('%Y-%m-%d %H:%M:%S') ~ " UTC). Events dated in the future do not move the incremental boundary; they are read again on every run and count as in a full build. Check the source's `timestamp_column` (a wrong clock, a placeholder date).") -%}
     {%- endif -%}
   {%- endfor -%}
-  {%- if previous is not none and previous.tzinfo is not none -%}
-    {%- set previous = previous.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
-  {%- endif -%}
+  {%- set previous = cuped.cuped__naive_utc(previous) -%}
   {%- if previous is not none and previous > started -%}
     {%- do exceptions.warn("cuped: the stored values of the incremental build were settled up to " ~ previous ~ " (UTC), after this run started (" ~ started.strftime('%Y-%m-%d %H:%M:%S') ~ " UTC): a run before this version counted events dated in the future, and rows of the days since then that arrived later were not read. Run `dbt build --full-refresh` once.") -%}
   {%- endif -%}
@@ -148,10 +150,7 @@
   {%- set bounds = [] -%}
   {%- for value in given + [boundary] -%}
     {%- set value = modules.datetime.datetime.fromisoformat(value | string) if value is string else value -%}
-    {%- if value is not none and value.tzinfo is not none -%}
-      {%- set value = value.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
-    {%- endif -%}
-    {%- do bounds.append(value) -%}
+    {%- do bounds.append(cuped.cuped__naive_utc(value)) -%}
   {%- endfor -%}
   {%- set start, end = bounds[0], (bounds[1] if bounds[2] is none else [bounds[1], bounds[2]] | min) -%}
   {%- if rebuild or bounds[2] is none -%}

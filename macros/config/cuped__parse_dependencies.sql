@@ -50,6 +50,7 @@
     {{ cuped.cuped__today() }} {{ cuped.cuped__type_double() }}
     {{ cuped.cuped__unit_aggregate() }} {{ cuped.cuped__values() }}
     {{ cuped.cuped__warn_missing_controls() }} {{ cuped.cuped__warn_unknown_experiment_settings() }}
+    {{ cuped.cuped__naive_utc() }} {{ cuped.cuped__is_text_type() }}
     {{ cuped.cuped__expression_type() }} {{ cuped.cuped__type_of() }} {{ cuped.cuped__check_incremental_pair() }} {{ cuped.cuped__check_text_times() }} {{ cuped.cuped__sl_value() }} {{ cuped.cuped__regex_matches() }}
     {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }}
     {{ cuped.cuped__window_end() }}

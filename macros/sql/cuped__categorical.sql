@@ -31,11 +31,16 @@
 
 
 {#- The lower-cased names of the text columns of a relation (none at parse time). -#}
+{#- Whether a warehouse data type holds text (varchar, text, string, an enum). -#}
+{% macro cuped__is_text_type(data_type) %}
+  {{- return(modules.re.search('char|text|string|enum', data_type | lower) is not none) -}}
+{% endmacro %}
+
 {% macro cuped__text_columns(relation) %}
   {%- set found = [] -%}
   {%- if not execute -%}{{ return(found) }}{%- endif -%}
   {%- for column in adapter.get_columns_in_relation(relation) -%}
-    {%- if modules.re.search('char|text|string|enum', column.data_type | lower) -%}
+    {%- if cuped.cuped__is_text_type(column.data_type) -%}
       {%- do found.append(column.name | lower) -%}
     {%- endif -%}
   {%- endfor -%}

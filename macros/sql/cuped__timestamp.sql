@@ -30,7 +30,7 @@
   {%- if cuped.cuped__is_zoned_type(found['type']) -%}
     {{ return(cuped.cuped__instant_to_utc(sql)) }}
   {%- endif -%}
-  {%- if 'char' in found['type'] or 'text' in found['type'] or 'string' in found['type'] -%}
+  {%- if cuped.cuped__is_text_type(found['type']) -%}
     {%- do cuped.cuped__check_text_times(relation, column, sql) -%}
   {%- endif -%}
   {{ return(cuped.cuped__wall_time_to_utc('cast(' ~ sql ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone)) }}
