@@ -288,7 +288,12 @@ EXPRESSION_MISTAKES = {
     ),
     "text value": (
         {"value": "status"},
-        {"daily_series": False},  # the per-unit sums fail first (the daily ones are elsewhere)
+        {},  # whichever sum fails first, per unit or per unit and day, its line names the metric
+        ["sum(VARCHAR)", "/* cuped: metric 'revenue_per_user': `agg` of `value`"],
+    ),
+    "text value, without the daily series": (
+        {"value": "status"},
+        {"daily_series": False},
         ["sum(VARCHAR)", "/* cuped: metric 'revenue_per_user': `agg` of `value`"],
     ),
 }

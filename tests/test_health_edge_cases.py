@@ -259,8 +259,10 @@ def _reliability_files() -> dict[str, str]:
         exposures.append(f"no_variant,{250 + k},,{at}")
     for k, moment in enumerate(OUT_OF_RANGE_TIMES):
         exposures.append(f"odd_times,{390 + k},{('control', 'treatment')[k % 2]},{moment}")
-    # rows no metric can count: a null time for an assigned unit, a null unit
+    # rows no metric can count: a null time for an assigned unit, a null unit, and placeholder
+    # dates (the daily series would get a row for each)
     events += ["0,,1000.00", "1,,1000.00", ",2026-03-20 09:00:00,1000.00"]
+    events += [f"0,{moment},1000.00" for moment in OUT_OF_RANGE_TIMES]
     settings = "experiment_id,control_variant,analysis_end_at\n"
     settings += "ended_early,control,2026-03-01 00:00:00\n"
     settings += "Ended_Early,control,2026-03-01 00:00:00\n"  # a misspelt id: applies to nothing
@@ -292,7 +294,7 @@ def _public_snapshot(database: Path) -> dict[str, list]:
 def reliability(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     root, work = tmp_path_factory.mktemp("rel"), tmp_path_factory.mktemp("rel_work")
     _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
-    variables = {"cuped": RELIABILITY_CONFIG}
+    variables = {"cuped": {**RELIABILITY_CONFIG, "daily_series": True}}
     run_dbt(["deps"], project_dir=root, work_dir=work).check()
     return run_dbt(["build"], project_dir=root, work_dir=work, variables=variables)
 
@@ -395,13 +397,33 @@ def test_rows_that_apply_to_nothing_are_named_in_warnings(reliability: DbtRun) -
     output = " ".join(reliability.output.split())
     for message in (
         "cuped: events (read by metric 'spend') has 1 row(s) with a null unit (`unit_column` "
-        "unit_id) and 2 with a null time (`timestamp_column` event_at): no metric counts them.",
+        "unit_id) and 2 with a null time (`timestamp_column` event_at), and 4 row(s) dated at "
+        "±infinity, before 1900-01-01 or after 2200-01-01 (`timestamp_column` event_at; "
+        "placeholders, not events): no metric counts them.",
         "cuped: the `experiments` relation settings has rows for experiment 'Ended_Early', which "
         "no assignment row has, so those rows apply to nothing.",
         "cuped: the `variant_weights` relation weights has rows for experiment 'okk', which no "
         "assignment row has",
     ):
         assert message in output, output[-4000:]
+
+
+def test_events_at_infinity_or_outside_1900_to_2200_count_in_no_metric(
+    reliability: DbtRun,
+) -> None:
+    """Unit 0 has, beside its two events, rows dated at ±infinity, before 1900 and after 2200 (of
+    1000 each, named in a warning above): its values and the daily series are those without them."""
+    assert reliability.returncode == 0, reliability.output[-3000:]
+    events = [line.split(",") for line in _reliability_files()["events.csv"].splitlines()[1:]]
+    amounts = {at[:10]: float(amount) for unit, at, amount in events if unit == "0" and at}
+    with duckdb.connect(str(reliability.database), read_only=True) as con:
+        post, pre = con.sql(
+            "select metric_0_post, metric_0_pre from cuped__unit_values "
+            "where experiment_id = 'ok' and unit_id = 0"
+        ).fetchall()[0]
+        last_day = con.sql("select max(as_of_date) from cuped_results_daily").fetchall()[0][0]
+    assert (post, pre) == (amounts["2026-03-20"], amounts["2026-03-03"])
+    assert str(last_day) < "2027-01-01"
 
 
 def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analysed(

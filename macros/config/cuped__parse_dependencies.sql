@@ -53,7 +53,7 @@
     {{ cuped.cuped__naive_utc() }} {{ cuped.cuped__is_text_type() }}
     {{ cuped.cuped__expression_type() }} {{ cuped.cuped__type_of() }} {{ cuped.cuped__check_incremental_pair() }} {{ cuped.cuped__check_text_times() }} {{ cuped.cuped__sl_value() }} {{ cuped.cuped__regex_matches() }}
     {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }}
-    {{ cuped.cuped__window_end() }}
+    {{ cuped.cuped__window_end() }} {{ cuped.cuped__event_at() }} {{ cuped.cuped__time_in_range() }}
     {{ dbt.current_timestamp() }} {{ dbt.datediff() }} {{ dbt.type_bigint() }} {{ dbt.type_int() }}
     {{ dbt.type_string() }} {{ dbt.type_timestamp() }}
   {%- endif -%}

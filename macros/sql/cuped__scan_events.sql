@@ -9,7 +9,9 @@
   expression is followed, on its line, by a comment naming its metric and key, so a warehouse
   error in it (a misspelt column) shows which metric to fix. `fixture`, a select of hand-made
   rows (the shipped test cuped.metric_values), replaces the relation: its columns are not looked
-  up, and its event times are wall-clock timestamps in `timezone`.
+  up, and its event times are wall-clock timestamps in `timezone`. Rows dated outside 1900-2200
+  (cuped__time_in_range) and rows without a time are left out; cuped__warn_null_event_keys counts
+  them.
 -#}
 {% macro cuped__scan_events(scan, fixture=none) %}
   {%- set relation = cuped.cuped__relation(scan['source']) if fixture is none else '(' ~ fixture ~ ') as fixture_rows' -%}
@@ -30,18 +32,7 @@
     {%- endif -%}
   {%- endfor -%}
   {%- if fixture is none -%}{{- cuped.cuped__check_columns(relation, checks) -}}{%- endif -%}
-  {#- the event time as a UTC instant: a column's type says whether it holds instants or wall-clock
-      time (in `timezone`); so does the type of a Semantic Layer expression's values -#}
-  {%- set timezone = cuped.cuped__config()['timezone'] -%}
-  {%- if fixture is none and scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])
-        and cuped.cuped__is_zoned_type(cuped.cuped__expression_type(relation, scan['timestamp_sql'])) -%}
-    {#- an SL expression of instants (TIMESTAMPTZ): converted to UTC, never cast in the session's zone -#}
-    {%- set event_at = cuped.cuped__instant_to_utc(scan['timestamp_sql']) -%}
-  {%- elif fixture is not none or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
-    {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
-  {%- else -%}
-    {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
-  {%- endif -%}
+  {%- set event_at = cuped.cuped__event_at(scan, relation, fixture is not none) -%}
     select
         {{ scan['unit_sql'] }} as unit_id,
         {{ event_at }} as event_at
@@ -64,7 +55,38 @@
         {%- endif %} as value_{{ entry['index'] }}
         {%- endfor %}
     from {{ relation }}
+    {#- rows dated at ±infinity, before 1900 or after 2200 are placeholders, not events (as for
+        assignments); cuped__warn_null_event_keys counts them #}
+    where {{ cuped.cuped__time_in_range(event_at) }}
 {%- endmacro %}
+
+{#-
+  The event time of a scan's rows as a UTC instant, a SQL expression over `relation`: a column's
+  type says whether it holds instants or wall-clock time (in `timezone`); so does the type of a
+  Semantic Layer expression's values. `fixture` (the rows of the shipped test cuped.metric_values)
+  holds wall-clock timestamps.
+-#}
+{% macro cuped__event_at(scan, relation, fixture=false) %}
+  {%- set timezone = cuped.cuped__config()['timezone'] -%}
+  {%- if not fixture and scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])
+        and cuped.cuped__is_zoned_type(cuped.cuped__expression_type(relation, scan['timestamp_sql'])) -%}
+    {#- an SL expression of instants (TIMESTAMPTZ): converted to UTC, never cast in the session's zone -#}
+    {%- set event_at = cuped.cuped__instant_to_utc(scan['timestamp_sql']) -%}
+  {%- elif fixture or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
+    {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
+  {%- else -%}
+    {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
+  {%- endif -%}
+  {{- return(event_at) -}}
+{% endmacro %}
+
+{#-
+  Whether a time (a UTC instant, a SQL expression) is one the package analyses, as a predicate:
+  from 1900-01-01 to 2200-01-01. ±infinity and dates outside are placeholders or broken clocks.
+-#}
+{% macro cuped__time_in_range(time) %}
+  {{- return(time ~ " >= cast('1900-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ") and " ~ time ~ " <= cast('2200-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")") -}}
+{% endmacro %}
 
 {#-
   The end of a metric's post-period window when it has `window_days`, as a predicate on joined rows

@@ -3,7 +3,9 @@
   events) rows of one group, restricted to the rows where `in_window` holds (a SQL predicate, or
   none for every row). The scan set `value_<i>` to null on rows that fail the metric's filter
   (cuped__scan_events), so the aggregates skip them as they skip nulls. The result is null when
-  no row qualifies (callers coalesce to 0), except for proportions, which are 0 or 1.
+  no row qualifies (callers coalesce to 0), except for proportions, which are 0 or 1. The
+  aggregate of a configured metric starts with a comment naming it: a `value` of the wrong type
+  fails here, and the warehouse quotes this line.
 -#}
 {% macro cuped__unit_aggregate(metric, metric_index, in_window=none) %}
   {%- set value = 'events.value_' ~ metric_index -%}
@@ -13,7 +15,8 @@
   {%- else -%}
     {%- set aggregate = cuped.cuped__aggregate_where(function, value, in_window) -%}
   {%- endif -%}
-  {{- 'coalesce(' ~ aggregate ~ ', 0)' if metric['agg'] == 'any' else aggregate -}}
+  {%- set named = (cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `agg` of `value`") ~ ' ') if metric.get('name') is not none else '' -%}
+  {{- named ~ ('coalesce(' ~ aggregate ~ ', 0)' if metric['agg'] == 'any' else aggregate) -}}
 {% endmacro %}
 
 {#-
@@ -75,7 +78,7 @@
         {%- if entry['metric']['missing'] == 'exclude' %}
         {{ cuped.cuped__unit_aggregate({'agg': 'count'}, i, post) }} as metric_{{ i }}_rows,
         {%- endif %}
-        {{ cuped.cuped__sql_comment("cuped: metric '" ~ entry['metric']['name'] ~ "': `agg` of `value`") }} {{ cuped.cuped__unit_aggregate(entry['metric'], i, post) }} as metric_{{ i }}_post,
+        {{ cuped.cuped__unit_aggregate(entry['metric'], i, post) }} as metric_{{ i }}_post,
         {{ cuped.cuped__unit_aggregate(entry['metric'], i, 'events.is_pre') }} as metric_{{ i }}_pre,
         {%- endfor %}
         max(case when events.is_pre then 1 else 0 end) as had_pre_period

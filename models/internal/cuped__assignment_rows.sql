@@ -37,8 +37,6 @@ select
         when variant is null then 'null_variant'
         when assigned_at is null then 'null_assigned_at'
         {#- ±infinity, or a date no exposure has (a placeholder, a broken clock): not analysed #}
-        when assigned_at < cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
-            or assigned_at > cast('2200-01-01 00:00:00' as {{ dbt.type_timestamp() }})
-            then 'assigned_at_out_of_range'
+        when not ({{ cuped__time_in_range('assigned_at') }}) then 'assigned_at_out_of_range'
     end as invalid_reason
 from source_rows
