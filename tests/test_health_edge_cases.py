@@ -695,6 +695,45 @@ def test_text_times_with_an_offset_stop_the_build_naming_the_column(tmp_path) ->
     assert message in " ".join(run.output.split()), run.output[-3000:]
 
 
+@pytest.mark.parametrize("relation", ["events", "attrs"])
+def test_unit_ids_of_another_type_than_the_assignments_stop_the_build(tmp_path, relation) -> None:
+    """Text unit ids joined to integer ones fail with a conversion error naming neither relation
+    (DuckDB), fail outright (PostgreSQL), or lose the ids that are not numbers (Spark): the build
+    stops first, naming the key, both relations and both types."""
+    files = _reliability_files()
+    files["attrs.csv"] = "unit_id,ltv\n" + "".join(f"u{k},{k}\n" for k in range(20))
+    seeds = (
+        RELIABILITY_SEEDS + "  - name: attrs\n    config:\n      column_types: {unit_id: varchar}\n"
+    )
+    if relation == "events":
+        seeds = seeds.replace(
+            "column_types: {unit_id: bigint, event_at", "column_types: {unit_id: varchar, event_at"
+        )
+    config = {**RELIABILITY_CONFIG}
+    if relation == "attrs":
+        config["unit_attributes"] = {
+            "relation": "attrs",
+            "unit_column": "unit_id",
+            "columns": ["ltv"],
+        }
+    root = tmp_path / "p"
+    _write_project(root, files, seeds)
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "w").check()
+    run = run_dbt(["build"], project_dir=root, work_dir=tmp_path / "w", variables={"cuped": config})
+    assert run.returncode != 0
+    where = (
+        "metric 'spend': `unit_column`" if relation == "events" else "`unit_attributes.unit_column`"
+    )
+    output = " ".join(run.output.split())
+    for fragment in (  # the seed's varchar is DuckDB's `character varying(256)`
+        f'cuped: {where}: column \'unit_id\' of "cuped"."main"."{relation}" is character varying',
+        "but the assignments' unit ids (`assignment_columns.unit_id`, column 'unit_id' of "
+        "exposures) are bigint. The package joins the two, so both must be text or both numbers: "
+        "cast one of them in a model over its relation.",
+    ):
+        assert fragment in output, run.output[-3000:]
+
+
 def test_an_unknown_time_zone_is_named(tmp_path) -> None:
     root, work = tmp_path / "p", tmp_path / "w"
     _write_project(root, _reliability_files(), RELIABILITY_SEEDS)

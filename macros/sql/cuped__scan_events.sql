@@ -31,7 +31,13 @@
       {%- endfor -%}
     {%- endif -%}
   {%- endfor -%}
-  {%- if fixture is none -%}{{- cuped.cuped__check_columns(relation, checks) -}}{%- endif -%}
+  {%- if fixture is none -%}
+    {{- cuped.cuped__check_columns(relation, checks) -}}
+    {%- set first = scan['metrics'][0]['metric'] -%}
+    {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', first['unit_column']) -%}
+      {{- cuped.cuped__check_unit_type(relation, first['unit_column'], "metric '" ~ first['name'] ~ "': " ~ ("`unit_column`" if first['semantic'] is none else "semantic model '" ~ first['semantic']['semantic_model'] ~ "', entity '" ~ first['semantic']['unit_entity'] ~ "'")) -}}
+    {%- endif -%}
+  {%- endif -%}
   {%- set event_at = cuped.cuped__event_at(scan, relation, fixture is not none) -%}
     select
         {{ scan['unit_sql'] }} as unit_id,

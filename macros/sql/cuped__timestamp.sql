@@ -19,14 +19,7 @@
 {#- The SQL of `column` of `relation`, normalized to a naive UTC TIMESTAMP as described above. -#}
 {% macro cuped__timestamp_utc(relation, column, timezone) %}
   {%- set sql = cuped.cuped__column(column) -%}
-  {%- set found = {'type': ''} -%}
-  {%- if execute -%}
-    {%- for candidate in adapter.get_columns_in_relation(relation) -%}
-      {%- if candidate.name == column or (candidate.name | lower == column | lower and not found['type']) -%}
-        {%- do found.update({'type': candidate.data_type | lower}) -%}
-      {%- endif -%}
-    {%- endfor -%}
-  {%- endif -%}
+  {%- set found = {'type': cuped.cuped__column_type(relation, column)} -%}
   {%- if cuped.cuped__is_zoned_type(found['type']) -%}
     {{ return(cuped.cuped__instant_to_utc(sql)) }}
   {%- endif -%}

@@ -27,7 +27,7 @@ with assigned_experiments as (
 {%- set experiments_relation = cuped__relation(config['experiments']) -%}
 {%- set has_end = false -%}
 {%- if execute -%}
-  {%- set names = adapter.get_columns_in_relation(experiments_relation) | map(attribute='name') | map('lower') | list -%}
+  {%- set names = cuped.cuped__user_columns(experiments_relation) | map(attribute='name') | map('lower') | list -%}
   {%- for required in ['experiment_id', 'control_variant'] -%}
     {%- if required not in names -%}
       {{ exceptions.raise_compiler_error("cuped: the `experiments` relation " ~ experiments_relation ~ " has no column `" ~ required ~ "`; it needs experiment_id, control_variant and optionally analysis_end_at (it has: " ~ (names | join(', ')) ~ ").") }}
