@@ -1568,12 +1568,9 @@ def _print_model_timings(nodes: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def _python_models_row(nodes: list[dict]) -> None:
-    """The table row of the two Python models' time (from run_results.json)."""
-    python_nodes = [
-        n
-        for n in nodes
-        if n["node"].split(".")[-1] in ("cuped__statistics", "cuped__python_environment")
-    ]
+    """The table row of the Python model's time (from run_results.json): cuped__statistics, which
+    also checks the core (until 0.6.0 a model of its own, cuped__python_environment)."""
+    python_nodes = [n for n in nodes if n["node"].split(".")[-1] == "cuped__statistics"]
     table_row(
         "Python models together (run_results.json)",
         f"{sum(n['seconds'] for n in python_nodes):.2f}",

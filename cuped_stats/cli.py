@@ -107,7 +107,7 @@ def _input_nodes(manifest: Any) -> dict[str, Any]:
 
 def _check_versions(manifest: Any) -> None:
     """The core must be the version the dbt package expects, as the Python model checks."""
-    key = f"model.{_PACKAGE}.cuped__python_environment"
+    key = f"model.{_PACKAGE}.cuped__statistics"
     if key in manifest.nodes:
         raise CommandError(
             "this target's adapter runs dbt Python models: the model cuped__statistics computes "

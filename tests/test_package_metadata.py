@@ -15,7 +15,7 @@ def test_dbt_project_distribution_and_core_share_one_version() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     distribution = re.search(r'(?m)^version = "([^"]+)"$', pyproject).group(1)
     models = yaml.safe_load((REPO / "python_models" / "_python_models.yml").read_text())["models"]
-    checked = next(m for m in models if m["name"] == "cuped__python_environment")
+    checked = next(m for m in models if m["name"] == "cuped__statistics")
     expected_by_dbt = checked["config"]["meta"]["cuped_version"]
     assert dbt_version == distribution == cuped_stats.__version__ == expected_by_dbt
 

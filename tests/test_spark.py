@@ -1,5 +1,5 @@
 """The package on Spark: the demo built by dbt-spark's `session` method on a local PySpark, the SQL
-models in Spark SQL and the two Python models run from their compiled code in the same session
+models in Spark SQL and the Python model run from its compiled code in the same session
 (tests/spark_session.py), gives every public table the DuckDB build gives.
 
 One process for everything: the JVM starts once (about a minute on 2 cores), the seeds are loaded
