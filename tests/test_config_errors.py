@@ -38,7 +38,7 @@ CASES = {
     ),
     "typo in a metric key": (
         lambda c: _metric(c, "orders_per_user").update(filtr="x > 1"),
-        ["metric 'orders_per_user'", "unknown key `filtr`", "filter"],
+        ["metric 'orders_per_user'", "unknown key `filtr`", "filter", "semantic_metric"],
     ),
     "string where a number is expected": (
         lambda c: c.update(pre_period_days="14"),

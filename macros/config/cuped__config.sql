@@ -268,7 +268,9 @@
   {%- set where = "metric '" ~ name ~ "'" -%}
   {%- set allowed = ['name', 'label', 'description', 'source', 'unit_column', 'timestamp_column', 'type',
                      'agg', 'value', 'filter', 'window_days', 'cap', 'covariates', 'higher_is_better',
-                     'numerator', 'denominator', 'missing', 'quantile', 'level'] -%}
+                     'numerator', 'denominator', 'missing', 'quantile', 'level', 'semantic_metric'] -%}
+  {#- `semantic_metric` (a Semantic Layer metric, cuped__normalize_semantic_metric) is listed so that
+      a misspelt key's message names both ways to define a metric -#}
   {%- do cuped.cuped__check_keys(metric, allowed, where) -%}
   {%- set metric_type = cuped.cuped__check_choice(metric.get('type', cuped.cuped__settings()['defaults']['metric_type']), cuped.cuped__settings()['choices']['metric_type'], where ~ ": `type`") -%}
   {%- if metric_type == 'ratio' -%}
