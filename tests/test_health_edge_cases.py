@@ -734,6 +734,27 @@ def test_unit_ids_of_another_type_than_the_assignments_stop_the_build(tmp_path, 
         assert fragment in output, run.output[-3000:]
 
 
+def test_a_column_named_like_a_keyword_is_quoted(tmp_path) -> None:
+    """`at` is a column name DuckDB parses only quoted (`cast(at as timestamp)` is a syntax
+    error): the package quotes every word DuckDB reserves or keeps for types and functions."""
+    files = _reliability_files()
+    files["events.csv"] = files["events.csv"].replace(
+        "unit_id,event_at,amount", "unit_id,at,amount", 1
+    )
+    seeds = RELIABILITY_SEEDS.replace(
+        "{unit_id: bigint, event_at: timestamp", "{unit_id: bigint, at: timestamp"
+    )
+    config = {
+        **RELIABILITY_CONFIG,
+        "metrics": [{**RELIABILITY_CONFIG["metrics"][0], "timestamp_column": "at"}],
+    }
+    root = tmp_path / "p"
+    _write_project(root, files, seeds)
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "w").check()
+    args = ["build", "--select", "+cuped__unit_values", "--exclude-resource-type", "test"]
+    run_dbt(args, project_dir=root, work_dir=tmp_path / "w", variables={"cuped": config}).check()
+
+
 def test_an_unknown_time_zone_is_named(tmp_path) -> None:
     root, work = tmp_path / "p", tmp_path / "w"
     _write_project(root, _reliability_files(), RELIABILITY_SEEDS)
