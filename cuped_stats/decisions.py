@@ -644,7 +644,12 @@ def _guardrail_clause(v: MetricVerdict) -> str:
     if ni.p_value is None or ni.bound is None or ni.boundary is None or ni.estimate is None:
         why = ni.status_reason or r.status_reason
         return f"{r.metric_name} (guardrail) cannot be tested: {why}"
-    state = "non-inferior" if ni.significant else "not shown non-inferior"
+    if not ni.significant:
+        state = "not shown non-inferior"
+    elif v.verdict == "breached":  # within the margin, yet worse than control: rolls back
+        state = "within its margin but significantly worse than control"
+    else:
+        state = "non-inferior"
     return (
         f"{r.metric_name} (guardrail) {state}: {_fmt_on_scale(ni.estimate, ni.scale)}, bound "
         f"{_fmt_on_scale(ni.bound, ni.scale)} vs margin {_fmt_on_scale(ni.boundary, ni.scale)} "
@@ -721,7 +726,10 @@ def _decide_variant(
             details.append(f"no primary metric improved significantly (of {len(primaries)})")
         else:
             details.extend(_improved_clause(v) for v in improved)
-    if not unhealthy:
+    if unhealthy:
+        # what would roll back once healthy, so that a failed CI check names the metric
+        details.extend(_worse_clause(v) for v in worse)
+    else:
         details.extend(_guardrail_clause(v) for v in guardrails)
         if alpha is not None:
             details.append(_tests_clause(mode, alpha, context))

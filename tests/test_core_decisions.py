@@ -196,6 +196,19 @@ def test_roll_back_when_a_guardrail_is_worse_than_control_even_inside_its_margin
         [v.deterioration_p_adjusted for v in decision.metrics], expected, rtol=1e-9
     )
     assert "g1 (guardrail) is significantly worse -2.00%" in decision.reasons
+    assert "g1 (guardrail) within its margin but significantly worse than control: -2.00%" in (
+        decision.reasons
+    )
+    assert "g1 (guardrail) non-inferior" not in decision.reasons
+
+
+def test_an_unhealthy_decision_still_names_a_worse_guardrail() -> None:
+    # a failed guardrails_hold check on an unhealthy experiment must say which metric breached
+    guardrail = metric("g1", "guardrail", est=estimate(-4.0, se=0.05))
+    decision = one([metric("p1", z=4.0), guardrail], context(srm=True))
+    assert decision.decision == "unhealthy" and decision.guardrails_breached == 1
+    assert decision.reasons.startswith("unhealthy: sample ratio mismatch (p = 1e-06)")
+    assert "; g1 (guardrail) is significantly worse -2.00%" in decision.reasons
 
 
 def test_a_guardrail_not_shown_non_inferior_blocks_the_ship() -> None:

@@ -204,7 +204,11 @@ def _override_config() -> dict:
         "homepage_aa": {"control_variant": "nonexistent", "segments": ["country"]},
         "ghost_experiment": {"alpha": 0.1},
     }
-    config["decision_tests"] = {"guardrails_hold": "error", "control_present": "warn"}
+    config["decision_tests"] = {
+        "guardrails_hold": "error",
+        "control_present": "warn",
+        "guardrails_require_non_inferior": True,
+    }
     return {"cuped": config}
 
 
@@ -228,6 +232,22 @@ def test_breach_fails_the_build_and_missing_control_warns(override_build: DbtRun
     assert override_build.returncode != 0
     assert "Failure in test cuped_guardrails_hold_cuped_decisions_" in output
     assert "Warning in test cuped_control_present_cuped_decisions_" in output
+    # each failing row is logged with the experiment, the variant and the decision's reasons
+    assert (
+        'cuped: guardrails_hold (on "cuped"."main"."cuped_decisions") does not hold: '
+        "experiment 'recommendations', variant 'personalized', roll back: sessions_per_user "
+        "(guardrail) is significantly worse +12.44%"
+    ) in output
+    # guardrails_require_non_inferior: a guardrail not shown non-inferior fails too
+    assert (
+        "does not hold: experiment 'recommendations', variant 'carousel', keep running: the "
+        "planned units are not reached"
+    ) in output
+    assert (
+        'cuped: control_present (on "cuped"."main"."cuped_decisions") does not hold: '
+        "experiment 'homepage_aa', variant 'treatment', unhealthy: control variant 'nonexistent' "
+        "has no analysed units"
+    ) in output
     assert "ERROR=1" in output and "WARN=1" in output
     assert (
         "cuped: `experiment_settings` configures experiment 'ghost_experiment', which no "

@@ -111,6 +111,10 @@ def test_an_arm_with_no_unit_in_a_segment_is_a_flagged_mismatch(built: DbtRun) -
     assert treatment.srm_p_value == pytest.approx(expected.pvalue)
     assert treatment.srm_flag and control.srm_flag
     assert "WARN=1" in built.output  # the shipped no_sample_ratio_mismatch test warns
+    assert (
+        "does not hold: experiment 'seg_gap', segment 'platform', value 'android', variant "
+        "'control', units 0, sample ratio mismatch p = "
+    ) in " ".join(built.output.split())
 
 
 def test_a_variant_missing_from_the_weights_is_unplanned_traffic(built: DbtRun) -> None:

@@ -137,12 +137,13 @@
   {#- the shipped tests on cuped_decisions, read by models/public/_public.yml: error, warn or off -#}
   {%- set decision_tests = raw.get('decision_tests', {}) or {} -%}
   {%- if decision_tests is not mapping -%}
-    {{ exceptions.raise_compiler_error("cuped: `decision_tests` must be a mapping {guardrails_hold, control_present} of error, warn or off, got: " ~ decision_tests) }}
+    {{ exceptions.raise_compiler_error("cuped: `decision_tests` must be a mapping {guardrails_hold, control_present} of error, warn or off (and `guardrails_require_non_inferior`: true or false), got: " ~ decision_tests) }}
   {%- endif -%}
-  {%- do cuped.cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present'], "`decision_tests`") -%}
-  {%- for key, severity in decision_tests.items() -%}
+  {%- do cuped.cuped__check_keys(decision_tests, ['guardrails_hold', 'control_present', 'guardrails_require_non_inferior'], "`decision_tests`") -%}
+  {%- for key, severity in decision_tests.items() if key != 'guardrails_require_non_inferior' -%}
     {%- do cuped.cuped__check_choice(severity, ['error', 'warn', 'off'], "`decision_tests." ~ key ~ "`") -%}
   {%- endfor -%}
+  {%- do cuped.cuped__check_boolean(decision_tests.get('guardrails_require_non_inferior', false), "`decision_tests.guardrails_require_non_inferior`") -%}
 
   {#- unit attributes: pre-treatment columns usable as covariates and segments -#}
   {%- set attributes = raw.get('unit_attributes') -%}

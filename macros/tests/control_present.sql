@@ -4,9 +4,12 @@
   statistic null, and the build otherwise green).
 -#}
 {% test control_present(model, column_name='control_present') %}
-
+{%- set failing %}
 select experiment_id, variant, control_variant, reasons
 from {{ model }}
 where not {{ column_name }}
+{%- endset %}
+{{- cuped.cuped__log_failing_rows('control_present', model, failing, [['experiment_id', 'experiment '], ['variant', 'variant '], ['reasons', '']]) }}
+{{ failing }}
 
 {% endtest %}

@@ -6,12 +6,17 @@
   its margin (what `ship` requires).
 -#}
 {% test guardrails_hold(model, column_name='guardrails_breached', require_non_inferior=false) %}
-
+{#- from the `cuped` var (`decision_tests.guardrails_require_non_inferior`) it arrives rendered as text -#}
+{%- set require_non_inferior = require_non_inferior in [true, 'True', 'true'] %}
+{%- set failing %}
 select experiment_id, variant, decision, n_guardrails, guardrails_breached, guardrails_non_inferior, reasons
 from {{ model }}
 where {{ column_name }} > 0
 {%- if require_non_inferior %}
     or guardrails_non_inferior < n_guardrails
 {%- endif %}
+{%- endset %}
+{{- cuped.cuped__log_failing_rows('guardrails_hold', model, failing, [['experiment_id', 'experiment '], ['variant', 'variant '], ['reasons', '']]) }}
+{{ failing }}
 
 {% endtest %}
