@@ -700,12 +700,15 @@ def test_text_times_with_an_offset_stop_the_build_naming_the_column(tmp_path) ->
 
 
 @pytest.mark.parametrize("relation", ["events", "attrs"])
-def test_unit_ids_of_another_type_than_the_assignments_stop_the_build(tmp_path, relation) -> None:
-    """Text unit ids joined to integer ones fail with a conversion error naming neither relation
-    (DuckDB), fail outright (PostgreSQL), or lose the ids that are not numbers (Spark): the build
-    stops first, naming the key, both relations and both types."""
+def test_unit_ids_that_do_not_read_as_the_assignments_type_stop_the_build(
+    tmp_path, relation
+) -> None:
+    """Text unit ids are joined to integer ones by casting the text. Ids that all read as numbers
+    build (as they did before the check); one that does not would fail with a conversion error
+    naming neither relation (DuckDB) or silently lose its rows (Spark): the build stops first,
+    naming the key, both relations, both types and the id."""
     files = _reliability_files()
-    files["attrs.csv"] = "unit_id,ltv\n" + "".join(f"u{k},{k}\n" for k in range(20))
+    files["attrs.csv"] = "unit_id,ltv\n" + "".join(f"{k},{k}\n" for k in range(20))
     seeds = (
         RELIABILITY_SEEDS + "  - name: attrs\n    config:\n      column_types: {unit_id: varchar}\n"
     )
@@ -720,10 +723,15 @@ def test_unit_ids_of_another_type_than_the_assignments_stop_the_build(tmp_path, 
             "unit_column": "unit_id",
             "columns": ["ltv"],
         }
-    root = tmp_path / "p"
+    root, work = tmp_path / "p", tmp_path / "w"
     _write_project(root, files, seeds)
-    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "w").check()
-    run = run_dbt(["build"], project_dir=root, work_dir=tmp_path / "w", variables={"cuped": config})
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    args = ["build", "--select", "+cuped__unit_values", "--exclude-resource-type", "test"]
+    run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+
+    odd = "u7,2026-03-20 09:00:00,1.00\n" if relation == "events" else "u7,7\n"
+    (root / "seeds" / f"{relation}.csv").write_text(files[f"{relation}.csv"] + odd)
+    run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config})
     assert run.returncode != 0
     where = (
         "metric 'spend': `unit_column`" if relation == "events" else "`unit_attributes.unit_column`"
@@ -732,8 +740,8 @@ def test_unit_ids_of_another_type_than_the_assignments_stop_the_build(tmp_path, 
     for fragment in (  # the seed's varchar is DuckDB's `character varying(256)`
         f'cuped: {where}: column \'unit_id\' of "cuped"."main"."{relation}" is character varying',
         "but the assignments' unit ids (`assignment_columns.unit_id`, column 'unit_id' of "
-        "exposures) are bigint. The package joins the two, so both must be text or both numbers: "
-        "cast one of them in a model over its relation.",
+        f'exposures) are bigint, and its id \'u7\' of "cuped"."main"."{relation}" is not a '
+        "bigint. The package joins the two: cast one of them in a model over its relation",
     ):
         assert fragment in output, run.output[-3000:]
 

@@ -56,6 +56,10 @@ seeds:
             variant_column: arm
           config:
             severity: warn
+  - name: my_health
+    data_tests:
+      - cuped.no_sample_ratio_mismatch:
+          name: my_health_has_no_mismatch
 """
 
 
@@ -86,6 +90,10 @@ def _write_project(root: Path) -> None:
         exposures.append(f"onboarding,{account},{arm},2026-03-15 12:00:00")
     (root / "seeds" / "exposures.csv").write_text("\n".join(exposures) + "\n")
     (root / "seeds" / "raw_events.csv").write_text("\n".join(events) + "\n")
+    # a table of the project's own with the columns the shipped SRM test needs, and no others
+    (root / "seeds" / "my_health.csv").write_text(
+        "experiment_id,variant,srm_flag\npricing,baseline,false\npricing,new_flow,false\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +147,12 @@ def test_the_package_adds_no_parse_warning_to_the_installing_project(installed: 
     )
     assert parse.returncode == 0, parse.output[-3000:]
     assert "[WARNING]" not in parse.output
+
+
+def test_shipped_srm_test_runs_on_a_table_with_only_the_columns_it_needs(
+    installed: DbtRun,
+) -> None:
+    assert "PASS my_health_has_no_mismatch" in " ".join(installed.output.split())
 
 
 def test_shipped_one_variant_per_unit_test_flags_the_double_assignment(installed: DbtRun) -> None:

@@ -65,12 +65,17 @@
 
 {#-
   At run time, check that a relation's unit ids can be joined to the assignments' (`where` names
-  the key): both text or both numbers. Joined as they are, text and integer ids fail on DuckDB
-  with a conversion error that names neither relation, fail on PostgreSQL, and on Spark cast
-  the text to a number and silently lose the ids that are not numbers. `column` is a column name
-  (a Semantic Layer entity's SQL expression is not checked). The assignments' type is read from
-  `assignments` (the configured relation, for a model that reads it), else from the package's
-  cuped__units, which the event scans join to (once per process: built before any scan).
+  the key). Ids of one kind (text, number, uuid) always can. Text ids beside numbers or uuids are
+  compared by casting the text (DuckDB; Spark): that works when every id reads as the other
+  side's type, but one that does not fails on DuckDB with a conversion error naming neither
+  relation, and on Spark silently becomes null and loses its rows. So the text side is read
+  once (cuped__try_cast: the first id that does not cast), and the build stops naming both
+  relations, both types and that id. Where the engine cannot compare text with another type at
+  all (PostgreSQL: no implicit cast, no try_cast) any mismatch stops it. `column` is a column
+  name (a Semantic Layer entity's SQL expression is not checked). The assignments' type is read
+  from `assignments` (the configured relation, for a model that reads it), else from the
+  package's cuped__units, which the event scans join to (once per process: built before any
+  scan).
 -#}
 {% macro cuped__check_unit_type(relation, column, where, assignments=none) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -78,9 +83,10 @@
   {%- set assignment_column = config['assignment_columns']['unit_id'] -%}
   {%- if assignments is not none -%}
     {%- set expected = cuped.cuped__column_type(assignments, assignment_column) -%}
+    {%- set assignments_sql = [assignments, cuped.cuped__column(assignment_column)] -%}
   {%- else -%}
+    {%- set units = cuped.cuped__node_relation('model.cuped.cuped__units') -%}
     {%- if graph.get('__cuped_units_unit_type__') is none -%}
-      {%- set units = cuped.cuped__node_relation('model.cuped.cuped__units') -%}
       {%- set found = [''] -%}
       {%- for candidate in adapter.get_columns_in_relation(units) if candidate.name | lower == 'unit_id' -%}
         {%- do found.append(candidate.data_type | lower) -%}
@@ -88,14 +94,42 @@
       {%- do graph.update({'__cuped_units_unit_type__': found[-1]}) -%}
     {%- endif -%}
     {%- set expected = graph.get('__cuped_units_unit_type__') -%}
+    {%- set assignments_sql = [units, 'unit_id'] -%}
   {%- endif -%}
   {%- set found = cuped.cuped__column_type(relation, column) -%}
   {%- set kinds = [cuped.cuped__unit_id_kind(expected), cuped.cuped__unit_id_kind(found)] -%}
   {%- if kinds[0] and kinds[1] and kinds[0] != kinds[1] -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column '" ~ column ~ "' of " ~ relation ~ " is " ~ found ~ ", but the assignments' unit ids (`assignment_columns.unit_id`, column '" ~ assignment_column ~ "' of " ~ config['assignments'] ~ ") are " ~ expected ~ ". The package joins the two, so both must be text or both numbers: cast one of them in a model over its relation.") }}
+    {%- set problem = {'why': ''} -%}
+    {%- if 'text' in kinds -%}
+      {#- the text side, and the type its ids are cast to -#}
+      {%- set text_side = [relation, cuped.cuped__column(column)] if kinds[1] == 'text' else assignments_sql -%}
+      {%- set target = expected if kinds[1] == 'text' else found -%}
+      {%- set probe = cuped.cuped__try_cast('ids.id', target) -%}
+      {%- if probe -%}
+        {%- set rows = run_query('select id from (select ' ~ text_side[1] ~ ' as id from ' ~ text_side[0] ~ ') as ids where ids.id is not null and ' ~ probe ~ ' is null limit 1').rows -%}
+        {%- if rows | length > 0 -%}
+          {%- do problem.update({'why': "its id '" ~ rows[0][0] ~ "' of " ~ text_side[0] ~ " is not a " ~ target}) -%}
+        {%- endif -%}
+      {%- else -%}
+        {%- do problem.update({'why': "this warehouse does not compare the two"}) -%}
+      {%- endif -%}
+    {%- else -%}
+      {%- do problem.update({'why': "they cannot be compared"}) -%}
+    {%- endif -%}
+    {%- if problem['why'] -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column '" ~ column ~ "' of " ~ relation ~ " is " ~ found ~ ", but the assignments' unit ids (`assignment_columns.unit_id`, column '" ~ assignment_column ~ "' of " ~ config['assignments'] ~ ") are " ~ expected ~ ", and " ~ problem['why'] ~ ". The package joins the two: cast one of them in a model over its relation, so that both hold the same type.") }}
+    {%- endif -%}
   {%- endif -%}
   {{ return('') }}
 {% endmacro %}
+
+{#- SQL: `expression` cast to `data_type`, null where it does not cast; '' where the engine has no such cast. -#}
+{% macro cuped__try_cast(expression, data_type) %}
+  {{- return(adapter.dispatch('cuped__try_cast', 'cuped')(expression, data_type)) -}}
+{% endmacro %}
+{% macro default__cuped__try_cast(expression, data_type) %}{{ return('') }}{% endmacro %}
+{% macro duckdb__cuped__try_cast(expression, data_type) %}{{ return('try_cast(' ~ expression ~ ' as ' ~ data_type ~ ')') }}{% endmacro %}
+{% macro spark__cuped__try_cast(expression, data_type) %}{{ return('try_cast(' ~ expression ~ ' as ' ~ data_type ~ ')') }}{% endmacro %}
 
 {#- 'text', 'number' or 'uuid' for a data type unit ids can have; '' for others (not compared). -#}
 {% macro cuped__unit_id_kind(data_type) %}

@@ -53,8 +53,8 @@
     {{ cuped.cuped__naive_utc() }} {{ cuped.cuped__is_text_type() }}
     {{ cuped.cuped__expression_type() }} {{ cuped.cuped__type_of() }} {{ cuped.cuped__check_incremental_pair() }} {{ cuped.cuped__check_text_times() }} {{ cuped.cuped__sl_value() }} {{ cuped.cuped__regex_matches() }}
     {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }}
-    {{ cuped.cuped__window_end() }} {{ cuped.cuped__event_at() }} {{ cuped.cuped__time_in_range() }}
-    {{ cuped.cuped__user_columns() }} {{ cuped.cuped__column_type() }} {{ cuped.cuped__check_unit_type() }} {{ cuped.cuped__unit_id_kind() }}
+    {{ cuped.cuped__window_end() }} {{ cuped.cuped__event_at() }} {{ cuped.cuped__time_in_range() }} {{ cuped.cuped__event_time_kept() }}
+    {{ cuped.cuped__user_columns() }} {{ cuped.cuped__column_type() }} {{ cuped.cuped__check_unit_type() }} {{ cuped.cuped__unit_id_kind() }} {{ cuped.cuped__try_cast() }}
     {{ dbt.current_timestamp() }} {{ dbt.datediff() }} {{ dbt.type_bigint() }} {{ dbt.type_int() }}
     {{ dbt.type_string() }} {{ dbt.type_timestamp() }}
   {%- endif -%}

@@ -39,7 +39,8 @@
 {% macro cuped__text_columns(relation) %}
   {%- set found = [] -%}
   {%- if not execute -%}{{ return(found) }}{%- endif -%}
-  {%- for column in cuped.cuped__user_columns(relation) -%}
+  {#- not cuped__user_columns: it is called on the package's own cuped__unit_values too -#}
+  {%- for column in adapter.get_columns_in_relation(relation) -%}
     {%- if cuped.cuped__is_text_type(column.data_type) -%}
       {%- do found.append(column.name | lower) -%}
     {%- endif -%}

@@ -63,7 +63,7 @@
     from {{ relation }}
     {#- rows dated at ±infinity, before 1900 or after 2200 are placeholders, not events (as for
         assignments); cuped__warn_null_event_keys counts them #}
-    where {{ cuped.cuped__time_in_range(event_at) }}
+    where {{ cuped.cuped__event_time_kept(scan, relation, event_at, fixture is not none) }}
 {%- endmacro %}
 
 {#-
@@ -84,6 +84,25 @@
     {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
   {%- endif -%}
   {{- return(event_at) -}}
+{% endmacro %}
+
+{#-
+  The predicate on a scan's rows that keeps those dated from 1900-01-01 to 2200-01-01
+  (cuped__time_in_range). `event_at` is the rows' UTC instant (cuped__event_at). A column of naive
+  times or dates is compared as it is, in its own wall-clock time: its UTC instant is a time-zone
+  conversion when `timezone` is not UTC, which the predicate would compute a second time per row
+  (on DuckDB a scan of 10M rows in America/New_York took 1.70 s so, against 0.84 s), and as it
+  is, DuckDB answers the predicate from the column's statistics. Instants (TIMESTAMPTZ), text and
+  Semantic Layer expressions are compared by their UTC instant.
+-#}
+{% macro cuped__event_time_kept(scan, relation, event_at, fixture=false) %}
+  {%- if not fixture and not (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
+    {%- set data_type = cuped.cuped__column_type(relation, scan['timestamp_column']) -%}
+    {%- if data_type and not cuped.cuped__is_text_type(data_type) and not cuped.cuped__is_zoned_type(data_type) -%}
+      {{- return(cuped.cuped__time_in_range(cuped.cuped__column(scan['timestamp_column']))) -}}
+    {%- endif -%}
+  {%- endif -%}
+  {{- return(cuped.cuped__time_in_range(event_at)) -}}
 {% endmacro %}
 
 {#-
