@@ -727,7 +727,15 @@ def test_unit_ids_that_do_not_read_as_the_assignments_type_stop_the_build(
     _write_project(root, files, seeds)
     run_dbt(["deps"], project_dir=root, work_dir=work).check()
     args = ["build", "--select", "+cuped__unit_values", "--exclude-resource-type", "test"]
-    run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+    built = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+    # joined by casting the text: every unit of `ok` keeps its post-period events (on the 20th)
+    rows = [line.split(",") for line in files["events.csv"].splitlines()[1:]]
+    expected = sum(float(a) for u, at, a in rows if u.isdigit() and int(u) < 20 and "-03-20" in at)
+    with duckdb.connect(str(built.database), read_only=True) as con:
+        found = con.sql(
+            "select count(*), sum(metric_0_post) from cuped__unit_values where experiment_id = 'ok'"
+        ).fetchall()[0]
+    assert found[0] == 20 and found[1] == pytest.approx(expected, rel=1e-12)
 
     odd = "u7,2026-03-20 09:00:00,1.00\n" if relation == "events" else "u7,7\n"
     (root / "seeds" / f"{relation}.csv").write_text(files[f"{relation}.csv"] + odd)
