@@ -160,9 +160,9 @@ def test_the_command_refuses_a_target_that_runs_python_models(tmp_path: Path) ->
 
 
 def test_staging_by_source_is_refused_on_postgres(postgres: dict[str, str], tmp_path: Path) -> None:
-    """The staged per-unit aggregation is built for DuckDB (README "Performance"): forcing it on
-    another adapter names the var and the target instead of failing in the warehouse. (Runs after
-    the demo build above, whose seeds its compile reads.)"""
+    """The staged per-unit aggregation is built for DuckDB (benchmarks/MEASUREMENTS.md): forcing
+    it on another adapter names the var and the target instead of failing in the warehouse. (Runs
+    after the demo build above, whose seeds its compile reads.)"""
     run = run_dbt(
         ["compile", "--select", "cuped__unit_values", "--target", "postgres"],
         project_dir=REPO,
