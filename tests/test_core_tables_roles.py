@@ -160,11 +160,13 @@ def test_decision_rows_are_decide_on_the_overall_rows(data) -> None:
 
 
 def test_an_experiment_without_units_gets_one_unhealthy_row(data) -> None:
-    plans = [*data["plans"], _plan("e3", "revenue")]
+    plans = [*data["plans"], _plan("e3", "revenue", metric_role="primary")]
     results = results_rows(data["moments"], plans)
     rows = decisions_rows(results, health_rows(data["counts"]), plans)
     e3 = [r for r in rows if r["experiment_id"] == "e3"]
     assert len(e3) == 1 and e3[0]["variant"] is None and e3[0]["decision"] == "unhealthy"
+    # the counts are of comparisons made (models/public/_columns.md): none without units
+    assert (e3[0]["n_primary"], e3[0]["n_guardrails"], e3[0]["n_secondary"]) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
