@@ -21,6 +21,7 @@ from cuped_stats.io import Spec, _records, _typed_tuples
 from cuped_stats.tables import STATISTICS_COLUMNS, statistics_rows
 
 __all__ = [
+    "INPUTS_BUILD",
     "STATISTICS_INPUTS",
     "column_types",
     "fetch_rows",
@@ -62,6 +63,10 @@ _STANDARD = {
     np.bool_: "boolean",
     dt.date: "date",
 }
+
+#: the column of cuped__analysis_plan (on adapters without Python models) that names the build
+#: of the statistics' inputs; written into every row of the output, which the public models check
+INPUTS_BUILD = "inputs_build"
 
 #: rows per INSERT statement: one statement per row is a round trip per row on most drivers
 _BATCH = 500
@@ -170,8 +175,14 @@ def run_statistics(
     relation, the models of STATISTICS_INPUTS), compute every statistic and write it to
     ``output``, the relation the public models read. Returns the number of rows written.
 
+    When the analysis plan has the column INPUTS_BUILD (dbt writes it on adapters without Python
+    models), or has no rows, the output has it too, every row holding the plan's value: the
+    public models check it against the plan before they read the rows, so statistics of older
+    moments are never published as new.
+
     Raises:
         KeyError: when an input model of STATISTICS_INPUTS is missing from ``inputs``.
+        ValueError: when the plan's rows name more than one build.
     """
     missing = [model for model in STATISTICS_INPUTS.values() if model not in inputs]
     if missing:
@@ -181,11 +192,24 @@ def run_statistics(
         for keyword, model in STATISTICS_INPUTS.items()
     }
     rows = statistics_rows(**read)
+    spec: Spec = STATISTICS_COLUMNS
+    plans = read["plan_rows"]
+    if not plans or INPUTS_BUILD in plans[0]:
+        # the build of the inputs, which the public models check before they read the rows
+        builds = {row.get(INPUTS_BUILD) for row in plans}
+        if len(builds) > 1:
+            raise ValueError(
+                f"cuped: {inputs['cuped__analysis_plan']} holds rows of {len(builds)} builds "
+                f"({', '.join(sorted(map(str, builds)))}); build the inputs again in one run"
+            )
+        build = next(iter(builds), None)
+        spec = {**STATISTICS_COLUMNS, INPUTS_BUILD: object}
+        rows = [{**row, INPUTS_BUILD: build} for row in rows]
     return write_table(
         connection,
         output,
         rows,
-        STATISTICS_COLUMNS,
+        spec,
         types=types,
         paramstyle=paramstyle or paramstyle_of(connection),
         quote=quote,

@@ -324,6 +324,22 @@ def test_a_misspelt_relation_is_named_with_the_package_model_that_reads_it(tmp_p
     assert "cuped__unit_values.sql) depends on a node named 'demo_sesions'" in run.output
 
 
+def test_a_relation_missing_from_the_warehouse_is_named_as_missing(tmp_path) -> None:
+    # dbt finds no columns in a relation that does not exist (here the demo's seed, never
+    # loaded into this new database; a source with a misspelt schema alike): the message says
+    # the relation is missing, not that it lacks the configured column.
+    run = run_dbt(
+        ["run", "--select", "cuped__assignment_rows"], project_dir=REPO, work_dir=tmp_path
+    )
+    assert run.returncode != 0
+    assert (
+        '(assignments demo_assignments): the relation "cuped"."main"."demo_assignments" does not '
+        "exist, or this target cannot see it; check the database, schema and name of the source "
+        "or model that names it."
+    ) in run.output
+    assert "does not exist in" not in run.output
+
+
 def test_an_unknown_semantic_layer_metric_stops_parse_naming_it(tmp_path) -> None:
     # The DAG edge is recorded at parse time with metric(<name>): dbt itself stops on a name the
     # project does not define, naming the package model and the metric.

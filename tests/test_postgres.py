@@ -102,21 +102,69 @@ def _postgres_tables(env: dict[str, str]) -> dict[str, pd.DataFrame]:
     return tables
 
 
+@pytest.fixture(scope="module")
+def postgres_demo(postgres: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The demo built on PostgreSQL in the README's three steps: (work folder, printed)."""
+    work = tmp_path_factory.mktemp("postgres_demo") / "work"
+    return work, _build(work, postgres)
+
+
 def test_demo_on_postgres_equals_the_duckdb_build(
-    demo_build: DbtRun, postgres: dict[str, str], tmp_path: Path
+    demo_build: DbtRun, postgres: dict[str, str], postgres_demo: tuple
 ) -> None:
     """The first build (seeds included), the command, the second build: every public table
     equals the DuckDB build to 1e-9 relative (counts, statuses and decisions exactly), and every
     data test of the package (contracts, guardrails) passes on PostgreSQL."""
     with duckdb.connect(str(demo_build.database), read_only=True) as con:
         (statistics,) = con.sql("select count(*) from cuped__statistics").fetchall()[0]
-    printed = _build(tmp_path / "work", postgres)
+    printed = postgres_demo[1]
     assert f'wrote {statistics} rows to "postgres"."{SCHEMA}"."cuped__statistics"' in printed
     got = _postgres_tables(postgres)
     assert all(len(got[name]) > 0 for name in PUBLIC_TABLES)
     want = _duckdb_tables(demo_build.database)
     same_run_day(got, want)
     assert_same_tables(got, want, "postgres", TABLES, rtol=1e-9)
+
+
+def test_statistics_of_another_build_are_never_published(
+    postgres: dict[str, str], postgres_demo: tuple
+) -> None:
+    """A run that rebuilt the statistics' inputs without the step between (a plain `dbt build`,
+    a failed or skipped `cuped-stats statistics`, one run on another target) would publish the
+    older statistics under a new `computed_at`: the public models stop it, naming the three
+    steps; so they do when the statistics were never computed."""
+    work = postgres_demo[0]
+    stale = _dbt(["run", "--select", "cuped__analysis_plan", "cuped_results_v2"], work, postgres)
+    assert stale.returncode != 0
+    assert "was computed from another build of the moments (" in stale.output
+    assert "than the one this target has now (" in stale.output
+    assert "then `cuped-stats statistics` (with the same --target and --vars)" in stale.output
+    step = _statistics(work, postgres)
+    assert step.returncode == 0, step.stdout + step.stderr
+    _dbt(["run", "--select", "cuped_results_v2"], work, postgres).check()
+
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=postgres["CUPED_PG_HOST"],
+        port=int(postgres["CUPED_PG_PORT"]),
+        user=postgres["CUPED_PG_USER"],
+        dbname=postgres["CUPED_PG_DBNAME"],
+    )
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(f'drop table "{SCHEMA}"."cuped__statistics"')
+    finally:
+        connection.close()
+    missing = _dbt(["run", "--select", "cuped_results_v2"], work, postgres)
+    assert missing.returncode != 0
+    assert (
+        f'"postgres"."{SCHEMA}"."cuped__statistics" does not exist. dbt runs no Python models on '
+        "postgres, so the statistics are a step of their own between two builds: `dbt build "
+        "--select +tag:cuped_statistics_input`, then `cuped-stats statistics`"
+    ) in missing.output
+    step = _statistics(work, postgres)  # the demo's tables as they were, for the tests below
+    assert step.returncode == 0, step.stdout + step.stderr
 
 
 def test_demo_in_two_incremental_runs_on_postgres_equals_the_duckdb_build(

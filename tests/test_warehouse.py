@@ -15,6 +15,7 @@ import pytest
 
 from cuped_stats.tables import STATISTICS_COLUMNS
 from cuped_stats.warehouse import (
+    INPUTS_BUILD,
     STATISTICS_INPUTS,
     column_types,
     fetch_rows,
@@ -62,6 +63,37 @@ def test_demo_statistics_through_sqlite_equal_the_python_model(demo_build) -> No
         frame[keys] = frame[keys].fillna("")
     assert list(got.columns) == list(STATISTICS_COLUMNS) == list(want.columns)
     assert_same_tables({"s": got}, {"s": want}, "sqlite", {"s": keys}, rtol=0.0)
+
+
+def test_every_row_carries_the_build_of_its_inputs(demo_build) -> None:
+    """On adapters without Python models the plan names the build that wrote it
+    (`inputs_build`), and the step copies it into every row, which the public models check
+    before they read them; a plan of two builds stops the step and leaves the table as it was."""
+    sqlite3.register_converter("boolean", lambda value: value == b"1")
+    target = sqlite3.connect(":memory:", detect_types=sqlite3.PARSE_DECLTYPES)
+    with duckdb.connect(str(demo_build.database), read_only=True) as con:
+        frames = {m: con.sql(f"select * from {m}").df() for m in STATISTICS_INPUTS.values()}
+    plan_model = "cuped__analysis_plan"
+    plan = frames[plan_model]
+    plan[INPUTS_BUILD] = "2026-12-05 10:00:00 UTC, dbt invocation b1"
+    for model, frame in frames.items():
+        booleans = {name: "boolean" for name in frame if frame[name].dtype == bool}
+        frame.to_sql(model, target, index=False, dtype=booleans)
+    inputs = {model: f'"{model}"' for model in STATISTICS_INPUTS.values()}
+    written = run_statistics(target, inputs, '"cuped__statistics"', types=column_types("sqlite"))
+    cursor = target.execute('select * from "cuped__statistics"')
+    names = [column[0] for column in cursor.description]
+    assert names == [*STATISTICS_COLUMNS, INPUTS_BUILD]
+    builds = {row[-1] for row in cursor.fetchall()}
+    assert builds == {"2026-12-05 10:00:00 UTC, dbt invocation b1"} and written > 1000
+
+    plan.loc[plan.index[-1], INPUTS_BUILD] = "2026-12-05 11:00:00 UTC, dbt invocation b2"
+    booleans = {name: "boolean" for name in plan if plan[name].dtype == bool}
+    plan.to_sql(plan_model, target, index=False, if_exists="replace", dtype=booleans)
+    with pytest.raises(ValueError, match=r"holds rows of 2 builds .*invocation b1, .*b2"):
+        run_statistics(target, inputs, '"cuped__statistics"', types=column_types("sqlite"))
+    (count,) = target.execute('select count(*) from "cuped__statistics"').fetchone()
+    assert count == written
 
 
 def test_write_table_types_nulls_and_paramstyles() -> None:

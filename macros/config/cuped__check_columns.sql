@@ -21,6 +21,11 @@
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set names = cuped.cuped__user_columns(relation) | map(attribute='name') | list -%}
   {%- set lowered = names | map('lower') | list -%}
+  {#- dbt finds no columns in a relation that does not exist: say that, not that a column is missing -#}
+  {%- if names | length == 0 and checks and relation.identifier is defined
+        and adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": the relation " ~ relation ~ " does not exist, or this target cannot see it; check the database, schema and name of the source or model that names it.") }}
+  {%- endif -%}
   {%- for check in checks -%}
     {%- if check[0] not in names and check[0] | lower not in lowered -%}
       {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ ": column '" ~ check[0] ~ "' does not exist in " ~ relation ~ " (its columns: " ~ (names | join(', ')) ~ ").") }}

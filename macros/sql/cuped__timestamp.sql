@@ -121,3 +121,10 @@
 {% macro duckdb__cuped__type_of() %}{{ return('typeof') }}{% endmacro %}
 {% macro postgres__cuped__type_of() %}{{ return('pg_typeof') }}{% endmacro %}
 {% macro spark__cuped__type_of() %}{{ return('typeof') }}{% endmacro %}
+
+{#- `computed_at` of the public tables: the start of the dbt run, as a naive UTC TIMESTAMP (the same
+    in every table of a run; the warehouse's current time would be wall-clock time in the session's
+    zone once cast to a TIMESTAMP on PostgreSQL and DuckDB). -#}
+{% macro cuped__computed_at() %}
+  {{ return(cuped.cuped__timestamp_literal(cuped.cuped__naive_utc(run_started_at))) }}
+{% endmacro %}

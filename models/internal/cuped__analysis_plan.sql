@@ -103,6 +103,10 @@ select
         else experiment_settings.strata_attribute
     end as {{ dbt.type_string() }}) as strata_attribute,
     metrics.strata_only_attributes
+    {%- if not cuped.cuped__python_statistics() %},
+    {#- on a SQL-only adapter, the build the `cuped-stats statistics` command reads (cuped__check_statistics_inputs) -#}
+    cast({{ cuped__literal(cuped.cuped__inputs_build()) }} as {{ dbt.type_string() }}) as inputs_build
+    {%- endif %}
 from experiments
 cross join metrics
 left join experiment_settings

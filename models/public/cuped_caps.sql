@@ -3,4 +3,4 @@
   metric, one row per experiment × metric × period ('post' value, 'pre' period covariate), with
   the number of analysed units each threshold moved.
 -#}
-{{ cuped__select_contract(ref('cuped__metric_caps'), {'computed_at': dbt.current_timestamp()}) }}
+{{ cuped__select_contract(ref('cuped__metric_caps'), {'computed_at': cuped.cuped__computed_at()}) }}

@@ -129,4 +129,4 @@ health as (
 
 )
 
-{{ cuped__select_contract('health', {'computed_at': dbt.current_timestamp()}) }}
+{{ cuped__select_contract('health', {'computed_at': cuped.cuped__computed_at()}) }}

@@ -41,4 +41,4 @@ with per_experiment as (
 
 )
 
-{{ cuped__select_contract('per_experiment', {'lookback_days': lookback, 'computed_at': dbt.current_timestamp()}) }}
+{{ cuped__select_contract('per_experiment', {'lookback_days': lookback, 'computed_at': cuped.cuped__computed_at()}) }}

@@ -4,4 +4,4 @@
   Its columns, types and descriptions are in models/public/_public.yml.
 -#}
 {{ config(post_hook="{{ cuped__create_latest_view() }}") }}
-{{ cuped__select_contract(cuped.cuped__statistics_relation(), {'computed_at': dbt.current_timestamp()}, where="table_name = 'results'") }}
+{{ cuped__select_contract(cuped.cuped__statistics_relation(), {'computed_at': cuped.cuped__computed_at()}, where="table_name = 'results'") }}
