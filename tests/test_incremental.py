@@ -451,3 +451,88 @@ def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path
     with duckdb.connect(str(work / "cuped.duckdb"), read_only=True) as con:
         boundary = con.sql("select distinct settled_until from cuped_incremental_state").fetchall()
     assert boundary == [(pd.Timestamp("2026-10-29").to_pydatetime(),)]
+
+
+def test_where_midnight_happens_twice_the_day_starts_at_the_first(tmp_path: Path) -> None:
+    """Atlantic/Azores puts its clocks back from 01:00 to 00:00 on 2026-10-25, so local midnight
+    happens at 00:00 and again at 01:00 UTC; the day starts at the first. The boundary of a run
+    whose latest events are of local October 27 (lookback 2) is that first midnight: rows dated
+    between the two, arriving late within the lookback, are counted, and the daily series keeps
+    the day's first hour, as a full build of the same rows does. (The boundary was the second
+    midnight: the results missed the late rows and the daily series that hour's events.) Event
+    and exposure times are instants: TIMESTAMPTZ_NS in the incremental project, TIMESTAMPTZ in
+    the reference."""
+    rng = np.random.default_rng(3)
+    exposures, events = [], []
+    for unit in range(160):
+        assigned = pd.Timestamp("2026-10-22") + pd.Timedelta(hours=float(rng.uniform(0, 48)))
+        exposures.append(("alpha", unit, ("control", "treatment")[unit % 2], assigned, 0))
+        for _ in range(rng.poisson(5)):
+            at = pd.Timestamp("2026-10-18") + pd.Timedelta(hours=float(rng.uniform(0, 9 * 24)))
+            events.append((unit, at, "buy", float(rng.integers(1, 30)), 1.0, 0, 0))
+        # the repeated hour (local 00:00-01:00 of October 25, its first time): one row in the first
+        # run, one arriving late in the second (within the lookback), one on the third's day
+        first_hour = pd.Timestamp("2026-10-25 00:05") + pd.Timedelta(minutes=float(unit % 50))
+        events.append((unit, first_hour, "buy", 7.0, 1.0, 0, 0 if unit % 3 else 1))
+    # the latest events of the first two runs are of local October 27, of the third October 28
+    events.append((1, pd.Timestamp("2026-10-27 12:00"), "view", 1.0, 1.0, 0, 0))
+    events.append((0, pd.Timestamp("2026-10-28 12:00"), "view", 1.0, 1.0, 0, 2))
+    columns = ["unit_id", "event_at", "kind", "amount", "rating", "day", "arrives"]
+    events = pd.DataFrame(events, columns=columns)
+    exposures = pd.DataFrame(
+        exposures, columns=["experiment_id", "unit_id", "variant", "assigned_at", "arrives"]
+    )
+    assert events.loc[events["arrives"] < 2, "event_at"].max() == pd.Timestamp("2026-10-27 12:00")
+    users = pd.DataFrame({"unit_id": range(160), "ltv": 1.0, "platform": "ios"})
+    config = {
+        "assignments": "source:raw.exposures",
+        "timezone": "Atlantic/Azores",
+        "pre_period_days": 3,
+        "daily_series": True,
+        "incremental": {"lookback_days": 2},
+        "metrics": [
+            {"name": "revenue", **EVENTS, "value": "amount", "filter": "kind = 'buy'"},
+            {"name": "events", **EVENTS, "agg": "count"},
+        ],
+    }
+    root = tmp_path / "project"
+    _write_project(root)
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "work").check()
+
+    def load(database: Path, day: int, instant: str) -> None:
+        _load(database, exposures, events, users, day)
+        with duckdb.connect(str(database)) as con:  # the times as instants, read in UTC
+            for table, column in (("events", "event_at"), ("exposures", "assigned_at")):
+                con.execute(
+                    f"create or replace table main.{table} as select * replace "
+                    f"(cast(timezone('UTC', {column}) as {instant}) as {column}) from main.{table}"
+                )
+                ((kind,),) = con.sql(
+                    f"select typeof({column}) from main.{table} limit 1"
+                ).fetchall()
+                assert kind == {"timestamptz": "TIMESTAMP WITH TIME ZONE"}.get(
+                    instant, instant.upper()
+                )
+
+    for day in (0, 1, 2):
+        # instants in nanoseconds (DuckDB's TIMESTAMPTZ_NS, what tz-aware pandas and Parquet
+        # columns become) were read as wall-clock times; the reference reads microseconds
+        load(tmp_path / "work" / "cuped.duckdb", day, "timestamptz_ns")
+        run_dbt(
+            ["run"], project_dir=root, work_dir=tmp_path / "work", variables={"cuped": config}
+        ).check()
+        load(tmp_path / f"full_{day}" / "cuped.duckdb", day, "timestamptz")
+        run_dbt(
+            ["run"],
+            project_dir=root,
+            work_dir=tmp_path / f"full_{day}",
+            variables={"cuped": {**config, "incremental": False}},
+        ).check()
+        got = _tables(tmp_path / "work" / "cuped.duckdb")
+        want = _tables(tmp_path / f"full_{day}" / "cuped.duckdb")
+        assert_same_tables(got, want, f"run {day}", TABLES)
+    with duckdb.connect(str(tmp_path / "work" / "cuped.duckdb"), read_only=True) as con:
+        (settled,) = con.sql(
+            "select distinct settled_until from cuped_incremental_state"
+        ).fetchall()
+    assert settled[0] == pd.Timestamp("2026-10-26 01:00")  # local October 26 starts in winter time

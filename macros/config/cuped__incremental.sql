@@ -109,12 +109,14 @@
     {%- do latest.append('select ' ~ scan['index'] ~ ' as source_index, max(event_at) as event_at, max(case when event_at <= ' ~ now ~ ' then event_at end) as past_event_at from (' ~ cuped.cuped__scan_events(scan) ~ ') as source_' ~ scan['index']) -%}
   {%- endfor -%}
   {%- set day = cuped.cuped__local_date('max(past_event_at)', config['timezone']) -%}
-  {%- set start = cuped.cuped__wall_time_to_utc(cuped.cuped__add_days('cast(' ~ day ~ ' as ' ~ dbt.type_timestamp() ~ ')', -config['incremental']['lookback_days']), config['timezone']) -%}
-  {%- set result = run_query('with latest_events as (' ~ (latest | join(' union all ')) ~ ') select source_index, event_at, (select ' ~ start ~ ' from latest_events) as boundary from latest_events order by source_index') -%}
+  {%- set result = run_query('with latest_events as (' ~ (latest | join(' union all ')) ~ ') select source_index, event_at, (select ' ~ day ~ ' from latest_events) as latest_day from latest_events order by source_index') -%}
   {%- set found = {'boundary': none, 'latest': none} -%}
   {%- for row in result.rows -%}
     {%- set event_at = cuped.cuped__naive_utc(row[1]) -%}
-    {%- do found.update({'boundary': row[2]}) -%}
+    {%- if row[2] is not none -%}
+      {%- set latest_day = modules.datetime.date.fromisoformat(row[2] | string) if row[2] is string else row[2] -%}
+      {%- do found.update({'boundary': cuped.cuped__local_day_start(latest_day - modules.datetime.timedelta(days=config['incremental']['lookback_days']), config['timezone'])}) -%}
+    {%- endif -%}
     {%- if event_at is not none and (found['latest'] is none or event_at > found['latest']) -%}
       {%- do found.update({'latest': event_at}) -%}
     {%- endif -%}
@@ -130,6 +132,27 @@
     {%- do exceptions.warn("cuped: the stored values of the incremental build were settled up to " ~ previous ~ " (UTC), after this run started (" ~ started.strftime('%Y-%m-%d %H:%M:%S') ~ " UTC): a run before this version counted events dated in the future, and rows of the days since then that arrived later were not read. Run `dbt build --full-refresh` once.") -%}
   {%- endif -%}
   {{ return(found) }}
+{% endmacro %}
+
+
+{#-
+  The first instant of the local day `day` (a date) in `timezone`, as a naive UTC datetime. Where
+  the clocks go back over midnight (Atlantic/Azores, America/Havana), midnight happens twice and
+  the day starts at the first; SQL's AT TIME ZONE reads a repeated time as one of the two (DuckDB
+  the second), which would leave the day's first hour before a boundary set at the start of the
+  day. Where they go forward over midnight, the day starts when the clocks jump.
+-#}
+{% macro cuped__local_day_start(day, timezone) %}
+  {%- set zone = modules.pytz.timezone(timezone) -%}
+  {%- set midnight = modules.datetime.datetime(day.year, day.month, day.day) -%}
+  {%- set starts = [] -%}
+  {%- for is_dst in [true, false] -%}
+    {%- set instant = zone.localize(midnight, is_dst=is_dst).astimezone(modules.pytz.utc) -%}
+    {%- if instant.astimezone(zone).date() == midnight.date() -%}
+      {%- do starts.append(instant.replace(tzinfo=none)) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(starts | min if starts else zone.localize(midnight, is_dst=false).astimezone(modules.pytz.utc).replace(tzinfo=none)) }}
 {% endmacro %}
 
 

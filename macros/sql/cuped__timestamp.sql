@@ -30,8 +30,11 @@
 {% endmacro %}
 
 {#- Whether a warehouse data type holds instants (a time zone or offset attached). -#}
+{#- Whether a (lower-cased) data type holds instants: `timestamp with time zone` and DuckDB's
+    TIMESTAMPTZ and TIMESTAMPTZ_NS (nanoseconds: what tz-aware pandas and Parquet columns
+    become), Snowflake's TIMESTAMP_TZ and TIMESTAMP_LTZ. -#}
 {% macro cuped__is_zoned_type(data_type) %}
-  {{- return('with time zone' in data_type or data_type in ['timestamptz', 'timestamp_tz', 'timestamp_ltz']) -}}
+  {{- return('with time zone' in data_type or modules.re.match('^(timestamptz|timestamp_tz|timestamp_ltz)\\b|^timestamptz_', data_type) is not none) -}}
 {% endmacro %}
 
 {#- An instant (a time-zone-aware timestamp) as a naive UTC TIMESTAMP. -#}
