@@ -382,6 +382,17 @@ SEMANTIC_COMPILE_CASES = {
             "a join to another semantic model is not supported",
         ],
     ),
+    "a ratio's own filter that needs a join": (
+        lambda c: _metric(c, "pages_per_user_7d").update(
+            semantic_metric="german_revenue_per_order", window_days=None
+        ),
+        [
+            "metric 'pages_per_user_7d'",
+            "the filter `{{ Dimension('user__country') }} = 'DE'` of the SL ratio metric "
+            "'german_revenue_per_order' references Dimension('user__country')",
+            "a join to another semantic model is not supported",
+        ],
+    ),
     "a hand-written ratio over an SL ratio metric": (
         lambda c: c["metrics"].__setitem__(
             c["metrics"].index(_metric(c, "orders_per_user")),

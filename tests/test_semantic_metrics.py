@@ -639,7 +639,8 @@ def test_a_semantic_metric_is_laid_out_like_its_hand_written_equivalent(tmp_path
         "",
         "Completed orders.",
     )
-    provenance = {"source", "columns_are_sql", "semantic", "description"}
+    # filter_times: the SL time dimensions its filter truncates (the scan reads them in timezone)
+    provenance = {"source", "columns_are_sql", "semantic", "description", "filter_times"}
     for name, expected in hand.items():
         actual = semantic[name]
         if expected["type"] == "ratio":
@@ -649,3 +650,94 @@ def test_a_semantic_metric_is_laid_out_like_its_hand_written_equivalent(tmp_path
         }, name
         assert actual["source"] == f"@node:seed.cuped.{expected['source']}"
         assert actual["semantic"]["unit_entity"] == "user"
+
+
+def test_a_time_filter_counts_the_days_of_timezone_whatever_the_process_zone(tmp_path) -> None:
+    """`{{ TimeDimension('payment__paid_at', 'day') }} <= '2026-03-20'` over instants (TIMESTAMPTZ)
+    counts the days of the configured `timezone` (America/New_York), as the package's days are,
+    under any process zone: the payments at 02:00 UTC on March 21 are on March 20 there. (The
+    filter truncated in the session's zone: under TZ=Asia/Kolkata they were on the 21st and left
+    out.) The shipped test cuped.metric_values pins the same metric, with the filter, on rows
+    of its own (its times were text the filter could not truncate)."""
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    events = _write_sl_project(root)
+    (root / "dbt_project.yml").write_text(
+        SL_PROJECT.replace("  cuped:\n", "  cuped:\n    timezone: America/New_York\n")
+    )
+    # every payment 8 hours earlier, as an instant: 02:00 UTC, the evening before in New York
+    (root / "models" / "payments.sql").write_text(
+        "select payment_id, account_id,\n"
+        "    (cast(paid_at as timestamp) - interval 8 hour) at time zone 'UTC' as paid_at,\n"
+        "    state, amount / 100.0 as amount_usd\nfrom {{ ref('raw_payments') }}\n"
+    )
+    (root / "models" / "_models.yml").write_text(
+        SL_MODELS.replace(
+            "filter: \"{{ Dimension('payment__state') }} = 'paid'\"",
+            "filter: \"{{ Dimension('payment__state') }} = 'paid' and "
+            "{{ TimeDimension('payment__paid_at', 'day') }} <= '2026-03-20'\"",
+        )
+    )
+    (root / "models" / "_tests.yml").write_text(
+        """
+version: 2
+models:
+  - name: payments
+    data_tests:
+      - cuped.metric_values:
+          name: pin_paid_revenue
+          arguments:
+            metric: paid_revenue
+            units:
+              - {unit_id: 1, assigned_at: "2026-03-15 12:00:00"}
+            events:
+              - {account_id: 1, paid_at: 2026-03-16 10:00:00, state: paid, amount_usd: 5.0}
+              - {account_id: 1, paid_at: 2026-03-21 10:00:00, state: paid, amount_usd: 7.0}
+              - {account_id: 1, paid_at: 2026-03-10 10:00:00, state: paid, amount_usd: 2.0}
+              - {account_id: 1, paid_at: 2026-03-17 10:00:00, state: failed, amount_usd: 9.0}
+            expected:
+              - {unit_id: 1, post: 5.0, pre: 2.0}
+"""
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    build = run_dbt(["build"], project_dir=root, work_dir=work, env={"TZ": "Asia/Kolkata"}).check()
+    assert "PASS pin_paid_revenue" in build.output
+    # exposed at 12:00 New York (16:00 UTC) on the 15th: the payments of days 16 on are after it;
+    # the one of day d is on New York's day d - 1, kept up to the 20th
+    post = events[(events["state"] == "paid") & (events["day"] >= 16) & (events["day"] <= 21)]
+    assert (post["day"] == 21).sum() > 0
+    per_unit = post.groupby("account")["amount"].sum().reindex(range(300), fill_value=0.0)
+    variants = np.where(np.arange(300) % 2 == 0, "control", "treatment")
+    with duckdb.connect(str(build.database), read_only=True) as connection:
+        got = connection.sql(
+            "select control_mean, variant_mean from cuped_results"
+            " where metric_name = 'paid_revenue'"
+        ).fetchall()[0]
+    np.testing.assert_allclose(
+        got,
+        [per_unit[variants == "control"].mean(), per_unit[variants == "treatment"].mean()],
+        rtol=1e-12,
+    )
+
+
+def test_a_time_dimension_expr_of_text_with_offsets_stops_the_build(tmp_path) -> None:
+    """A time dimension whose `expr` gives text is read as wall-clock time in `timezone`, as a
+    text column is: values with a UTC offset after the time stop the build, naming a value, as
+    they do for a column (they were read as wall-clock times, hours off)."""
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    _write_sl_project(root)
+    (root / "models" / "payments.sql").write_text(
+        "select payment_id, account_id, cast(paid_at as varchar) || '+05:30' as paid_at,\n"
+        "    state, amount / 100.0 as amount_usd\nfrom {{ ref('raw_payments') }}\n"
+    )
+    (root / "models" / "_models.yml").write_text(
+        SL_MODELS.replace(
+            "{name: paid_at, type: time,", "{name: paid_at, expr: 'trim(paid_at)', type: time,"
+        )
+    )
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(["build", "--exclude-resource-type", "test"], project_dir=root, work_dir=work)
+    assert run.returncode != 0
+    output = " ".join(run.output.split())
+    assert "column 'trim(paid_at)' of" in output and "+05:30' has a UTC offset" in output, output[
+        -3000:
+    ]

@@ -98,7 +98,11 @@
       {%- if input_node['type'] != 'simple' -%}
         {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the " ~ role ~ " of the SL ratio metric '" ~ sl_name ~ "' is the " ~ input_node['type'] ~ " metric '" ~ input['name'] ~ "'; only simple metrics are supported as ratio parts.") }}
       {%- endif -%}
-      {%- set extra = own_filters + cuped.cuped__sl_where_filters(input.get('filter')) -%}
+      {%- set extra = [] -%}
+      {%- for template in own_filters -%}{%- do extra.append([template, "the SL ratio metric '" ~ sl_name ~ "'"]) -%}{%- endfor -%}
+      {%- for template in cuped.cuped__sl_where_filters(input.get('filter')) -%}
+        {%- do extra.append([template, "the " ~ role ~ " input '" ~ input['name'] ~ "' of the SL ratio metric '" ~ sl_name ~ "'"]) -%}
+      {%- endfor -%}
       {%- set resolved = cuped.cuped__sl_simple_metric(input_node, extra, entity, where) -%}
       {%- do resolved.update({'label': name ~ ' (' ~ role ~ ')', 'description': ''}) -%}
       {%- set part_common = {
@@ -168,6 +172,7 @@
     'denominator': none,
     'part_of': none,
     'semantic': resolved['semantic'],
+    'filter_times': resolved.get('filter_times') or [],
   }) }}
 {% endmacro %}
 
@@ -205,7 +210,8 @@
     the model) and holds them itself: `type_params.metric_aggregation_params` {semantic_model,
     agg, agg_time_dimension, non_additive_dimension} and `type_params.expr` (default: the
     metric's name, as MetricFlow reads it). dbt synthesises no measure for it.
-  `extra_filters`: filter templates a ratio metric adds (its own and its input's).
+  `extra_filters`: [template, owner] pairs of the filters a ratio metric adds (its own and its
+  input's), the owner as the error messages name it.
 -#}
 {% macro cuped__sl_simple_metric(node, extra_filters, entity_name, where) %}
   {%- set sl_name = node['name'] -%}
@@ -296,7 +302,11 @@
   {%- set time_sql = dimensions[time_name].get('expr') or time_name -%}
 
   {#- filters: the metric's, the measure input's (legacy spec), and those a ratio adds, ANDed -#}
-  {%- set templates = cuped.cuped__sl_where_filters(node.get('filter')) + measure_filters + (extra_filters or []) -%}
+  {%- set templates = [] -%}
+  {%- for template in cuped.cuped__sl_where_filters(node.get('filter')) + measure_filters -%}
+    {%- do templates.append([template, "the SL metric '" ~ sl_name ~ "'"]) -%}
+  {%- endfor -%}
+  {%- set templates = templates + (extra_filters or []) -%}
   {#- a dimension of this model is reached through an entity it is the model of (MetricFlow joins
       through any other): its primary, unique or natural entities, or its `primary_entity` -#}
   {%- set local_entities = [] -%}
@@ -304,10 +314,11 @@
     {%- do local_entities.append(entity['name']) -%}
   {%- endfor -%}
   {%- if model.get('primary_entity') -%}{%- do local_entities.append(model['primary_entity']) -%}{%- endif -%}
-  {%- set context = {'model': model, 'entities': entities, 'local_entities': local_entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name, 'metric_grain': node.get('time_granularity')} -%}
+  {%- set context = {'model': model, 'entities': entities, 'local_entities': local_entities, 'dimensions': dimensions, 'time_name': time_name, 'sl_name': sl_name, 'metric_grain': node.get('time_granularity'), 'filter_times': []} -%}
   {%- set predicates = [] -%}
   {%- for template in templates -%}
-    {%- do predicates.append(cuped.cuped__sl_render_filter(template, context, where)) -%}
+    {%- do context.update({'filter_owner': template[1]}) -%}
+    {%- do predicates.append(cuped.cuped__sl_render_filter(template[0], context, where)) -%}
   {%- endfor -%}
   {%- set filter = none -%}
   {%- if predicates | length == 1 -%}
@@ -332,6 +343,7 @@
     'description': '',
     'semantic': {'metric': sl_name, 'semantic_model': model['name'], 'measure': measure_name,
                  'unit_entity': entity_name, 'time_dimension': time_name},
+    'filter_times': context['filter_times'],
   }) }}
 {% endmacro %}
 
@@ -358,14 +370,14 @@
   {%- do pieces.append(template[position.at:]) -%}
   {%- set sql = pieces | join('') -%}
   {%- if '{{' in sql or '}}' in sql or '{%' in sql -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the filter `" ~ template ~ "` of the SL metric '" ~ context['sl_name'] ~ "' uses syntax the package cannot translate to SQL (e.g. Metric(...), date_part, keyword arguments); " ~ supported ~ ".") }}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the filter `" ~ template ~ "` of " ~ context['filter_owner'] ~ " uses syntax the package cannot translate to SQL (e.g. Metric(...), date_part, keyword arguments); " ~ supported ~ ".") }}
   {%- endif -%}
   {{ return(sql) }}
 {% endmacro %}
 
 
 {% macro cuped__sl_render_reference(kind, path, grain, two_grains, context, where, template, supported) %}
-  {%- set refuse = "cuped: " ~ where ~ ": the filter `" ~ template ~ "` of the SL metric '" ~ context['sl_name'] ~ "' " -%}
+  {%- set refuse = "cuped: " ~ where ~ ": the filter `" ~ template ~ "` of " ~ context['filter_owner'] ~ " " -%}
   {%- if two_grains -%}
     {{ exceptions.raise_compiler_error(refuse ~ "gives a grain twice.") }}
   {%- endif -%}
@@ -398,7 +410,10 @@
   {%- if grain | lower not in grains -%}
     {{ exceptions.raise_compiler_error(refuse ~ "uses the time grain '" ~ grain ~ "'; supported grains are " ~ (grains | join(', ')) ~ ".") }}
   {%- endif -%}
-  {{ return(dbt.date_trunc(grain | lower, sql)) }}
+  {#- truncated in `timezone`, whatever the column's type: cuped__metric_filter puts the value as
+      wall-clock time in place of the marker when it knows the relation -#}
+  {%- if sql not in context['filter_times'] -%}{%- do context['filter_times'].append(sql) -%}{%- endif -%}
+  {{ return(dbt.date_trunc(grain | lower, cuped.cuped__local_time_marker(sql))) }}
 {% endmacro %}
 
 

@@ -46,7 +46,7 @@
         {%- set metric = entry['metric'] %},
         {% if metric['filter'] is not none -%}
         case when (
-            {{ metric['filter'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
+            {{ cuped.cuped__metric_filter(metric, relation, fixture is not none) }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
         ) {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': end of `filter`") }} then
             {% if metric['value'] is not none and metric['agg'] != 'any' -%}
             {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
@@ -74,11 +74,16 @@
 -#}
 {% macro cuped__event_at(scan, relation, fixture=false) %}
   {%- set timezone = cuped.cuped__config()['timezone'] -%}
-  {%- if not fixture and scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])
-        and cuped.cuped__is_zoned_type(cuped.cuped__expression_type(relation, scan['timestamp_sql'])) -%}
+  {%- set expression = scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column']) -%}
+  {%- set expression_type = cuped.cuped__expression_type(relation, scan['timestamp_sql']) if expression and not fixture else '' -%}
+  {%- if not fixture and expression and cuped.cuped__is_zoned_type(expression_type) -%}
     {#- an SL expression of instants (TIMESTAMPTZ): converted to UTC, never cast in the session's zone -#}
     {%- set event_at = cuped.cuped__instant_to_utc(scan['timestamp_sql']) -%}
-  {%- elif fixture or (scan['timestamp_is_sql'] and not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', scan['timestamp_column'])) -%}
+  {%- elif fixture or expression -%}
+    {#- an SL expression of text: wall-clock times, as a text column is read (an offset stops the build) -#}
+    {%- if not fixture and cuped.cuped__is_text_type(expression_type) -%}
+      {%- do cuped.cuped__check_text_times(relation, scan['timestamp_column'], scan['timestamp_sql']) -%}
+    {%- endif -%}
     {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
   {%- else -%}
     {%- set event_at = cuped.cuped__timestamp_utc(relation, scan['timestamp_column'], timezone) -%}
@@ -121,4 +126,39 @@
 {% macro cuped__window_end(metric, units='units', events='events') %}
   {%- if metric['window_days'] is none -%}{{ return(none) }}{%- endif -%}
   {{ return(events ~ '.event_at < ' ~ cuped.cuped__add_days(units ~ '.assigned_at', metric['window_days'])) }}
+{% endmacro %}
+
+{#-
+  The SQL a Semantic Layer time dimension in a filter stands for (`metric_time`, TimeDimension, a
+  time Dimension): the filter, rendered when the configuration is read, holds a marker around the
+  dimension's SQL (cuped__local_time_marker), which a scan replaces by its wall-clock time in
+  `timezone`, as the package's days are: instants (TIMESTAMPTZ) converted to `timezone`, text
+  cast as wall-clock time (an offset in it stops the build), naive timestamps and dates as they
+  are. Truncated in the session's zone instead, a filter on days would depend on the machine that
+  runs dbt. `fixture` (cuped.metric_values): text wall-clock times, cast.
+-#}
+{% macro cuped__local_time_marker(sql) %}
+  {{ return('cuped_local_time(' ~ sql ~ ')') }}
+{% endmacro %}
+
+{% macro cuped__metric_filter(metric, relation, fixture=false) %}
+  {%- set out = namespace(sql=metric['filter']) -%}
+  {%- set timezone = cuped.cuped__config()['timezone'] -%}
+  {%- for time_sql in metric.get('filter_times') or [] -%}
+    {%- set local = time_sql -%}
+    {%- if fixture -%}
+      {%- set local = 'cast(' ~ time_sql ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}
+    {%- elif execute -%}
+      {%- set column = modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', time_sql) -%}
+      {%- set data_type = cuped.cuped__column_type(relation, time_sql) if column else cuped.cuped__expression_type(relation, time_sql) -%}
+      {%- if cuped.cuped__is_zoned_type(data_type) -%}
+        {%- set local = 'cast((' ~ time_sql ~ ') at time zone ' ~ cuped.cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}
+      {%- elif cuped.cuped__is_text_type(data_type) -%}
+        {%- do cuped.cuped__check_text_times(relation, time_sql, time_sql) -%}
+        {%- set local = 'cast(' ~ time_sql ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}
+      {%- endif -%}
+    {%- endif -%}
+    {%- set out.sql = out.sql.replace(cuped.cuped__local_time_marker(time_sql), local) -%}
+  {%- endfor -%}
+  {{ return(out.sql) }}
 {% endmacro %}
