@@ -522,6 +522,23 @@ def test_a_dimension_is_local_only_through_the_models_own_entity(tmp_path) -> No
     run_dbt(args, project_dir=root, work_dir=work).check()
 
 
+def _assert_paid_revenue_means(build: DbtRun, post: pd.DataFrame) -> None:
+    """`paid_revenue`'s arm means in cuped_results are those of the payments `post` (the rows of
+    _write_sl_project's events that the metric counts), per account, 0 for accounts without."""
+    per_unit = post.groupby("account")["amount"].sum().reindex(range(300), fill_value=0.0)
+    variants = np.where(np.arange(300) % 2 == 0, "control", "treatment")
+    with duckdb.connect(str(build.database), read_only=True) as connection:
+        got = connection.sql(
+            "select control_mean, variant_mean from cuped_results"
+            " where metric_name = 'paid_revenue'"
+        ).fetchall()[0]
+    np.testing.assert_allclose(
+        got,
+        [per_unit[variants == "control"].mean(), per_unit[variants == "treatment"].mean()],
+        rtol=1e-12,
+    )
+
+
 def test_a_time_dimension_expr_of_instants_is_read_in_utc_whatever_the_process_zone(
     tmp_path,
 ) -> None:
@@ -543,18 +560,7 @@ def test_a_time_dimension_expr_of_instants_is_read_in_utc_whatever_the_process_z
     run_dbt(["deps"], project_dir=root, work_dir=work).check()
     build = run_dbt(["build"], project_dir=root, work_dir=work, env={"TZ": "Asia/Kolkata"}).check()
     post = events[(events["state"] == "paid") & (events["day"] >= 16)]
-    per_unit = post.groupby("account")["amount"].sum().reindex(range(300), fill_value=0.0)
-    variants = np.where(np.arange(300) % 2 == 0, "control", "treatment")
-    with duckdb.connect(str(build.database), read_only=True) as connection:
-        got = connection.sql(
-            "select control_mean, variant_mean from cuped_results"
-            " where metric_name = 'paid_revenue'"
-        ).fetchall()[0]
-    np.testing.assert_allclose(
-        got,
-        [per_unit[variants == "control"].mean(), per_unit[variants == "treatment"].mean()],
-        rtol=1e-12,
-    )
+    _assert_paid_revenue_means(build, post)
 
 
 def test_the_semantic_models_relation_is_deferred_like_a_ref(tmp_path) -> None:
@@ -705,18 +711,7 @@ models:
     # the one of day d is on New York's day d - 1, kept up to the 20th
     post = events[(events["state"] == "paid") & (events["day"] >= 16) & (events["day"] <= 21)]
     assert (post["day"] == 21).sum() > 0
-    per_unit = post.groupby("account")["amount"].sum().reindex(range(300), fill_value=0.0)
-    variants = np.where(np.arange(300) % 2 == 0, "control", "treatment")
-    with duckdb.connect(str(build.database), read_only=True) as connection:
-        got = connection.sql(
-            "select control_mean, variant_mean from cuped_results"
-            " where metric_name = 'paid_revenue'"
-        ).fetchall()[0]
-    np.testing.assert_allclose(
-        got,
-        [per_unit[variants == "control"].mean(), per_unit[variants == "treatment"].mean()],
-        rtol=1e-12,
-    )
+    _assert_paid_revenue_means(build, post)
 
 
 def test_a_time_dimension_expr_of_text_with_offsets_stops_the_build(tmp_path) -> None:
