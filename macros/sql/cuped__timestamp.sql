@@ -29,10 +29,9 @@
   {{ return(cuped.cuped__wall_time_to_utc('cast(' ~ sql ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone)) }}
 {% endmacro %}
 
-{#- Whether a warehouse data type holds instants (a time zone or offset attached). -#}
-{#- Whether a (lower-cased) data type holds instants: `timestamp with time zone` and DuckDB's
-    TIMESTAMPTZ and TIMESTAMPTZ_NS (nanoseconds: what tz-aware pandas and Parquet columns
-    become), Snowflake's TIMESTAMP_TZ and TIMESTAMP_LTZ. -#}
+{#- Whether a (lower-cased) warehouse data type holds instants, a time zone or offset attached:
+    `timestamp with time zone`, DuckDB's TIMESTAMPTZ and TIMESTAMPTZ_NS (nanoseconds: what
+    tz-aware pandas and Parquet columns become), Snowflake's TIMESTAMP_TZ and TIMESTAMP_LTZ. -#}
 {% macro cuped__is_zoned_type(data_type) %}
   {{- return('with time zone' in data_type or modules.re.match('^(timestamptz|timestamp_tz|timestamp_ltz)\\b|^timestamptz_', data_type) is not none) -}}
 {% endmacro %}
