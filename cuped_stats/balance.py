@@ -292,6 +292,8 @@ def covariate_balance(
             else:
                 checks = [test, difference]
                 status = next((c.status for c in checks if c.status != "ok"), "ok")
+                if test.status == difference.status == "insufficient_sample":
+                    checks = [difference]  # the same small arm: said once, with the arms' names
                 reasons = list(dict.fromkeys(c.status_reason for c in checks if c.status_reason))
             results.append(
                 CovariateBalance(

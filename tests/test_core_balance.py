@@ -243,6 +243,8 @@ def test_balance_table_degenerate_rows_hold_nan_numbers_and_a_status() -> None:
     ) + moment_rows("exp", "m", "treatment", {"@y": np.arange(1.0), "indicator": np.ones(1)})
     table = balance_table(moments, [plan_row("exp", "m")])
     assert list(table["status"]) == ["insufficient_sample"]
+    # the one small arm is said once, by the pair's names (it was said by the test too)
+    assert list(table["status_reason"]) == ["fewer than 2 units (control 5, treatment 1)"]
     assert math.isnan(table["balance_chi2"][0]) and math.isnan(table["balance_p_value"][0])
     assert math.isnan(table["standardized_difference"][0])
     assert not table["imbalance_flag"][0]

@@ -673,6 +673,28 @@ def test_timestamps_compare_instants_whatever_the_process_time_zone(tmp_path) ->
     assert kolkata[:2] == pytest.approx(expected("abc"), rel=1e-12)
 
 
+def test_the_days_an_experiment_has_been_assigning_are_days_of_timezone(tmp_path) -> None:
+    """The power table's arrival rate divides by the days from the first assignment to the last,
+    both counted: days of `timezone`. Assigned from 02:59 on March 3 to 23:47 on March 15 in
+    New York, 13 days there, 14 in UTC (07:59 on the 3rd to 03:47 on the 16th)."""
+    files, _ = _tz_files()
+    exposures = ["experiment_id,unit_id,variant,assigned_at"]
+    for unit in range(40):
+        at = "2026-03-03 02:59:00" if unit < 20 else "2026-03-15 23:47:00"
+        exposures.append(f"tz,{unit},{('control', 'treatment')[unit % 2]},{at}")
+    files["exposures.csv"] = "\n".join(exposures) + "\n"
+    root = tmp_path / "p"
+    _write_project(root, files, TZ_SEEDS)
+    config = {**RELIABILITY_CONFIG, "timezone": "America/New_York"}
+    config.pop("variant_weights")
+    run_dbt(["deps"], project_dir=root, work_dir=tmp_path / "deps").check()
+    args = ["build", "--select", "+cuped__analysis_plan", "--exclude-resource-type", "test"]
+    run = run_dbt(args, project_dir=root, work_dir=tmp_path / "w", variables={"cuped": config})
+    with duckdb.connect(str(run.check().database), read_only=True) as con:
+        days = con.sql("select distinct assignment_days from cuped__analysis_plan").fetchall()
+    assert days == [(13,)]
+
+
 def test_text_times_with_an_offset_stop_the_build_naming_the_column(tmp_path) -> None:
     """Text times are wall-clock times in `timezone`: plain ones (fractions of a second included)
     build; one with a UTC offset, which a cast to TIMESTAMP drops, stops the build naming the

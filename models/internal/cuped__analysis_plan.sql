@@ -19,11 +19,13 @@ with experiments as (
 
 ),
 
+{#- the days of `timezone` from the first assignment's to the last's, both counted (assigned_at is
+    a UTC instant) -#}
 arrivals as (
 
     select
         experiment_id,
-        {{ dbt.datediff('min(assigned_at)', 'max(assigned_at)', 'day') }} + 1 as assignment_days
+        {{ dbt.datediff(cuped.cuped__local_date('min(assigned_at)', config['timezone']), cuped.cuped__local_date('max(assigned_at)', config['timezone']), 'day') }} + 1 as assignment_days
     from {{ ref('cuped__units') }}
     where exclusion_reason is null
     group by experiment_id
