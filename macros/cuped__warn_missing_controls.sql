@@ -4,7 +4,8 @@
   whose every result would otherwise be a quiet `missing_control`. With --warn-error it fails.
 -#}
 {% macro cuped__warn_missing_controls() %}
-  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {#- `dbt run --empty` reads no rows: nothing to warn about -#}
+  {%- if not execute or invocation_args_dict.get('empty') -%}{{ return('') }}{%- endif -%}
   {%- set query -%}
     select health.experiment_id, health.variant, health.n_units, experiments.control_variant
     from {{ this }} as health

@@ -7,7 +7,8 @@
   `key` is 'experiments' or 'variant_weights'.
 -#}
 {% macro cuped__warn_unknown_configured_experiments(key) %}
-  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {#- `dbt run --empty` reads no rows: nothing to warn about -#}
+  {%- if not execute or invocation_args_dict.get('empty') -%}{{ return('') }}{%- endif -%}
   {%- set name = cuped.cuped__config()[key] -%}
   {%- if not name -%}{{ return('') }}{%- endif -%}
   {%- set query -%}

@@ -4,7 +4,8 @@
   cannot pass unnoticed with its settings silently unused. With --warn-error it fails.
 -#}
 {% macro cuped__warn_unknown_experiment_settings() %}
-  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {#- `dbt run --empty` reads no rows: nothing to warn about -#}
+  {%- if not execute or invocation_args_dict.get('empty') -%}{{ return('') }}{%- endif -%}
   {%- set configured = cuped.cuped__config()['experiment_settings'] -%}
   {%- if configured | length == 0 -%}{{ return('') }}{%- endif -%}
   {%- set query -%}

@@ -98,6 +98,13 @@ def test_a_changed_definition_fails_naming_the_metric_values_test(project, chang
     assert run.returncode != 0
     assert "Failure in test revenue_definition" in run.output
     assert "Got 1 result" in run.output or "Got 2 results" in run.output
+    # each unit that differs is logged with its expected and actual values
+    assert (
+        "cuped: metric_values (on " in run.output
+        and "does not hold: metric 'revenue'" in run.output
+    )
+    if change.get("window_days"):
+        assert "unit 1, expected post 20.0, actual post 27.0" in run.output, run.output[-3000:]
 
 
 def test_the_readme_shows_this_example() -> None:

@@ -3,12 +3,14 @@ builds only its own models for that project's configuration: none of the demo.""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
+import yaml
 
 from tests.dbt_runner import REPO, DbtRun, run_dbt
 
@@ -158,3 +160,125 @@ def test_shipped_srm_test_runs_on_a_table_with_only_the_columns_it_needs(
 def test_shipped_one_variant_per_unit_test_flags_the_double_assignment(installed: DbtRun) -> None:
     assert "WARN=1" in installed.output
     assert "one_variant_per_unit" in installed.output and "Got 1 result" in installed.output
+
+
+# --- project-level configs of the installing project ---------------------------------------------
+
+
+def _copy(installed: DbtRun, root: Path, project_yml: str = "", profile_yml: str = "") -> Path:
+    """The installed project copied to ``root`` (its installed package too), with lines added to
+    its dbt_project.yml and to its profile's outputs."""
+    shutil.copytree(installed.project_dir, root, symlinks=True)
+    (root / "dbt_project.yml").write_text((root / "dbt_project.yml").read_text() + project_yml)
+    (root / "profiles.yml").write_text((root / "profiles.yml").read_text() + profile_yml)
+    return root
+
+
+def test_a_project_wide_materialization_cannot_erase_the_history(
+    installed: DbtRun, tmp_path: Path
+) -> None:
+    """A `+materialized` under the project's `models:` reaches installed packages and overrides
+    their own configs: as a table, cuped_results_history would lose every past day on each run,
+    and dbt runs no Python model as a view. Both stop with what to change."""
+    root = _copy(installed, tmp_path / "copy", "models:\n  +materialized: view\n")
+    for model, expected in (
+        ("cuped_results_history", "incremental"),
+        ("cuped__assignment_rows", "table"),
+    ):
+        (tmp_path / model).mkdir()
+        shutil.copy(installed.database, tmp_path / model / "cuped.duckdb")
+        run = run_dbt(["run", "--select", model], project_dir=root, work_dir=tmp_path / model)
+        assert run.returncode != 0
+        named = "cuped_results_history" if model == "cuped_results_history" else "cuped__statistics"
+        assert (
+            f"cuped: the package's model {named} is materialized as 'view', not '{expected}'"
+        ) in " ".join(run.output.split()), run.output[-3000:]
+        assert f"models: cuped: {named}: +materialized: {expected}" in " ".join(run.output.split())
+
+
+def test_persisted_column_docs_and_another_target_leave_the_package_quiet(
+    installed: DbtRun, tmp_path: Path
+) -> None:
+    """`+persist_docs: {columns: true}` over the package warns of no documented column the
+    stored values lack (the table of incremental state is built empty without `incremental`),
+    so `--warn-error` builds; and the same configuration on another target of the same adapter
+    is not `state:modified` (slim CI against production's manifest)."""
+    state = tmp_path / "state"
+    shutil.copytree(installed.database.parent / "target", state)
+    root = _copy(
+        installed,
+        tmp_path / "copy",
+        "models:\n  cuped:\n    +persist_docs: {relation: true, columns: true}\n",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(installed.database, work / "cuped.duckdb")
+    run = run_dbt(
+        ["--warn-error", "run", "--select", "cuped__unit_settled"], project_dir=root, work_dir=work
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    listed = run_dbt(
+        ["ls", "--select", "state:modified", "--state", str(state), "--target", "ci",
+         "--resource-type", "model", "--output", "name"],
+        project_dir=_copy(
+            installed,
+            tmp_path / "ci",
+            profile_yml="    ci:\n      type: duckdb\n"
+            "      path: \"{{ env_var('CUPED_DUCKDB_PATH') }}\"\n",
+        ),
+        work_dir=tmp_path / "ls",
+    ).check()  # fmt: skip
+    assert "cuped__assignment_rows" not in listed.output.split(), listed.output[-2000:]
+
+
+def test_an_empty_run_warns_of_nothing_and_off_may_be_unquoted(
+    installed: DbtRun, tmp_path: Path
+) -> None:
+    """`dbt run --empty` reads no rows, so the package's warnings about missing rows stay quiet
+    (they failed `--warn-error`), and `decision_tests: {guardrails_hold: off}` written unquoted,
+    YAML's false, turns the test off as `'off'` does."""
+    config = yaml.safe_load(textwrap.dedent(PROJECT))["vars"]["cuped"]
+    config["experiment_settings"] = {"pricing": {"primary": ["active"]}}
+    config["decision_tests"] = {"guardrails_hold": False, "control_present": "warn"}
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(installed.database, work / "cuped.duckdb")
+    run = run_dbt(
+        ["--warn-error", "run", "--empty"],
+        project_dir=installed.project_dir,
+        work_dir=work,
+        variables={"cuped": config},
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    tests = run_dbt(
+        ["ls", "--resource-type", "test", "--select", "package:cuped", "--output", "name"],
+        project_dir=installed.project_dir,
+        work_dir=work,
+        variables={"cuped": config},
+    ).check()
+    names = tests.output.split()
+    assert any("control_present" in n for n in names)
+    assert not any("guardrails_hold" in n for n in names)
+
+
+def test_an_ephemeral_assignments_model_is_refused_naming_it(
+    installed: DbtRun, tmp_path: Path
+) -> None:
+    root = _copy(installed, tmp_path / "copy")
+    (root / "models").mkdir(exist_ok=True)
+    (root / "models" / "stg_exposures.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('exposures') }}\n"
+    )
+    config = yaml.safe_load(textwrap.dedent(PROJECT))["vars"]["cuped"]
+    config["assignments"] = "stg_exposures"
+    run = run_dbt(
+        ["run", "--select", "cuped__assignment_rows"],
+        project_dir=root,
+        work_dir=tmp_path / "work",
+        variables={"cuped": config},
+    )
+    assert run.returncode != 0
+    assert (
+        "'stg_exposures' is an ephemeral model; the package reads it from several models of its "
+        "own, so it must be materialized"
+    ) in " ".join(run.output.split()), run.output[-3000:]

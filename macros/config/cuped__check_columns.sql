@@ -22,9 +22,13 @@
   {%- set names = cuped.cuped__user_columns(relation) | map(attribute='name') | list -%}
   {%- set lowered = names | map('lower') | list -%}
   {#- dbt finds no columns in a relation that does not exist: say that, not that a column is missing -#}
-  {%- if names | length == 0 and checks and relation.identifier is defined
-        and adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": the relation " ~ relation ~ " does not exist, or this target cannot see it; check the database, schema and name of the source or model that names it.") }}
+  {%- if names | length == 0 and checks and relation.identifier is defined -%}
+    {%- if relation.schema is none -%}
+      {#- an ephemeral model: a CTE dbt injects into the model that refs it, nothing to read from others -#}
+      {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": '" ~ (relation.identifier | replace('__dbt__cte__', '')) ~ "' is an ephemeral model; the package reads it from several models of its own, so it must be materialized (a view, table or incremental model).") }}
+    {%- elif adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": the relation " ~ relation ~ " does not exist on this target (not built yet, or a misspelt database, schema or name of the source or model that names it), or this target cannot see it.") }}
+    {%- endif -%}
   {%- endif -%}
   {%- for check in checks -%}
     {%- if check[0] not in names and check[0] | lower not in lowered -%}

@@ -9,7 +9,8 @@
   rows), while instants and text times cost a scan of the column (0.45 s over 6M instants).
 -#}
 {% macro cuped__warn_null_event_keys() %}
-  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {#- `dbt run --empty` reads no rows: nothing to warn about -#}
+  {%- if not execute or invocation_args_dict.get('empty') -%}{{ return('') }}{%- endif -%}
   {%- for scan in cuped.cuped__config()['scans'] -%}
     {%- set relation = cuped.cuped__relation(scan['source']) -%}
     {%- set kept = cuped.cuped__event_time_kept(scan, relation, cuped.cuped__event_at(scan, relation)) -%}

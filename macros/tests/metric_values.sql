@@ -14,7 +14,8 @@
     expected  rows {unit_id, post} and optionally `pre`: the per-unit value in the post window and
               in the pre-period window, before any `cap`; `post: null` for a unit without a value
               of a `missing: exclude` metric
-  Fails with one row per expected unit whose values differ (relative tolerance 1e-9). Give it a
+  Fails with one row per expected unit whose values differ (relative tolerance 1e-9), each also
+  logged as a `cuped:` line with the expected and actual values (cuped__log_failing_rows). Give it a
   `name:` (dbt otherwise names it after every argument). (The body calls the package's macros as
   `cuped.<macro>`: a generic test renders in the project that uses it.)
 -#}
@@ -50,6 +51,7 @@
 {%- set timestamp = dbt.type_timestamp() -%}
 {%- set double = cuped.cuped__type_double() -%}
 
+{%- set failing %}
 with units as (
     {%- for row in units %}
     {%- for key in ['unit_id', 'assigned_at'] if row.get(key) is none %}
@@ -121,6 +123,9 @@ where actual.unit_id is null
                     actual.post is null and expected.post is null)
     or (expected.check_pre = 1
         and not coalesce(abs(actual.pre - expected.pre) <= 1e-9 * greatest(1, abs(expected.pre)), false))
+{%- endset %}
+{{- cuped.cuped__log_failing_rows('metric_values', model, failing, [['metric_name', 'metric '], ['unit_id', 'unit '], ['expected_post', 'expected post '], ['actual_post', 'actual post '], ['expected_pre', 'expected pre '], ['actual_pre', 'actual pre ']]) }}
+{{ failing }}
 
 {% endtest %}
 

@@ -12,6 +12,8 @@
 {%- for key in ['experiment_id', 'unit_id', 'variant', 'assigned_at'] -%}
   {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")"]) -%}
 {%- endfor -%}
+{#- the build's first model: the statistics model must be a table (cuped__check_materialization) -#}
+{{- cuped.cuped__check_materialization('model.cuped.cuped__statistics', 'table') -}}
 {{- cuped__check_columns(assignments, checks) -}}
 {{- cuped__check_inputs(config) -}}
 

@@ -61,9 +61,12 @@ units as (
 {%- if execute and invocation_args_dict.get('event_time_start') is not none %}
 {%- do log("cuped: nothing to backfill: `incremental` is off, so every build reads every event.", info=true) %}
 {%- endif %}
+{#- the documented columns (dbt's `persist_docs` warns about a documented column the table lacks) -#}
 select
     cast(null as {{ dbt.type_string() }}) as experiment_id,
     cast(null as {{ dbt.type_string() }}) as unit_id,
+    cast(null as {{ dbt.type_timestamp() }}) as settled_until,
+    cast(null as {{ dbt.type_timestamp() }}) as rebuilt_at,
     cast(null as {{ dbt.type_string() }}) as definition_fingerprint
 where 1 = 0
 {%- else %}

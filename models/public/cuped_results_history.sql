@@ -29,6 +29,7 @@
     on_schema_change='append_new_columns',
     full_refresh=(none if rebuild else false),
 ) }}
+{{- cuped.cuped__check_materialization(model.unique_id, 'incremental') -}}
 {%- set config = cuped__config() -%}
 {%- set today = cuped__today(config['timezone']) -%}
 {%- set as_of = var('cuped_as_of', none) -%}
