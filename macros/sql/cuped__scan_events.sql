@@ -152,7 +152,7 @@
       {%- set column = modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', time_sql) -%}
       {%- set data_type = cuped.cuped__column_type(relation, time_sql) if column else cuped.cuped__expression_type(relation, time_sql) -%}
       {%- if cuped.cuped__is_zoned_type(data_type) -%}
-        {%- set local = 'cast((' ~ time_sql ~ ') at time zone ' ~ cuped.cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}
+        {%- set local = cuped.cuped__instant_to_wall_time(time_sql, timezone) -%}
       {%- elif cuped.cuped__is_text_type(data_type) -%}
         {%- do cuped.cuped__check_text_times(relation, time_sql, time_sql) -%}
         {%- set local = 'cast(' ~ time_sql ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}

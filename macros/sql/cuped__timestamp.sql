@@ -41,6 +41,11 @@
   {{- return('cast((' ~ sql ~ ") at time zone 'UTC' as " ~ dbt.type_timestamp() ~ ')') -}}
 {% endmacro %}
 
+{#- An instant as a naive TIMESTAMP of its wall-clock time in `timezone`. -#}
+{% macro cuped__instant_to_wall_time(sql, timezone) %}
+  {{- return('cast((' ~ sql ~ ') at time zone ' ~ cuped.cuped__literal(timezone) ~ ' as ' ~ dbt.type_timestamp() ~ ')') -}}
+{% endmacro %}
+
 {#- A naive TIMESTAMP holding wall-clock time in `timezone`, as a naive UTC TIMESTAMP. -#}
 {% macro cuped__wall_time_to_utc(sql, timezone) %}
   {%- if timezone == 'UTC' -%}{{ return(sql) }}{%- endif -%}

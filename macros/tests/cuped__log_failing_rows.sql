@@ -1,10 +1,12 @@
 {#-
-  For the package's decision tests: when the test runs (`dbt test`, `dbt build`), log each failing
-  row (up to 20) as one `cuped:` line that names its experiment and variant with the row's own
-  words (dbt itself prints only how many rows failed). `sql` is the test's select; `columns` the
-  [column, label] pairs to print, those the row has (the test may be on a model of the user's
-  with fewer columns); text is quoted, except under an empty label. One more query of the tested
-  table, which is small (one row per experiment × variant × segment).
+  For the package's decision tests and cuped.metric_values: when the test runs (`dbt test`, `dbt
+  build`), log each failing row (up to 20) as one `cuped:` line that names what failed with the
+  row's own words (dbt itself prints only how many rows failed): the experiment and variant of a
+  decision, the unit and its expected and actual values of a pinned metric. `sql` is the test's
+  select; `columns` the [column, label] pairs to print, those the row has (the test may be on a
+  model of the user's with fewer columns); text is quoted, except under an empty label. One more
+  query of the test's select, over a small table (one row per experiment × variant × segment)
+  or the test's own rows.
 -#}
 {% macro cuped__log_failing_rows(test_name, model, sql, columns) %}
   {%- if not execute or invocation_args_dict.get('which') not in ['test', 'build', 'retry'] -%}{{ return('') }}{%- endif -%}
