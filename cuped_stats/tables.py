@@ -731,16 +731,28 @@ def _prior_for(plan: Row, experiment_id: Any, metric_rows: Sequence[dict[str, An
         if row["experiment_id"] != experiment_id
         and row["segment_name"] == "all"
         and row["variant"] is not None
+        and _positive_control(row)
     ]
     return empirical_bayes_prior(
         [row["relative_effect"] for row in others], [row.get("relative_se") for row in others]
     )
 
 
+def _positive_control(row: Mapping[str, Any]) -> bool:
+    """Whether a comparison's CUPED relative effect ``m_t/m_c - 1`` has the sign of its effect:
+    only over a positive adjusted control mean. Over a negative one (a margin, a net change)
+    the relative effect is positive when the metric went down, so a read-out or a prior of
+    relative effects in the metric's direction would point the wrong way."""
+    control_mean = row.get("control_mean_adjusted")
+    return control_mean is not None and control_mean > 0.0
+
+
 def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, Any], Row]) -> None:
     """Fill each comparison's Bayesian read-out (:func:`cuped_stats.bayes.bayes_readout`) of the
     CUPED relative effect, with the prior of :func:`_prior_for` (left out of the experiment's
-    own estimate: the prior of an experiment never contains its own data)."""
+    own estimate: the prior of an experiment never contains its own data). A comparison whose
+    adjusted control mean is not positive gets none (:func:`_positive_control`): its figures
+    stay null, as for a comparison without a relative effect."""
     by_metric: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_metric[row["metric_name"]].append(row)
@@ -754,7 +766,7 @@ def _add_bayes_readouts(rows: list[dict[str, Any]], plans: Mapping[tuple[Any, An
             priors[key] = _prior_for(plans[key], key[0], by_metric[key[1]])
             texts[key] = priors[key].to_json()
         readout = bayes_readout(
-            row["relative_effect"],
+            row["relative_effect"] if _positive_control(row) else None,
             row.get("relative_se"),
             priors[key],
             higher_is_better=bool(row["higher_is_better"]),

@@ -366,6 +366,32 @@ def test_bayesian_read_out_is_null_where_the_relative_effect_is_undefined() -> N
     assert json.loads(table["prior"][0])["source"] == "weak"
 
 
+def test_no_bayesian_read_out_over_a_negative_control_mean(units) -> None:
+    # A margin that can be negative (-cost) and got clearly worse: m_t/m_c - 1 is positive
+    # over a negative control mean, so a read-out of it "in the metric's direction" would
+    # state near-certainty that the treatment won. No read-out there, and the experiment is
+    # not part of the other experiments' empirical prior of relative effects.
+    rows, plans = _three_experiments(units)
+    rng = np.random.default_rng(12)
+    for variant, lift in (("control", 0.0), ("b", -3.0)):
+        cost = rng.gamma(4.0, 5.0, 400)
+        margin = {"@y": -cost + lift + rng.normal(0, 1, 400), "pre_period": -cost}
+        rows += moment_rows("e4", "revenue", variant, margin, segment=("all", "all"))
+    plans.append(plan_row("e4", "revenue"))
+    table = results_table(rows, plans)
+    e4 = [i for i in range(len(table["variant"])) if table["experiment_id"][i] == "e4"]
+    (i,) = [i for i in e4 if table["variant"][i] == "b"]
+    assert table["control_mean_adjusted"][i] < 0 and table["absolute_effect"][i] < 0
+    assert table["p_value"][i] < 1e-6 and table["relative_effect"][i] > 0
+    for column in ("chance_to_win", "bayes_relative_ci_lower", "bayes_relative_ci_upper"):
+        assert np.isnan(table[column][i]), column
+    assert np.isnan(table["expected_loss"][i])
+    for i in range(len(table["variant"])):
+        if table["experiment_id"][i] in ("e1", "e2", "e3") and table["variant"][i] is not None:
+            # the prior of e1..e3 pools the other two of them only (2 experiments x 2 variants)
+            assert json.loads(table["prior"][i])["n_experiments"] == 4
+
+
 def test_the_json_columns_are_json_dumps_of_their_values() -> None:
     # theta, covariates and covariates_dropped are written without json.dumps where the values
     # allow it (finite floats, names seen before): the text is json.dumps' to the character
