@@ -26,6 +26,7 @@ BROKEN = [
     "5,a,-0.1,1.0,0.5,1.5,ok",  # p below 0
     "6,a,0.5,3.0,0.5,1.5,ok",  # outside its interval
     "7,a,0.5,1.0,0.5,1.5,done",  # not an accepted status
+    "8,a,2.0,5.0,0.0,1.0,done",  # p above 1, outside its interval, not accepted: each counted
 ]
 CHECKS = """
       - cuped.table_checks:
@@ -101,9 +102,9 @@ def test_good_rows_pass_and_broken_rows_fail_the_node(tested: DbtRun) -> None:
 def test_each_failed_check_is_named_with_its_count(tested: DbtRun) -> None:
     assert _failures(tested, "broken_checks") == {
         "not unique: id, part": 2,
-        "p outside [0, 1]": 2,
-        "[lower, upper] does not contain estimate": 1,
-        "status not one of ok, missing_control": 1,
+        "p outside [0, 1]": 3,
+        "[lower, upper] does not contain estimate": 2,
+        "status not one of ok, missing_control": 2,
     }
 
 

@@ -3,9 +3,11 @@
   `p_values` (columns in [0, 1]), `intervals` ([estimate, lower, upper]: the interval contains
   its estimate) and `accepted_values` ({column: [values]}). Nulls pass every check but `unique`.
   A failure returns one row per failed check: `failed_check` names it (the columns, the values)
-  and `n_rows` counts the rows that fail it (for `unique`, the duplicated combinations). One
-  scan for the row checks and one for `unique`: a node per table, not one per check, because
-  each node costs a query and dbt's own work (on Spark about half a second).
+  and `n_rows` counts the rows that fail it (for `unique`, the duplicated combinations); a row
+  that fails several checks counts in each. One scan for the row checks (a count per check,
+  unpivoted against a literal list of the checks) and one for `unique`: a node per table, not
+  one per check, because each node costs a query and dbt's own work (on Spark about half a
+  second).
 -#}
 {% test table_checks(model, unique=none, p_values=none, intervals=none, accepted_values=none) %}
 {%- if not (unique or p_values or intervals or accepted_values) -%}
@@ -29,18 +31,29 @@
 {%- endfor -%}
 
 {%- if row_checks %}
-select failed_check, count(*) as n_rows
+{%- set check_rows = [] -%}
+{%- for condition, label in row_checks -%}{%- do check_rows.append([loop.index0, cuped.cuped__literal(label)]) -%}{%- endfor %}
+select failed_check, n_rows
 from (
     select
-        case
+        checks.failed_check,
+        case checks.check_index
         {%- for condition, label in row_checks %}
-            when {{ condition }} then {{ cuped.cuped__literal(label) }}
+            when {{ loop.index0 }} then counts.check_{{ loop.index0 }}
         {%- endfor %}
-        end as failed_check
-    from {{ model }}
+        end as n_rows
+    from (
+        select
+        {%- for condition, label in row_checks %}
+            sum(case when {{ condition }} then 1 else 0 end) as check_{{ loop.index0 }}{{ "," if not loop.last }}
+        {%- endfor %}
+        from {{ model }}
+    ) counts
+    cross join (
+{{ cuped.cuped__values(check_rows, ['check_index', 'failed_check']) }}
+    ) checks
 ) checked
-where failed_check is not null
-group by failed_check
+where n_rows > 0
 {%- endif %}
 {%- if row_checks and unique %}
 
