@@ -329,6 +329,9 @@ class ExperimentContext:
         srm_flag: The overall segment's sample-ratio-mismatch flag (``cuped_health.srm_flag``).
         srm_p_value: Its p-value, for the reasons text.
         planned_units: The experiment's planned total units (``planned_units``).
+        guardrails: The experiment's configured guardrail metrics: one a treatment variant has
+            no comparison of (a variant without analysed units) cannot be tested, and counts in
+            its ``guardrails_undetermined``.
     """
 
     experiment_id: str
@@ -337,6 +340,7 @@ class ExperimentContext:
     srm_flag: bool
     srm_p_value: float | None = None
     planned_units: int = DEFAULT_PLANNED_N
+    guardrails: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"experiment {self.experiment_id!r}"
@@ -368,6 +372,7 @@ class ExperimentContext:
         *,
         control_variant: str,
         planned_units: int = DEFAULT_PLANNED_N,
+        guardrails: tuple[str, ...] = (),
     ) -> ExperimentContext:
         """From the ``cuped_health`` rows of one experiment's overall segment (``variant``,
         ``n_units``, ``srm_flag``, ``srm_p_value``; other segments are skipped).
@@ -390,6 +395,7 @@ class ExperimentContext:
             srm_flag=flags.pop(),
             srm_p_value=_number(overall[0].get("srm_p_value")),
             planned_units=int(planned_units),
+            guardrails=tuple(guardrails),
         )
 
 
@@ -418,8 +424,10 @@ class Decision:
     """The recommendation for one experiment × treatment variant (module docstring).
 
     Counts: ``n_primary`` primaries of which ``primaries_improved``/``primaries_worsened``;
-    ``n_guardrails`` guardrails of which ``guardrails_non_inferior``, ``guardrails_breached``
-    (significantly worse than control) and ``guardrails_undetermined``; ``n_secondary``
+    ``n_guardrails`` guardrails compared, of which ``guardrails_non_inferior``,
+    ``guardrails_breached`` (significantly worse than control) and ``guardrails_undetermined``,
+    which also counts the configured guardrails not compared (``ExperimentContext.guardrails``:
+    a variant without analysed units); ``n_secondary``
     secondaries (never part of the decision). ``inference``: the tests used. ``metrics``: the
     verdict of every metric of the variant (not a table column).
     """
@@ -695,6 +703,9 @@ def _decide_variant(
     worse += [v for v in guardrails if v.verdict == "breached"]
     non_inferior = [v for v in guardrails if v.verdict == "non_inferior"]
     undetermined = [v for v in guardrails if v.verdict == "undetermined"]
+    # configured guardrails this variant has no comparison of (it has no analysed units)
+    compared = {v.result.metric_name for v in guardrails}
+    untested = [name for name in context.guardrails if name not in compared]
 
     unhealthy = _unhealthy_reasons(context, variant)
     planned_reached = context.n_units >= context.planned_units
@@ -729,6 +740,10 @@ def _decide_variant(
     if unhealthy:
         # what would roll back once healthy, so that a failed CI check names the metric
         details.extend(_worse_clause(v) for v in worse)
+        details.extend(
+            f"{name} (guardrail) cannot be tested: no comparison for this variant"
+            for name in untested
+        )
     else:
         details.extend(_guardrail_clause(v) for v in guardrails)
         if alpha is not None:
@@ -751,7 +766,7 @@ def _decide_variant(
         n_guardrails=len(guardrails),
         guardrails_non_inferior=len(non_inferior),
         guardrails_breached=sum(v.verdict == "breached" for v in guardrails),
-        guardrails_undetermined=len(undetermined),
+        guardrails_undetermined=len(undetermined) + len(untested),
         n_secondary=len(by_role["secondary"]),
         metrics=tuple(verdicts),
     )

@@ -1312,8 +1312,11 @@ def decisions_rows(
         ValueError: from :func:`decide` or :meth:`MetricResult.from_row`, naming the experiment.
     """
     plans: dict[Any, Row] = {}
+    guardrails: dict[Any, list[str]] = defaultdict(list)
     for row in plan_rows:
         plans.setdefault(row["experiment_id"], row)
+        if row.get("metric_role") == "guardrail":
+            guardrails[row["experiment_id"]].append(str(row["metric_name"]))
     health: dict[Any, list[Row]] = defaultdict(list)
     for row in health_rows:
         if row["segment_name"] == "all" and row["segment_value"] == "all":
@@ -1326,7 +1329,10 @@ def decisions_rows(
         if health.get(experiment_id):
             contexts.append(
                 ExperimentContext.from_health_rows(
-                    health[experiment_id], control_variant=control, planned_units=planned
+                    health[experiment_id],
+                    control_variant=control,
+                    planned_units=planned,
+                    guardrails=tuple(guardrails[experiment_id]),
                 )
             )
         else:
@@ -1337,6 +1343,7 @@ def decisions_rows(
                     variant_units=(),
                     srm_flag=False,
                     planned_units=planned,
+                    guardrails=tuple(guardrails[experiment_id]),
                 )
             )
     results = [

@@ -169,6 +169,35 @@ def test_an_experiment_without_units_gets_one_unhealthy_row(data) -> None:
     assert (e3[0]["n_primary"], e3[0]["n_guardrails"], e3[0]["n_secondary"]) == (0, 0, 0)
 
 
+def test_a_guardrail_a_variant_cannot_be_compared_on_is_undetermined(data) -> None:
+    # e1 lists a variant d without analysed units, and e3 has no unit at all: neither can test
+    # e1's or e3's guardrail, so it counts as undetermined (which guardrails_hold with
+    # require_non_inferior fails on) and the reasons name it; the comparison counts stay 0.
+    counts = [*data["counts"]]
+    counts.append({**counts[0], "variant": "d", "n_units": 0})
+    plans = [
+        *data["plans"],
+        _plan("e3", "revenue", metric_role="primary"),
+        _plan(
+            "e3",
+            "latency",
+            metric_role="guardrail",
+            non_inferiority_margin=1.0,
+            non_inferiority_margin_kind="absolute",
+        ),
+    ]
+    results = results_rows(data["moments"], plans)
+    rows = decisions_rows(results, health_rows(counts), plans)
+    by_key = {(r["experiment_id"], r["variant"]): r for r in rows}
+    for key in (("e1", "d"), ("e3", None)):
+        row = by_key[key]
+        assert row["decision"] == "unhealthy", key
+        assert (row["n_guardrails"], row["guardrails_undetermined"]) == (0, 1), key
+        assert "latency (guardrail) cannot be tested: no comparison" in row["reasons"], key
+    # a variant with units compares its guardrail: nothing is added
+    assert by_key[("e1", "b")]["n_guardrails"] == 1
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -230,8 +230,8 @@ def override_tables(override_build: DbtRun) -> dict[str, list[dict]]:
 def test_breach_fails_the_build_and_missing_control_warns(override_build: DbtRun) -> None:
     output = " ".join(override_build.output.split())
     assert override_build.returncode != 0
-    assert "Failure in test cuped_guardrails_hold_cuped_decisions_" in output
-    assert "Warning in test cuped_control_present_cuped_decisions_" in output
+    assert "Failure in test cuped_decisions_guardrails_hold " in output
+    assert "Warning in test cuped_decisions_control_present " in output
     # each failing row is logged with the experiment, the variant and the decision's reasons
     assert (
         'cuped: guardrails_hold (on "cuped"."main"."cuped_decisions") does not hold: '

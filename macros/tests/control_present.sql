@@ -5,7 +5,7 @@
 -#}
 {% test control_present(model, column_name='control_present') %}
 {%- set failing %}
-select experiment_id, variant, control_variant, reasons
+select *
 from {{ model }}
 where not {{ column_name }}
 {%- endset %}
