@@ -572,6 +572,112 @@ def floor_check(database: Path) -> str:
         return compare_moments(lambda sql: con.execute(sql).fetchall())
 
 
+#: The public tables of the least dbt project (--dbt-floor): as many as the package publishes
+#: from its statistics model (cuped_results, _decisions, _health, _balance, _power, _results_daily).
+DBT_FLOOR_TABLES = ("results", "decisions", "health", "balance", "power", "results_daily")
+
+DBT_FLOOR_PYTHON = """
+def model(dbt, session):
+    dbt.config(materialized="table")
+    import pandas as pd
+    from cuped_stats.io import read_columns
+    from cuped_stats.tables import results_table  # noqa: F401  (the imports the package pays)
+
+    moments = read_columns(dbt.ref("floor_moments"))
+    names = [name for name in moments if name.startswith(("mean__", "cov__"))]
+    rows = []
+    for table_name in TABLES:
+        for i, experiment_id in enumerate(moments["experiment_id"]):
+            rows.append({
+                "table_name": table_name,
+                "experiment_id": experiment_id,
+                "variant": moments["variant"][i],
+                "value": sum(float(moments[name][i] or 0.0) for name in names),
+            })
+    return pd.DataFrame(rows)
+"""
+
+
+def write_dbt_floor_project(project: Path, database: Path) -> None:
+    """The least dbt project that publishes what the package publishes, the dbt floor: the floor
+    statement as one table model, one Python model reading it with the statistics core imported
+    (the package's statistics take milliseconds; its Python model pays the imports and dbt's
+    Python-model machinery), six contracted SQL tables over it, an incremental history of the
+    results by day, and a data test on each of those seven tables. What dbt itself costs for a
+    pipeline of that shape, with none of the package's validation, caps, segments or health work
+    beyond what the floor statement computes."""
+    models = project / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    body = floor_sql().split(" as\n", 1)[1]
+    for table in ("assignments", "users", "sessions", "orders"):
+        body = re.sub(
+            rf"\b(from|join) {table}\b", rf"\1 {{{{ source('bench', '{table}') }}}}", body
+        )
+    (models / "floor_moments.sql").write_text(body)
+    (models / "floor_statistics.py").write_text(
+        DBT_FLOOR_PYTHON.replace("TABLES", repr(DBT_FLOOR_TABLES)).lstrip()
+    )
+    yml = ["version: 2", "models:"]
+    for table in DBT_FLOOR_TABLES:
+        (models / f"floor_{table}.sql").write_text(
+            "select cast(experiment_id as varchar) as experiment_id,\n"
+            "    cast(variant as varchar) as variant,\n"
+            "    cast(value as double) as value,\n"
+            "    cast(current_timestamp as timestamp) as computed_at\n"
+            "from {{ ref('floor_statistics') }}\n"
+            f"where table_name = '{table}'\n"
+        )
+        yml += [
+            f"  - name: floor_{table}",
+            "    config: {contract: {enforced: true}}",
+            "    columns:",
+            "      - {name: experiment_id, data_type: varchar, data_tests: [not_null]}",
+            "      - {name: variant, data_type: varchar}",
+            "      - {name: value, data_type: double}",
+            "      - {name: computed_at, data_type: timestamp}",
+        ]
+    yml += [
+        "  - name: floor_history",
+        "    columns:",
+        "      - {name: as_of_date, data_tests: [not_null]}",
+    ]
+    (models / "_floor_models.yml").write_text("\n".join(yml) + "\n")
+    (models / "floor_history.sql").write_text(
+        "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
+        "unique_key='as_of_date') }}\n"
+        "select current_date as as_of_date, * from {{ ref('floor_results') }}\n"
+    )
+    (models / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
+    (project / "dbt_project.yml").write_text(
+        "name: cuped_dbt_floor\nversion: '1.0.0'\nconfig-version: 2\nprofile: cuped_bench\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+        "models:\n  cuped_dbt_floor:\n    +materialized: table\n"
+    )
+    (project / "profiles.yml").write_text(
+        "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
+        f"      path: {json.dumps(str(database))}\n      threads: 2\n"
+    )
+
+
+def bench_dbt_floor(work: Path, database: Path) -> dict:
+    """(e) the dbt floor (write_dbt_floor_project): its own fixed cost, then its build, both
+    after a warm-up parse, as the package's are measured."""
+    project = work / "project_dbt_floor"
+    write_dbt_floor_project(project, database)
+    env = dbt_env()
+    run_quiet(dbt_command(project, "parse"), cwd=project, env=env, label="dbt floor: parse")
+    empty = measure(
+        dbt_command(project, "run", "--select", NO_SUCH_MODEL),
+        cwd=project,
+        env=env,
+        label="(e) dbt floor: its fixed cost",
+    )
+    build = measure(
+        dbt_command(project, "build"), cwd=project, env=env, label="(e) dbt floor: dbt build"
+    )
+    return {"empty": empty, "build": build, "nodes": node_timings(project / "target")}
+
+
 #: The floor's variables under the names the package gives them in cuped__arm_moments.
 FLOOR_TO_PACKAGE = {
     "revenue_post": "metric_0_post",
@@ -870,6 +976,7 @@ def bench_scale(
     except Exception as error:  # the package's column names may have changed
         out["floor_check"] = f"check not possible: {str(error).splitlines()[0]}"
     print(f"  floor vs package: {out['floor_check']}", flush=True)
+    out["dbt_floor"] = bench_dbt_floor(work, database) if args.dbt_floor else None
 
     try:
         out["python"] = python_step(database, args.python_repeats)
@@ -1604,6 +1711,29 @@ def print_report(results: list[dict], top: int) -> None:
             "    floor query alone (inside its process)", f"{r['floor_query_seconds']:.2f}", ""
         )
         table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
+        if r.get("dbt_floor"):
+            d = r["dbt_floor"]
+            least = d["build"]["wall"] - d["empty"]["wall"]
+            table_row(
+                "(e) dbt floor: dbt build (floor + Python + 7 tables)",
+                f"{d['build']['wall']:.2f}",
+                fmt_mb(d["build"]["rss_mb"]),
+            )
+            table_row(
+                "    its fixed cost: dbt run --select <none>",
+                f"{d['empty']['wall']:.2f}",
+                fmt_mb(d["empty"]["rss_mb"]),
+            )
+            table_row(
+                "time ratio   (dbt floor - its fixed cost) / floor",
+                f"{least / floor['wall']:.2f}",
+                "",
+            )
+            table_row(
+                "             (package - fixed cost) / (dbt floor - its fixed)",
+                f"{(build['wall'] - empty['wall']) / least:.2f}",
+                "",
+            )
         parse_cost = r["full_parse"]["wall"] - r["parse_without_package"]["wall"]
         table_row("full parse: the package adds", f"{parse_cost:.2f}", "")
         _python_models_row(r["nodes"])
@@ -1715,6 +1845,13 @@ def main(argv: list[str] | None = None) -> None:
         help="reuse a DuckDB file in the workdir that has the requested row counts",
     )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--dbt-floor",
+        action="store_true",
+        help="also build the least dbt project publishing what the package publishes (the floor "
+        "as one model, one Python model, six contracted tables, a history, seven data tests) and "
+        "report its ratio: what dbt itself costs for that shape",
+    )
     parser.add_argument(
         "--profile-models",
         nargs="+",
