@@ -594,21 +594,28 @@ def model(dbt, session):
                 "variant": moments["variant"][i],
                 "value": sum(float(moments[name][i] or 0.0) for name in names),
             })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return session.createDataFrame(frame) if hasattr(session, "createDataFrame") else frame
 """
 
 
-def write_dbt_floor_project(project: Path, database: Path) -> None:
+def write_dbt_floor_project(
+    project: Path, database: Path | None, target: str = "duckdb", threads: int | None = None
+) -> None:
     """The least dbt project that publishes what the package publishes, the dbt floor: the floor
     statement as one table model, one Python model reading it with the statistics core imported
     (the package's statistics take milliseconds; its Python model pays the imports and dbt's
     Python-model machinery), six contracted SQL tables over it, an incremental history of the
     results by day, and a data test on each of those seven tables. What dbt itself costs for a
     pipeline of that shape, with none of the package's validation, caps, segments or health work
-    beyond what the floor statement computes."""
+    beyond what the floor statement computes. On Spark (``target="spark"``): Parquet tables in
+    the schema ``SPARK_MODEL_SCHEMA`` + ``_floor``, the history by `insert_overwrite` of its day's
+    partition (Spark has no `delete+insert`), dbt-spark's `session` method."""
     models = project / "models"
     models.mkdir(parents=True, exist_ok=True)
-    body = floor_sql().split(" as\n", 1)[1]
+    spark = target == "spark"
+    text = "string" if spark else "varchar"
+    body = floor_sql("spark" if spark else "duckdb").split(" as\n", 1)[1]
     for table in ("assignments", "users", "sessions", "orders"):
         body = re.sub(
             rf"\b(from|join) {table}\b", rf"\1 {{{{ source('bench', '{table}') }}}}", body
@@ -620,8 +627,8 @@ def write_dbt_floor_project(project: Path, database: Path) -> None:
     yml = ["version: 2", "models:"]
     for table in DBT_FLOOR_TABLES:
         (models / f"floor_{table}.sql").write_text(
-            "select cast(experiment_id as varchar) as experiment_id,\n"
-            "    cast(variant as varchar) as variant,\n"
+            f"select cast(experiment_id as {text}) as experiment_id,\n"
+            f"    cast(variant as {text}) as variant,\n"
             "    cast(value as double) as value,\n"
             "    cast(current_timestamp as timestamp) as computed_at\n"
             "from {{ ref('floor_statistics') }}\n"
@@ -631,8 +638,8 @@ def write_dbt_floor_project(project: Path, database: Path) -> None:
             f"  - name: floor_{table}",
             "    config: {contract: {enforced: true}}",
             "    columns:",
-            "      - {name: experiment_id, data_type: varchar, data_tests: [not_null]}",
-            "      - {name: variant, data_type: varchar}",
+            f"      - {{name: experiment_id, data_type: {text}, data_tests: [not_null]}}",
+            f"      - {{name: variant, data_type: {text}}}",
             "      - {name: value, data_type: double}",
             "      - {name: computed_at, data_type: timestamp}",
         ]
@@ -642,21 +649,37 @@ def write_dbt_floor_project(project: Path, database: Path) -> None:
         "      - {name: as_of_date, data_tests: [not_null]}",
     ]
     (models / "_floor_models.yml").write_text("\n".join(yml) + "\n")
-    (models / "floor_history.sql").write_text(
-        "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
-        "unique_key='as_of_date') }}\n"
-        "select current_date as as_of_date, * from {{ ref('floor_results') }}\n"
+    strategy = (
+        "incremental_strategy='insert_overwrite', partition_by=['as_of_date']"
+        if spark
+        else "incremental_strategy='delete+insert', unique_key='as_of_date'"
     )
-    (models / "_bench_sources.yml").write_text(textwrap.dedent(SOURCES_YML).lstrip())
+    (models / "floor_history.sql").write_text(
+        f"{{{{ config(materialized='incremental', {strategy}) }}}}\n"
+        "select * , current_date as as_of_date from {{ ref('floor_results') }}\n"
+    )
+    sources = textwrap.dedent(SOURCES_YML).lstrip()
+    if spark:
+        sources = sources.replace("schema: main", f"schema: {SPARK_DATA_SCHEMA}")
+    (models / "_bench_sources.yml").write_text(sources)
     (project / "dbt_project.yml").write_text(
         "name: cuped_dbt_floor\nversion: '1.0.0'\nconfig-version: 2\nprofile: cuped_bench\n"
         "flags:\n  send_anonymous_usage_stats: false\n"
         "models:\n  cuped_dbt_floor:\n    +materialized: table\n"
+        + ("    +file_format: parquet\n" if spark else "")
     )
-    (project / "profiles.yml").write_text(
-        "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
-        f"      path: {json.dumps(str(database))}\n      threads: 2\n"
-    )
+    if spark:
+        profile = (
+            "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: spark\n"
+            f"      method: session\n      host: NA\n      schema: {SPARK_MODEL_SCHEMA}_floor\n"
+            f"      threads: {threads or 1}\n"
+        )
+    else:
+        profile = (
+            "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
+            f"      path: {json.dumps(str(database))}\n      threads: 2\n"
+        )
+    (project / "profiles.yml").write_text(profile)
 
 
 def bench_dbt_floor(work: Path, database: Path) -> dict:
@@ -1583,6 +1606,26 @@ def bench_spark(work: Path, units: int, events: int, args: argparse.Namespace) -
                 lambda: dbt_in_process(project, "build"),
                 allow_failure=True,
             )
+            out["dbt_floor"] = None
+            if args.dbt_floor:
+                least = work / "project_dbt_floor"
+                spark.sql(f"drop database if exists {SPARK_MODEL_SCHEMA}_floor cascade")
+                write_dbt_floor_project(least, None, target="spark", threads=args.threads)
+                ok, output = dbt_in_process(least, "parse")
+                if not ok:
+                    raise SystemExit(f"dbt floor: parse failed:\n{output[-6000:]}")
+                floor_empty = measure_in_process(
+                    "(e) dbt floor: its fixed cost",
+                    lambda: dbt_in_process(least, "run", "--select", NO_SUCH_MODEL),
+                )
+                floor_build = measure_in_process(
+                    "(e) dbt floor: dbt build", lambda: dbt_in_process(least, "build")
+                )
+                out["dbt_floor"] = {
+                    "empty": floor_empty,
+                    "build": floor_build,
+                    "nodes": node_timings(least / "target"),
+                }
         out["nodes"] = node_timings(project / "target")
         out["failed_nodes"] = [
             n["node"].split(".")[2]
@@ -1615,6 +1658,30 @@ def bench_spark(work: Path, units: int, events: int, args: argparse.Namespace) -
     return out
 
 
+def _dbt_floor_rows(r: dict, floor_wall: float) -> None:
+    """The rows of (e), the dbt floor (--dbt-floor), when it was measured."""
+    if not r.get("dbt_floor"):
+        return
+    d, build, empty = r["dbt_floor"], r["build"], r["empty"]
+    least = d["build"]["wall"] - d["empty"]["wall"]
+    table_row(
+        "(e) dbt floor: dbt build (floor + Python + 7 tables)",
+        f"{d['build']['wall']:.2f}",
+        fmt_mb(d["build"]["rss_mb"]),
+    )
+    table_row(
+        "    its fixed cost: dbt run --select <none>",
+        f"{d['empty']['wall']:.2f}",
+        fmt_mb(d["empty"]["rss_mb"]),
+    )
+    table_row("time ratio   (dbt floor - its fixed cost) / floor", f"{least / floor_wall:.2f}", "")
+    table_row(
+        "             (package - fixed cost) / (dbt floor - its fixed)",
+        f"{(build['wall'] - empty['wall']) / least:.2f}",
+        "",
+    )
+
+
 def print_spark_report(r: dict) -> None:
     build, empty, floor = r["build"], r["empty"], r["floor"]
     time_ratio = (build["wall"] - empty["wall"]) / floor["wall"]
@@ -1634,6 +1701,7 @@ def print_spark_report(r: dict) -> None:
     table_row("    local SparkSession start (JVM)", f"{r['jvm_start']:.2f}", "")
     table_row("    data generation in Spark", f"{r['data']['seconds']:.2f}", "")
     table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
+    _dbt_floor_rows(r, floor["wall"])
     _python_models_row(r["nodes"])
     print(
         "peak RSS: this process and its JVM during the phase (the JVM keeps the heap it grew, "
@@ -1711,29 +1779,7 @@ def print_report(results: list[dict], top: int) -> None:
             "    floor query alone (inside its process)", f"{r['floor_query_seconds']:.2f}", ""
         )
         table_row("time ratio   (package - fixed cost) / floor", f"{time_ratio:.2f}", "")
-        if r.get("dbt_floor"):
-            d = r["dbt_floor"]
-            least = d["build"]["wall"] - d["empty"]["wall"]
-            table_row(
-                "(e) dbt floor: dbt build (floor + Python + 7 tables)",
-                f"{d['build']['wall']:.2f}",
-                fmt_mb(d["build"]["rss_mb"]),
-            )
-            table_row(
-                "    its fixed cost: dbt run --select <none>",
-                f"{d['empty']['wall']:.2f}",
-                fmt_mb(d["empty"]["rss_mb"]),
-            )
-            table_row(
-                "time ratio   (dbt floor - its fixed cost) / floor",
-                f"{least / floor['wall']:.2f}",
-                "",
-            )
-            table_row(
-                "             (package - fixed cost) / (dbt floor - its fixed)",
-                f"{(build['wall'] - empty['wall']) / least:.2f}",
-                "",
-            )
+        _dbt_floor_rows(r, floor["wall"])
         parse_cost = r["full_parse"]["wall"] - r["parse_without_package"]["wall"]
         table_row("full parse: the package adds", f"{parse_cost:.2f}", "")
         _python_models_row(r["nodes"])
