@@ -775,6 +775,19 @@ def test_unit_ids_that_do_not_read_as_the_assignments_type_stop_the_build(
     ):
         assert fragment in output, run.output[-3000:]
 
+    # an id that casts, but to another id: DuckDB reads '2.5' as 3 (and '0x10' as 16, '0003' as
+    # 3), which would count the row for unit 3; it stops the build too
+    odd = "2.5,2026-03-20 09:00:00,1000.00\n" if relation == "events" else "2.5,7\n"
+    (root / "seeds" / f"{relation}.csv").write_text(files[f"{relation}.csv"] + odd)
+    run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config})
+    assert run.returncode != 0
+    output = " ".join(run.output.split())
+    fragment = (
+        f'its id \'2.5\' of "cuped"."main"."{relation}" is not a bigint as written (it would be '
+        "read as 3)"
+    )
+    assert fragment in output, run.output[-3000:]
+
 
 def test_a_column_named_like_a_keyword_is_quoted(tmp_path) -> None:
     """`at` is a column name DuckDB parses only quoted (`cast(at as timestamp)` is a syntax

@@ -115,9 +115,15 @@
       {%- set target = expected if kinds[1] == 'text' else found -%}
       {%- set probe = cuped.cuped__try_cast('ids.id', target) -%}
       {%- if probe -%}
-        {%- set rows = run_query('select id from (select ' ~ text_side[1] ~ ' as id from ' ~ text_side[0] ~ ') as ids where ids.id is not null and ' ~ probe ~ ' is null limit 1').rows -%}
-        {%- if rows | length > 0 -%}
+        {#- an id must read back as it is written: a cast alone reads '2.5' as 3, '0x10' as 16,
+            '1e3' and '1_000' as 1000 and '0003' as 3 (DuckDB), joining events to another unit -#}
+        {%- set written = 'lower(ids.id)' if (target | lower) == 'uuid' else 'ids.id' -%}
+        {%- set read_back = 'cast(' ~ probe ~ ' as ' ~ dbt.type_string() ~ ')' -%}
+        {%- set rows = run_query('select id, ' ~ read_back ~ ' from (select ' ~ text_side[1] ~ ' as id from ' ~ text_side[0] ~ ') as ids where ids.id is not null and (' ~ probe ~ ' is null or ' ~ read_back ~ ' <> ' ~ written ~ ') limit 1').rows -%}
+        {%- if rows | length > 0 and rows[0][1] is none -%}
           {%- do problem.update({'why': "its id '" ~ rows[0][0] ~ "' of " ~ text_side[0] ~ " is not a " ~ target}) -%}
+        {%- elif rows | length > 0 -%}
+          {%- do problem.update({'why': "its id '" ~ rows[0][0] ~ "' of " ~ text_side[0] ~ " is not a " ~ target ~ " as written (it would be read as " ~ rows[0][1] ~ ")"}) -%}
         {%- endif -%}
       {%- else -%}
         {%- do problem.update({'why': "this warehouse does not compare the two"}) -%}
