@@ -412,6 +412,70 @@ def test_rows_that_apply_to_nothing_are_named_in_warnings(reliability: DbtRun) -
         assert message in output, output[-4000:]
 
 
+def test_inputs_that_match_nothing_are_named_in_warnings(tmp_path) -> None:
+    """A metric that no event counts for (here a filter nothing passes), attributes of which no
+    analysed unit has a row (ids of other units) and assignments without a row each build
+    green tables of zeros, nulls or nothing: each is named in a warning."""
+    files = _reliability_files()
+    files["attrs.csv"] = "unit_id,ltv\n" + "".join(f"{1000 + k},{k}\n" for k in range(20))
+    config = {
+        **RELIABILITY_CONFIG,
+        "metrics": [
+            {**RELIABILITY_CONFIG["metrics"][0], "covariates": ["pre_period", "ltv"]},
+            {
+                "name": "refunds",
+                "source": "events",
+                "timestamp_column": "event_at",
+                "value": "amount",
+                "filter": "amount < 0",
+            },
+        ],
+        "unit_attributes": {"relation": "attrs", "unit_column": "unit_id", "columns": ["ltv"]},
+    }
+    root, work = tmp_path / "p", tmp_path / "w"
+    _write_project(root, files, RELIABILITY_SEEDS)
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    args = ["build", "--select", "+cuped_health", "--exclude-resource-type", "test"]
+    run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+    output = " ".join(run.output.split())
+    for experiment in ("ok", "odd_times"):
+        assert (
+            f"cuped: metric 'refunds' is 0 for every analysed unit of experiment '{experiment}' "
+            "(20 units): no row of events counted for them in the metric's window. Check its "
+            "`source`, `unit_column`, `timestamp_column`, `filter` and `value`"
+        ) in output, output[-4000:]
+        assert (
+            f"cuped: no analysed unit of experiment '{experiment}' (20 units) has a row in the "
+            "`unit_attributes` relation attrs (by its column 'unit_id')"
+        ) in output, output[-4000:]
+    assert "metric 'spend' is 0" not in output
+
+    (root / "seeds" / "exposures.csv").write_text("experiment_id,unit_id,variant,assigned_at\n")
+    run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+    assert (
+        "cuped: the assignments relation exposures has no rows, so every table of the package is "
+        "empty."
+    ) in " ".join(run.output.split()), run.output[-4000:]
+
+    # a continuous column as a segment: 60 units, 60 values
+    at = "2026-03-15 12:00:00"
+    (root / "seeds" / "exposures.csv").write_text(
+        "experiment_id,unit_id,variant,assigned_at\n"
+        + "".join(f"ok,{k},{('control', 'treatment')[k % 2]},{at}\n" for k in range(60))
+    )
+    (root / "seeds" / "attrs.csv").write_text(
+        "unit_id,ltv\n" + "".join(f"{k},{k}\n" for k in range(60))
+    )
+    config = {**config, "segments": ["ltv"]}
+    run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
+    output = " ".join(run.output.split())
+    assert (
+        "cuped: segment 'ltv' has 60 values, so every metric gets a result row for each, most "
+        "with too few units to compare"
+    ) in output, output[-4000:]
+    assert "has a row in the `unit_attributes` relation" not in output
+
+
 def test_events_at_infinity_or_outside_1900_to_2200_count_in_no_metric(
     reliability: DbtRun,
 ) -> None:

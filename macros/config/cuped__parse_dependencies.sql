@@ -52,7 +52,7 @@
     {{ cuped.cuped__warn_missing_controls() }} {{ cuped.cuped__warn_unknown_experiment_settings() }}
     {{ cuped.cuped__naive_utc() }} {{ cuped.cuped__is_text_type() }}
     {{ cuped.cuped__expression_type() }} {{ cuped.cuped__type_of() }} {{ cuped.cuped__check_incremental_pair() }} {{ cuped.cuped__check_text_times() }} {{ cuped.cuped__sl_value() }} {{ cuped.cuped__regex_matches() }}
-    {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }}
+    {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }} {{ cuped.cuped__warn_empty_inputs() }}
     {{ cuped.cuped__window_end() }} {{ cuped.cuped__event_at() }} {{ cuped.cuped__time_in_range() }} {{ cuped.cuped__event_time_kept() }}
     {{ cuped.cuped__user_columns() }} {{ cuped.cuped__column_type() }} {{ cuped.cuped__check_unit_type() }} {{ cuped.cuped__unit_id_kind() }} {{ cuped.cuped__try_cast() }}
     {{ cuped.cuped__inputs_build() }} {{ cuped.cuped__python_statistics() }} {{ cuped.cuped__local_day_start() }} {{ cuped.cuped__metric_filter() }} {{ cuped.cuped__instant_to_wall_time() }}

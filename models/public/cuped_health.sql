@@ -4,7 +4,7 @@
   unit attributes, and, on the overall rows, every unit or assignment row left out and why.
 -#}
 
-{{ config(post_hook=["{{ cuped__warn_missing_controls() }}", "{{ cuped__warn_unknown_experiment_settings() }}"]) }}
+{{ config(post_hook=["{{ cuped__warn_missing_controls() }}", "{{ cuped__warn_unknown_experiment_settings() }}", "{{ cuped__warn_empty_inputs() }}"]) }}
 
 with srm as (
 
