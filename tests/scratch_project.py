@@ -119,7 +119,27 @@ seeds:
   - name: experiment_settings
     config:
       column_types: {experiment_id: varchar, control_variant: varchar}
+  - name: bad_times
+    config:
+      column_types:
+        experiment_id: varchar
+        unit_id: bigint
+        variant: varchar
+        control_variant: varchar
+        text_at: varchar
+        said_at: varchar
+        epoch_at: bigint
+        analysis_end_at: bigint
+        amount: double
 """
+
+#: Times the package cannot read (tests/test_bad_inputs.py points a variant's time column at one
+#: of its columns): text that is no time, and epoch seconds; the main build does not read it.
+BAD_TIMES = (
+    "experiment_id,unit_id,variant,control_variant,text_at,said_at,epoch_at,analysis_end_at,amount\n"
+    "main,1000,control,control,2026-03-16 09:00:00,2026-03-15 12:00:00,1773576000,1774872000,1.5\n"
+    "dirty,2000,control,control,12/03/2026 10:00,last tuesday,1773576000,1774872000,2.5\n"
+)
 
 
 def config_with(change) -> dict:
@@ -292,3 +312,4 @@ def write_project(root: Path, data: ScratchData) -> None:
     (seeds / "experiment_settings.csv").write_text(
         _csv("experiment_id,control_variant", data.settings)
     )
+    (seeds / "bad_times.csv").write_text(BAD_TIMES)

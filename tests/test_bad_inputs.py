@@ -83,7 +83,16 @@ ALL_METRICS = [*PLAIN_METRICS, sp.RATIO]
 
 BAD_COLUMN = 'event_at" from exposures; drop table exposures; --'
 
-#: Configuration variants, each run as its own dbt invocation: (command, vars change).
+UNIT_VALUES = ["build", "--select", "+cuped__unit_values", "--exclude-resource-type", "test"]
+ASSIGNMENT_ROWS = [
+    "build",
+    "--select",
+    "+cuped__assignment_rows",
+    "--exclude-resource-type",
+    "test",
+]
+
+#: Configuration variants, each run as its own dbt invocation: (command or arguments, vars change).
 VARIANTS = {
     "missing_timestamp_column": (
         "build",
@@ -115,6 +124,22 @@ VARIANTS = {
             {"name": "nested", "type": "ratio", "numerator": sp.RATIO, "denominator": "revenue"}
         ),
     ),
+    # time columns that cannot be read as times (the seed bad_times): each stops the build before
+    # a model reads it, so only what that model needs is built (epoch assignment times are
+    # refused by the check that refuses epoch event times)
+    "text_event_time": (
+        UNIT_VALUES,
+        lambda c: sp.metric(c, sp.REVENUE).update(source="bad_times", timestamp_column="text_at"),
+    ),
+    "epoch_event_time": (
+        UNIT_VALUES,
+        lambda c: sp.metric(c, sp.REVENUE).update(source="bad_times", timestamp_column="epoch_at"),
+    ),
+    "text_assignment_time": (
+        ASSIGNMENT_ROWS,
+        lambda c: c.update(assignments="bad_times", assignment_columns={"assigned_at": "said_at"}),
+    ),
+    "epoch_analysis_end": (ASSIGNMENT_ROWS, lambda c: c.update(experiments="bad_times")),
 }
 
 
@@ -156,7 +181,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Scratch:
     run_dbt(["deps"], project_dir=root, work_dir=tmp_path_factory.mktemp("deps")).check()
     jobs = {"main": (["build"], None)}
     for name, (command, change) in VARIANTS.items():
-        jobs[name] = ([command], sp.config_with(change))
+        args = command if isinstance(command, list) else [command]
+        jobs[name] = (args, sp.config_with(change))
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             name: pool.submit(
@@ -351,6 +377,55 @@ def test_metric_source_without_a_configured_column_fails_naming_metric_and_colum
     scratch: Scratch, variant: str, metric: str, key: str, column: str
 ) -> None:
     _assert_compile_error(scratch.variants[variant], [f"metric '{metric}'", key, column])
+
+
+# --- time columns that cannot be read as times -----------------------------------------------
+
+BAD_TIMES = '"cuped"."main"."bad_times"'
+NEEDED = (
+    "a time column is needed (timestamp, timestamp with time zone, date, or text of such values"
+)
+UNREADABLE = (
+    f"does not read as a time; {NEEDED}, e.g. '2026-03-12 10:00:00' or '2026-03-12'); parse the "
+    "text in a model of yours (e.g. with strptime or to_timestamp)."
+)
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        (
+            "text_event_time",
+            f"cuped: metric '{sp.REVENUE}': `timestamp_column`: column 'text_at' of {BAD_TIMES} "
+            f"is text, and its value '12/03/2026 10:00' {UNREADABLE}",
+        ),
+        (
+            "epoch_event_time",
+            f"cuped: metric '{sp.REVENUE}': `timestamp_column`: column 'epoch_at' of {BAD_TIMES} "
+            f"is BIGINT; {NEEDED}); convert epoch numbers in a model of yours, e.g. "
+            "to_timestamp(epoch_at).",
+        ),
+        (
+            "text_assignment_time",
+            "cuped: `assignment_columns.assigned_at` (assignments bad_times): column 'said_at' of "
+            f"{BAD_TIMES} is text, and its value 'last tuesday' {UNREADABLE}",
+        ),
+        (
+            "epoch_analysis_end",
+            "cuped: the `experiments` relation bad_times: column 'analysis_end_at' of "
+            f"{BAD_TIMES} is BIGINT; {NEEDED}); convert epoch numbers in a model of yours, e.g. "
+            "to_timestamp(analysis_end_at).",
+        ),
+    ],
+)
+def test_a_time_column_that_does_not_read_as_times_stops_the_build_naming_it(
+    scratch: Scratch, variant: str, message: str
+) -> None:
+    # text that is no time, or epoch numbers: refused before a model reads them (DuckDB's own
+    # errors, a conversion or binder error, named neither the metric nor the key)
+    run = scratch.variants[variant]
+    _assert_compile_error(run, ["Compilation Error"])
+    assert message in " ".join(run.output.split()), run.output[-3000:]
 
 
 # --- (7)-(9) configuration mistakes -----------------------------------------------------------

@@ -779,7 +779,8 @@ def test_text_times_with_an_offset_stop_the_build_naming_the_column(tmp_path) ->
     run = run_dbt(args, project_dir=root, work_dir=tmp_path / "w", variables=variables)
     assert run.returncode != 0
     message = (
-        'cuped: column \'event_at\' of "cuped"."main"."events" is text, and its value '
+        "cuped: metric 'spend': `timestamp_column`: column 'event_at' of "
+        '"cuped"."main"."events" is text, and its value '
         "'2026-03-20T14:00:00+05:00' has a UTC offset or time zone after the time"
     )
     assert message in " ".join(run.output.split()), run.output[-3000:]

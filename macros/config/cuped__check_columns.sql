@@ -15,7 +15,9 @@
 {#-
   At run time, check that a relation has the columns the configuration names, so a typo stops the
   build with the metric and key instead of a warehouse binder error. `checks` is a list of
-  [column, where] pairs; matching ignores case, as unquoted identifiers do.
+  [column, where] pairs; matching ignores case, as unquoted identifiers do. A check of three,
+  [column, where, 'time'], is of a time column: it must also read as times
+  (cuped__check_time_column).
 -#}
 {% macro cuped__check_columns(relation, checks) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -35,7 +37,42 @@
       {{ exceptions.raise_compiler_error("cuped: " ~ check[1] ~ ": column '" ~ check[0] ~ "' does not exist in " ~ relation ~ " (its columns: " ~ (names | join(', ')) ~ ").") }}
     {%- endif -%}
   {%- endfor -%}
+  {%- for check in checks if check | length > 2 and check[2] == 'time' -%}
+    {%- do cuped.cuped__check_time_column(relation, check[0], check[1]) -%}
+  {%- endfor -%}
   {{ return('') }}
+{% endmacro %}
+
+{#-
+  At run time, check that a time column of a user relation (`where` names its key) can be read as
+  times: a timestamp (with or without a time zone), a date, or text whose every value casts to a
+  timestamp. Any other type (epoch numbers, a time of day, a boolean) stops the build here, naming
+  the key, the relation, the column and its type, instead of a warehouse error naming none of them
+  (DuckDB: a binder error comparing BIGINT with TIMESTAMP, or a cast it has not implemented). A
+  text column is read once, by cuped__check_text_times, for a value with a UTC offset or one that
+  does not read as a time. Nothing where the type is not known.
+-#}
+{% macro cuped__check_time_column(relation, column, where) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set found = cuped.cuped__column_type(relation, column) -%}
+  {%- if cuped.cuped__is_text_type(found) -%}
+    {%- do cuped.cuped__check_text_times(relation, column, cuped.cuped__column(column), where) -%}
+  {%- elif found and not cuped.cuped__is_time_type(found) -%}
+    {%- set data_type = [] -%}
+    {%- for candidate in cuped.cuped__user_columns(relation) if candidate.name | lower == column | lower -%}
+      {%- do data_type.append(candidate.data_type) -%}
+    {%- endfor -%}
+    {%- set hint = "convert epoch numbers in a model of yours, e.g. to_timestamp(" ~ column ~ ")" if cuped.cuped__unit_id_kind(found) == 'number' else "cast it in a model of yours" -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": column '" ~ column ~ "' of " ~ relation ~ " is " ~ (data_type[0] if data_type else found) ~ "; a time column is needed (timestamp, timestamp with time zone, date, or text of such values); " ~ hint ~ ".") }}
+  {%- endif -%}
+  {{ return('') }}
+{% endmacro %}
+
+{#- Whether a (lower-cased) warehouse data type holds times the package reads as they are: a
+    timestamp of any precision, with or without a time zone (TIMESTAMP_NS, TIMESTAMPTZ,
+    timestamp_ntz, ...), a datetime or a date; not a time of day or an interval. -#}
+{% macro cuped__is_time_type(data_type) %}
+  {{- return(modules.re.search('date|timestamp', data_type | lower) is not none) -}}
 {% endmacro %}
 
 {#-

@@ -14,6 +14,10 @@
     {%- set relation = cuped.cuped__relation(config['experiments']) -%}
     {%- set where = "the `experiments` relation " ~ config['experiments'] -%}
     {%- do cuped.cuped__check_columns(relation, [['experiment_id', where], ['control_variant', where]]) -%}
+    {#- its optional analysis_end_at must read as times, as assigned_at does -#}
+    {%- if execute and cuped.cuped__column_type(relation, 'analysis_end_at') -%}
+      {%- do cuped.cuped__check_time_column(relation, 'analysis_end_at', where) -%}
+    {%- endif -%}
     {%- do cuped.cuped__check_unique_rows(relation, ['experiment_id'], where) -%}
   {%- endif -%}
   {%- if config['variant_weights'] -%}

@@ -55,6 +55,7 @@
     {{ cuped.cuped__warn_null_event_keys() }} {{ cuped.cuped__warn_unknown_configured_experiments() }} {{ cuped.cuped__warn_empty_inputs() }}
     {{ cuped.cuped__window_end() }} {{ cuped.cuped__event_at() }} {{ cuped.cuped__time_in_range() }} {{ cuped.cuped__event_time_kept() }}
     {{ cuped.cuped__user_columns() }} {{ cuped.cuped__column_type() }} {{ cuped.cuped__check_unit_type() }} {{ cuped.cuped__unit_id_kind() }} {{ cuped.cuped__try_cast() }}
+    {{ cuped.cuped__check_time_column() }} {{ cuped.cuped__is_time_type() }} {{ cuped.cuped__scan_where() }}
     {{ cuped.cuped__inputs_build() }} {{ cuped.cuped__python_statistics() }} {{ cuped.cuped__local_day_start() }} {{ cuped.cuped__metric_filter() }} {{ cuped.cuped__instant_to_wall_time() }}
     {{ dbt.current_timestamp() }} {{ dbt.datediff() }} {{ dbt.type_bigint() }} {{ dbt.type_int() }}
     {{ dbt.type_string() }} {{ dbt.type_timestamp() }}

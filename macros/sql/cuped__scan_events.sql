@@ -20,20 +20,20 @@
     {%- set metric = entry['metric'] -%}
     {%- if metric['semantic'] is none -%}
       {%- do checks.append([metric['unit_column'], "metric '" ~ metric['name'] ~ "': `unit_column`"]) -%}
-      {%- do checks.append([metric['timestamp_column'], "metric '" ~ metric['name'] ~ "': `timestamp_column`"]) -%}
+      {%- do checks.append([metric['timestamp_column'], "metric '" ~ metric['name'] ~ "': `timestamp_column`", 'time']) -%}
     {%- elif execute -%}
       {#- a Semantic Layer expr that is a plain column name is checked like a configured column -#}
       {%- set in_model = "metric '" ~ metric['name'] ~ "': semantic model '" ~ metric['semantic']['semantic_model'] ~ "'" -%}
-      {%- for column, what in [[metric['unit_column'], "entity '" ~ metric['semantic']['unit_entity'] ~ "'"], [metric['timestamp_column'], "time dimension '" ~ metric['semantic']['time_dimension'] ~ "'"]] -%}
+      {%- for column, what, kind in [[metric['unit_column'], "entity '" ~ metric['semantic']['unit_entity'] ~ "'", ''], [metric['timestamp_column'], "time dimension '" ~ metric['semantic']['time_dimension'] ~ "'", 'time']] -%}
         {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column) -%}
-          {%- do checks.append([column, in_model ~ ", " ~ what]) -%}
+          {%- do checks.append([column, in_model ~ ", " ~ what, kind]) -%}
         {%- endif -%}
       {%- endfor -%}
     {%- endif -%}
   {%- endfor -%}
   {%- if fixture is none -%}
-    {{- cuped.cuped__check_columns(relation, checks) -}}
     {%- set first = scan['metrics'][0]['metric'] -%}
+    {{- cuped.cuped__check_columns(relation, checks) -}}
     {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', first['unit_column']) -%}
       {{- cuped.cuped__check_unit_type(relation, first['unit_column'], "metric '" ~ first['name'] ~ "': " ~ ("`unit_column`" if first['semantic'] is none else "semantic model '" ~ first['semantic']['semantic_model'] ~ "', entity '" ~ first['semantic']['unit_entity'] ~ "'")) -}}
     {%- endif -%}
@@ -67,6 +67,18 @@
 {%- endmacro %}
 
 {#-
+  The key of a scan's relation (`what`: 'time', its time column), for a message: a hand-written
+  metric's `source` (`timestamp_column`); a Semantic Layer metric's semantic model (time
+  dimension).
+-#}
+{% macro cuped__scan_where(metric, what='relation') %}
+  {%- if metric['semantic'] is none -%}
+    {{- return("metric '" ~ metric['name'] ~ "': " ~ ("`timestamp_column`" if what == 'time' else "`source`")) -}}
+  {%- endif -%}
+  {{- return("metric '" ~ metric['name'] ~ "': semantic model '" ~ metric['semantic']['semantic_model'] ~ "'" ~ ((", time dimension '" ~ metric['semantic']['time_dimension'] ~ "'") if what == 'time' else "")) -}}
+{% endmacro %}
+
+{#-
   The event time of a scan's rows as a UTC instant, a SQL expression over `relation`: a column's
   type says whether it holds instants or wall-clock time (in `timezone`); so does the type of a
   Semantic Layer expression's values. `fixture` (the rows of the shipped test cuped.metric_values)
@@ -80,9 +92,13 @@
     {#- an SL expression of instants (TIMESTAMPTZ): converted to UTC, never cast in the session's zone -#}
     {%- set event_at = cuped.cuped__instant_to_utc(scan['timestamp_sql']) -%}
   {%- elif fixture or expression -%}
-    {#- an SL expression of text: wall-clock times, as a text column is read (an offset stops the build) -#}
+    {#- an SL expression of text: wall-clock times, as a text column is read (an offset, or a
+        value that is no time, stops the build); of another type than times (epoch numbers): stops -#}
+    {%- set where = cuped.cuped__scan_where(scan['metrics'][0]['metric'], 'time') if not fixture else '' -%}
     {%- if not fixture and cuped.cuped__is_text_type(expression_type) -%}
-      {%- do cuped.cuped__check_text_times(relation, scan['timestamp_column'], scan['timestamp_sql']) -%}
+      {%- do cuped.cuped__check_text_times(relation, scan['timestamp_column'], scan['timestamp_sql'], where) -%}
+    {%- elif not fixture and expression_type and not cuped.cuped__is_time_type(expression_type) -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": `expr` " ~ scan['timestamp_sql'] ~ " over " ~ relation ~ " gives " ~ expression_type ~ "; a time is needed (timestamp, timestamp with time zone, date, or text of such values); convert it in the `expr` or in a model of yours.") }}
     {%- endif -%}
     {%- set event_at = cuped.cuped__wall_time_to_utc('cast(' ~ scan['timestamp_sql'] ~ ' as ' ~ dbt.type_timestamp() ~ ')', timezone) -%}
   {%- else -%}
@@ -154,7 +170,7 @@
       {%- if cuped.cuped__is_zoned_type(data_type) -%}
         {%- set local = cuped.cuped__instant_to_wall_time(time_sql, timezone) -%}
       {%- elif cuped.cuped__is_text_type(data_type) -%}
-        {%- do cuped.cuped__check_text_times(relation, time_sql, time_sql) -%}
+        {%- do cuped.cuped__check_text_times(relation, time_sql, time_sql, "metric '" ~ metric['name'] ~ "': `filter`") -%}
         {%- set local = 'cast(' ~ time_sql ~ ' as ' ~ dbt.type_timestamp() ~ ')' -%}
       {%- endif -%}
     {%- endif -%}

@@ -61,17 +61,28 @@
 {#-
   A text column of times must hold wall-clock times: stop, naming the relation, the column and a
   value, if one carries a UTC offset or a zone name after its time (`...14:00:00+05:00`, `...Z`,
-  `... UTC`, `... Asia/Karachi`), which a cast to TIMESTAMP would drop. One query per relation and
-  column per run (it scans the column: only text columns pay it).
+  `... UTC`, `... Asia/Karachi`), which a cast to TIMESTAMP would drop, or if one does not read as
+  a time at all (`12/03/2026 10:00`, `last tuesday`: DuckDB would fail with a conversion error
+  naming neither the metric nor the key, Spark would read it as null and lose the row; found with
+  cuped__try_cast, so not on PostgreSQL, whose own error quotes the value). `where`, when given,
+  names the key that names the column. One query per relation and column per run (it scans the
+  column: only text columns pay it).
 -#}
-{% macro cuped__check_text_times(relation, column, sql) %}
+{% macro cuped__check_text_times(relation, column, sql, where=none) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set key = '__cuped_text_times__' ~ relation ~ '|' ~ column -%}
   {%- if graph.get(key) -%}{{ return('') }}{%- endif -%}
   {%- set pattern = '[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *([zZ]|[+-][0-9]{1,2}(:?[0-9]{2})?|[A-Za-z][A-Za-z0-9_/+-]*)$' -%}
-  {%- set found = run_query('select ' ~ sql ~ ' from ' ~ relation ~ ' where ' ~ cuped.cuped__regex_matches('trim(' ~ sql ~ ')', pattern) ~ ' limit 1') -%}
+  {%- set offset = cuped.cuped__regex_matches('trim(' ~ sql ~ ')', pattern) -%}
+  {%- set cast = cuped.cuped__try_cast(sql, dbt.type_timestamp()) -%}
+  {%- set unreadable = (sql ~ ' is not null and ' ~ cast ~ ' is null') if cast else '' -%}
+  {%- set found = run_query('select ' ~ sql ~ ', case when ' ~ offset ~ ' then 1 else 0 end from ' ~ relation ~ ' where ' ~ offset ~ ((' or (' ~ unreadable ~ ')') if unreadable else '') ~ ' limit 1') -%}
   {%- if found.rows | length > 0 -%}
-    {{ exceptions.raise_compiler_error("cuped: column '" ~ column ~ "' of " ~ relation ~ " is text, and its value '" ~ found.rows[0][0] ~ "' has a UTC offset or time zone after the time, which a cast to a timestamp drops (the instant would be read hours off). Store the column as a timestamp with time zone (e.g. cast it in a model over the relation), or write wall-clock times in `timezone` without an offset.") }}
+    {%- set prefix = "cuped: " ~ ((where ~ ": ") if where else "") ~ "column '" ~ column ~ "' of " ~ relation ~ " is text, and its value '" ~ found.rows[0][0] ~ "' " -%}
+    {%- if found.rows[0][1] == 1 -%}
+      {{ exceptions.raise_compiler_error(prefix ~ "has a UTC offset or time zone after the time, which a cast to a timestamp drops (the instant would be read hours off). Store the column as a timestamp with time zone (e.g. cast it in a model over the relation), or write wall-clock times in `timezone` without an offset.") }}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error(prefix ~ "does not read as a time; a time column is needed (timestamp, timestamp with time zone, date, or text of such values, e.g. '2026-03-12 10:00:00' or '2026-03-12'); parse the text in a model of yours (e.g. with strptime or to_timestamp).") }}
   {%- endif -%}
   {%- do graph.update({key: true}) -%}
   {{ return('') }}

@@ -10,7 +10,7 @@
 {%- set assignments = cuped__relation(config['assignments']) -%}
 {%- set checks = [] -%}
 {%- for key in ['experiment_id', 'unit_id', 'variant', 'assigned_at'] -%}
-  {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")"]) -%}
+  {%- do checks.append([columns[key], "`assignment_columns." ~ key ~ "` (assignments " ~ config['assignments'] ~ ")", 'time' if key == 'assigned_at' else '']) -%}
 {%- endfor -%}
 {#- the build's first model: the statistics model must be a table (cuped__check_materialization) -#}
 {{- cuped.cuped__check_materialization('model.cuped.cuped__statistics', 'table') -}}
