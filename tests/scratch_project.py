@@ -141,6 +141,10 @@ BAD_TIMES = (
     "dirty,2000,control,control,12/03/2026 10:00,last tuesday,1773576000,1774872000,2.5\n"
 )
 
+#: An ephemeral model over the events: a metric's `source` cannot be one (the main build does
+#: not read it).
+EPHEMERAL_EVENTS = "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('events') }}\n"
+
 
 def config_with(change) -> dict:
     """The `--vars` of a variant of the scratch configuration: ``change`` edits a deep copy."""
@@ -313,3 +317,5 @@ def write_project(root: Path, data: ScratchData) -> None:
         _csv("experiment_id,control_variant", data.settings)
     )
     (seeds / "bad_times.csv").write_text(BAD_TIMES)
+    (root / "models").mkdir()
+    (root / "models" / "ephemeral_events.sql").write_text(EPHEMERAL_EVENTS)

@@ -124,9 +124,9 @@ VARIANTS = {
             {"name": "nested", "type": "ratio", "numerator": sp.RATIO, "denominator": "revenue"}
         ),
     ),
-    # time columns that cannot be read as times (the seed bad_times): each stops the build before
-    # a model reads it, so only what that model needs is built (epoch assignment times are
-    # refused by the check that refuses epoch event times)
+    # time columns that cannot be read as times (the seed bad_times), and an ephemeral source:
+    # each stops the build before a model reads it, so only what that model needs is built (epoch
+    # assignment times are refused by the check that refuses epoch event times)
     "text_event_time": (
         UNIT_VALUES,
         lambda c: sp.metric(c, sp.REVENUE).update(source="bad_times", timestamp_column="text_at"),
@@ -140,6 +140,10 @@ VARIANTS = {
         lambda c: c.update(assignments="bad_times", assignment_columns={"assigned_at": "said_at"}),
     ),
     "epoch_analysis_end": (ASSIGNMENT_ROWS, lambda c: c.update(experiments="bad_times")),
+    "ephemeral_source": (
+        UNIT_VALUES,
+        lambda c: sp.metric(c, sp.REVENUE).update(source="ephemeral_events"),
+    ),
 }
 
 
@@ -379,7 +383,7 @@ def test_metric_source_without_a_configured_column_fails_naming_metric_and_colum
     _assert_compile_error(scratch.variants[variant], [f"metric '{metric}'", key, column])
 
 
-# --- time columns that cannot be read as times -----------------------------------------------
+# --- time columns that cannot be read as times; a source that cannot be read ----------------------
 
 BAD_TIMES = '"cuped"."main"."bad_times"'
 NEEDED = (
@@ -425,6 +429,16 @@ def test_a_time_column_that_does_not_read_as_times_stops_the_build_naming_it(
     # errors, a conversion or binder error, named neither the metric nor the key)
     run = scratch.variants[variant]
     _assert_compile_error(run, ["Compilation Error"])
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+
+
+def test_an_ephemeral_source_is_refused_naming_the_source_key(scratch: Scratch) -> None:
+    run = scratch.variants["ephemeral_source"]
+    _assert_compile_error(run, ["Compilation Error"])
+    message = (
+        f"cuped: metric '{sp.REVENUE}': `source`: 'ephemeral_events' is an ephemeral model; the "
+        "package reads it from several models of its own, so it must be materialized"
+    )
     assert message in " ".join(run.output.split()), run.output[-3000:]
 
 

@@ -333,9 +333,9 @@ def test_a_relation_missing_from_the_warehouse_is_named_as_missing(tmp_path) -> 
     )
     assert run.returncode != 0
     assert (
-        '(assignments demo_assignments): the relation "cuped"."main"."demo_assignments" does not '
-        "exist on this target (not built yet, or a misspelt database, schema or name of the "
-        "source or model that names it), or this target cannot see it."
+        'cuped: `assignments` (demo_assignments): the relation "cuped"."main"."demo_assignments" '
+        "does not exist on this target (not built yet, or a misspelt database, schema or name of "
+        "the source or model that names it), or this target cannot see it."
     ) in run.output
     assert "does not exist in" not in run.output
 

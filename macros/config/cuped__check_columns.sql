@@ -17,19 +17,22 @@
   build with the metric and key instead of a warehouse binder error. `checks` is a list of
   [column, where] pairs; matching ignores case, as unquoted identifiers do. A check of three,
   [column, where, 'time'], is of a time column: it must also read as times
-  (cuped__check_time_column).
+  (cuped__check_time_column). `relation_where` names the key that names the relation itself
+  (a metric's `source`, `assignments`, ...), for a relation that is missing or ephemeral; without
+  it, the first check's.
 -#}
-{% macro cuped__check_columns(relation, checks) %}
+{% macro cuped__check_columns(relation, checks, relation_where=none) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set names = cuped.cuped__user_columns(relation) | map(attribute='name') | list -%}
   {%- set lowered = names | map('lower') | list -%}
   {#- dbt finds no columns in a relation that does not exist: say that, not that a column is missing -#}
   {%- if names | length == 0 and checks and relation.identifier is defined -%}
+    {%- set where = relation_where if relation_where is not none else checks[0][1] -%}
     {%- if relation.schema is none -%}
       {#- an ephemeral model: a CTE dbt injects into the model that refs it, nothing to read from others -#}
-      {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": '" ~ (relation.identifier | replace('__dbt__cte__', '')) ~ "' is an ephemeral model; the package reads it from several models of its own, so it must be materialized (a view, table or incremental model).") }}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": '" ~ (relation.identifier | replace('__dbt__cte__', '')) ~ "' is an ephemeral model; the package reads it from several models of its own, so it must be materialized (a view, table or incremental model).") }}
     {%- elif adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is none -%}
-      {{ exceptions.raise_compiler_error("cuped: " ~ checks[0][1] ~ ": the relation " ~ relation ~ " does not exist on this target (not built yet, or a misspelt database, schema or name of the source or model that names it), or this target cannot see it.") }}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": the relation " ~ relation ~ " does not exist on this target (not built yet, or a misspelt database, schema or name of the source or model that names it), or this target cannot see it.") }}
     {%- endif -%}
   {%- endif -%}
   {%- for check in checks -%}

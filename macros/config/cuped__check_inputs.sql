@@ -42,7 +42,7 @@
   {%- if attributes -%}
     {%- set relation = cuped.cuped__relation(attributes['relation']) -%}
     {%- set where = "the `unit_attributes` relation " ~ attributes['relation'] -%}
-    {%- do cuped.cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]]) -%}
+    {%- do cuped.cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]], "`unit_attributes.relation` (" ~ attributes['relation'] ~ ")") -%}
     {%- do cuped.cuped__check_unit_type(relation, attributes['unit_column'], "`unit_attributes.unit_column`", cuped.cuped__relation(config['assignments'])) -%}
     {%- do cuped.cuped__check_unique_rows(relation, [attributes['unit_column']], where) -%}
     {#- '(missing)' and '(other)' are the package's own levels of a text attribute (no value, and

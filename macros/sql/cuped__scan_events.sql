@@ -33,7 +33,7 @@
   {%- endfor -%}
   {%- if fixture is none -%}
     {%- set first = scan['metrics'][0]['metric'] -%}
-    {{- cuped.cuped__check_columns(relation, checks) -}}
+    {{- cuped.cuped__check_columns(relation, checks, cuped.cuped__scan_where(first)) -}}
     {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', first['unit_column']) -%}
       {{- cuped.cuped__check_unit_type(relation, first['unit_column'], "metric '" ~ first['name'] ~ "': " ~ ("`unit_column`" if first['semantic'] is none else "semantic model '" ~ first['semantic']['semantic_model'] ~ "', entity '" ~ first['semantic']['unit_entity'] ~ "'")) -}}
     {%- endif -%}

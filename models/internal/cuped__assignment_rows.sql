@@ -14,7 +14,7 @@
 {%- endfor -%}
 {#- the build's first model: the statistics model must be a table (cuped__check_materialization) -#}
 {{- cuped.cuped__check_materialization('model.cuped.cuped__statistics', 'table') -}}
-{{- cuped__check_columns(assignments, checks) -}}
+{{- cuped__check_columns(assignments, checks, "`assignments` (" ~ config['assignments'] ~ ")") -}}
 {{- cuped__check_inputs(config) -}}
 
 with source_rows as (

@@ -70,7 +70,7 @@ with
 {%- for column in attributes['columns'] %}
   {%- do checks.append([column, "`unit_attributes.columns`"]) %}
 {%- endfor %}
-{{- cuped__check_columns(attributes_relation, checks) }}
+{{- cuped__check_columns(attributes_relation, checks, "`unit_attributes.relation` (" ~ attributes['relation'] ~ ")") }}
 {#- categorical covariates and strata are held as text, their levels read downstream (cuped__categorical.sql) -#}
 {%- set categorical = cuped__categorical_attributes(config, attributes_relation) %}
 {%- set numeric_checks = [] %}
