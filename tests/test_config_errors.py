@@ -286,6 +286,11 @@ EXPRESSION_MISTAKES = {
         {},
         ["syntax error", "/* cuped: metric 'revenue_per_user': end of `filter`"],
     ),
+    "value that does not parse, in a metric with a filter": (
+        {"value": "revenue *"},
+        {},  # the parser stops at the `end` after the value: that line names the metric
+        ["syntax error", "revenue * /* cuped: metric 'revenue_per_user': `value` */ end"],
+    ),
     "text value": (
         {"value": "status"},
         {},  # whichever sum fails first, per unit or per unit and day, its line names the metric

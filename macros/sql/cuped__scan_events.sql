@@ -49,11 +49,13 @@
             {{ cuped.cuped__metric_filter(metric, relation, fixture is not none) }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `filter`") }}
         ) {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': end of `filter`") }} then
             {% if metric['value'] is not none and metric['agg'] != 'any' -%}
-            {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
+            {#- `end` on the value's line: a value that does not parse fails at `end`, and the
+                line the warehouse quotes names the metric -#}
+            {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }} end
             {%- else -%}
             1
-            {%- endif %}
         end
+            {%- endif %}
         {%- elif metric['value'] is not none and metric['agg'] != 'any' -%}
         {{ metric['value'] }} {{ cuped.cuped__sql_comment("cuped: metric '" ~ metric['name'] ~ "': `value`") }}
         {%- else -%}
