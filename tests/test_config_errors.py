@@ -68,6 +68,68 @@ CASES = {
         lambda c: _metric(c, "orders_per_user").update(filter="1=1; drop table demo_orders"),
         ["metric 'orders_per_user'", "`filter` must be a single SQL expression"],
     ),
+    "statement after a closed literal": (
+        lambda c: _metric(c, "orders_per_user").update(filter="status = 'x'; drop table t; --"),
+        [
+            "cuped: metric 'orders_per_user': `filter` must be a single SQL expression; it may "
+            "not contain `;`, `--` or `/*` outside a string literal (`;` at character 13), got: "
+            "status = 'x'; drop table t; --"
+        ],
+    ),
+    "comment outside a literal": (
+        lambda c: _metric(c, "revenue_per_user").update(value="revenue /* gross */"),
+        [
+            "cuped: metric 'revenue_per_user': `value` must be a single SQL expression; it may "
+            "not contain `;`, `--` or `/*` outside a string literal (`/*` at character 9), got: "
+            "revenue /* gross */"
+        ],
+    ),
+    "unclosed quote in a filter": (
+        lambda c: _metric(c, "orders_per_user").update(filter="status = 'completed"),
+        [
+            "cuped: metric 'orders_per_user': `filter` has an unclosed quote: the ' at character "
+            "10 starts a string literal that is never closed (a quote inside a literal is written "
+            "''), got: status = 'completed"
+        ],
+    ),
+    "unclosed quote in a value": (
+        lambda c: _metric(c, "revenue_per_user").update(
+            value="case when status = 'completed then revenue end"
+        ),
+        [
+            "cuped: metric 'revenue_per_user': `value` has an unclosed quote: the ' at character "
+            "20 starts a string literal that is never closed (a quote inside a literal is written "
+            "''), got: case when status = 'completed then revenue end"
+        ],
+    ),
+    "doubled quote that leaves a literal open": (
+        lambda c: _metric(c, "orders_per_user").update(filter="status <> 'it''s"),
+        [
+            "cuped: metric 'orders_per_user': `filter` has an unclosed quote: the ' at character "
+            "11 starts a string literal that is never closed"
+        ],
+    ),
+    "unclosed quoted name": (
+        lambda c: _metric(c, "revenue_per_user").update(value='"revenue'),
+        [
+            "cuped: metric 'revenue_per_user': `value` has an unclosed quote: the \" at character "
+            '1 starts a quoted name that is never closed, got: "revenue'
+        ],
+    ),
+    "parenthesis never closed": (
+        lambda c: _metric(c, "revenue_per_user").update(value="(revenue * 2"),
+        [
+            "cuped: metric 'revenue_per_user': `value` has unbalanced parentheses: the ( at "
+            "character 1 is never closed, got: (revenue * 2"
+        ],
+    ),
+    "parenthesis that closes nothing": (
+        lambda c: _metric(c, "orders_per_user").update(filter="status = 'completed')"),
+        [
+            "cuped: metric 'orders_per_user': `filter` has unbalanced parentheses: the ) at "
+            "character 21 closes no (, got: status = 'completed')"
+        ],
+    ),
     "relation name that is not a name": (
         lambda c: c.update(assignments="demo_assignments; drop table x"),
         ["`assignments` must be a model or seed name"],
@@ -270,6 +332,19 @@ def test_configuration_mistake_stops_parse_with_a_message_that_names_it(case, tm
     for fragment in fragments:
         assert fragment in run.output, f"{fragment!r} not in:\n{run.output[-3000:]}"
     assert "Traceback" not in _before_interpreter_exit(run.output)
+
+
+def test_separators_and_parentheses_inside_literals_are_accepted(tmp_path) -> None:
+    # `;`, `--`, `/*`, parentheses and doubled quotes inside a string literal or quoted name are
+    # text, not SQL: only outside literals are they refused (or counted).
+    def change(config: dict) -> None:
+        _metric(config, "orders_per_user").update(
+            filter="status <> '/a;b' and status <> 'it''s -- (' and \"status\" <> '/* x'"
+        )
+        _metric(config, "revenue_per_user").update(value="coalesce(revenue, length('\");)'))")
+
+    run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
+    assert run.returncode == 0, run.output[-3000:]
 
 
 EXPRESSION_MISTAKES = {

@@ -91,7 +91,14 @@
   {{ return(value) }}
 {% endmacro %}
 
-{#- A SQL expression written by the project's own engineers (`value`, `filter`): one expression, no statement separators or comments. -#}
+{#-
+  A SQL expression written by the project's own engineers (`value`, `filter`, a Semantic Layer
+  expr or filter): one expression. Scanned once, so that a mistake stops the parse naming the
+  metric and key instead of failing in the warehouse on a line of the package's SQL: a string
+  literal '...' (a quote inside written '') or quoted name "..." must be closed, parentheses
+  outside them must balance, and `;`, `--` and `/*` (which could end the statement or hide the
+  package's SQL after the expression) may not appear outside them.
+-#}
 {% macro cuped__check_expression(value, where) %}
   {%- if value is number and value is not boolean -%}
     {{ return(value | string) }}
@@ -99,8 +106,36 @@
   {%- if value is not string or value | trim == '' -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a SQL expression string, got: " ~ value) }}
   {%- endif -%}
-  {%- if ';' in value or '--' in value or '/*' in value -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a single SQL expression; it may not contain `;`, `--` or `/*`, got: " ~ value) }}
+  {#- one regular expression finds, left to right: a closed literal or quoted name (its closing
+      quote is not followed by another: '' inside is a quote), or a character to check. On Spark
+      and Databricks, BigQuery and Snowflake a backslash escapes the next character of a literal
+      ('it\'s'); in standard SQL (DuckDB, PostgreSQL) it is text. -#}
+  {%- if target.type in ['spark', 'databricks', 'bigquery', 'snowflake'] -%}
+    {%- set pattern = "'(?:[^'\\\\]|''|\\\\[\\s\\S])*'(?!')|\"(?:[^\"\\\\]|\"\"|\\\\[\\s\\S])*\"(?!\")|--|/[*]|[;()'\"]" -%}
+  {%- else -%}
+    {%- set pattern = "'(?:[^']|'')*'(?!')|\"(?:[^\"]|\"\")*\"(?!\")|--|/[*]|[;()'\"]" -%}
+  {%- endif -%}
+  {%- set open = [] -%}
+  {%- for token in modules.re.finditer(pattern, value) -%}
+    {%- set text = token.group(0) -%}
+    {%- set at = " at character " ~ (token.start() + 1) -%}
+    {%- if text == "'" -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " has an unclosed quote: the '" ~ at ~ " starts a string literal that is never closed (a quote inside a literal is written ''), got: " ~ value) }}
+    {%- elif text == '"' -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " has an unclosed quote: the \"" ~ at ~ " starts a quoted name that is never closed, got: " ~ value) }}
+    {%- elif text in [';', '--', '/*'] -%}
+      {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a single SQL expression; it may not contain `;`, `--` or `/*` outside a string literal (`" ~ text ~ "`" ~ at ~ "), got: " ~ value) }}
+    {%- elif text == '(' -%}
+      {%- do open.append(token.start() + 1) -%}
+    {%- elif text == ')' -%}
+      {%- if not open -%}
+        {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " has unbalanced parentheses: the )" ~ at ~ " closes no (, got: " ~ value) }}
+      {%- endif -%}
+      {%- do open.pop() -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if open -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " has unbalanced parentheses: " ~ (("the ( at character " ~ open[0] ~ " is") if open | length == 1 else ((open | length) ~ " ( (the last at character " ~ open[-1] ~ ") are")) ~ " never closed, got: " ~ value) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
