@@ -615,6 +615,46 @@ def test_a_metric_marked_for_experiments_but_not_listed_stops_compile(tmp_path) 
     assert "semantic_metric: failed_revenue" in run.output
 
 
+def test_an_unclosed_quote_or_parenthesis_in_a_semantic_model_stops_compile_naming_it(
+    tmp_path,
+) -> None:
+    # The SL metric's filter, and the entity's and time dimension's expr, are checked like a
+    # hand-written metric's `filter` and `value`: not at the warehouse, on a line of the package.
+    root, work = tmp_path / "sl_shop", tmp_path / "work"
+    _write_sl_project(root)
+    models_yml = root / "models" / "_models.yml"
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    args = ["compile", "--select", "cuped__analysis_plan"]
+    for old, new, message in [
+        (
+            "= 'paid'\"",
+            "= 'paid\"",
+            "cuped: metric 'paid_revenue': the filter of the SL metric 'paid_revenue' has an "
+            "unclosed quote: the ' at character 9 starts a string literal that is never closed",
+        ),
+        (
+            "expr: account_id}",
+            "expr: 'coalesce(account_id, 0'}",
+            "cuped: metric 'paid_revenue': the expr of the entity 'account' of the semantic model "
+            "'payments' (SL metric 'paid_revenue', measure 'amount') has unbalanced parentheses: "
+            "the ( at character 9 is never closed, got: coalesce(account_id, 0",
+        ),
+        (
+            "{name: paid_at, type: time,",
+            '{name: paid_at, expr: "paid_at -- local", type: time,',
+            "cuped: metric 'paid_revenue': the expr of the time dimension 'paid_at' of the "
+            "semantic model 'payments' (SL metric 'paid_revenue', measure 'amount') must be a "
+            "single SQL expression; it may not contain `;`, `--` or `/*` outside a string literal "
+            "(`--` at character 9)",
+        ),
+    ]:
+        assert SL_MODELS.count(old) == 1
+        models_yml.write_text(SL_MODELS.replace(old, new))
+        run = run_dbt(args, project_dir=root, work_dir=work)
+        assert run.returncode != 0
+        assert message in " ".join(run.output.split()), run.output[-3000:]
+
+
 def _metrics(tmp_path: Path, config: dict) -> dict[str, dict]:
     run = run_dbt(
         ["run-operation", "cuped__print_metrics"],

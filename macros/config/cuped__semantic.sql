@@ -290,7 +290,7 @@
   {%- if entity_name not in entities -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": " ~ in_model ~ " has no entity '" ~ entity_name ~ "' (`semantic_unit_entity`); its entities are: " ~ (entities.keys() | sort | join(', ')) ~ ".") }}
   {%- endif -%}
-  {%- set unit_sql = entities[entity_name].get('expr') or entity_name -%}
+  {%- set unit_sql = cuped.cuped__check_expression((entities[entity_name].get('expr') or entity_name) | string, where ~ ": the expr of the entity '" ~ entity_name ~ "' of " ~ in_model) -%}
 
   {#- time dimension -#}
   {%- set time_name = measure.get('agg_time_dimension') or (model.get('defaults') or {}).get('agg_time_dimension') -%}
@@ -299,7 +299,7 @@
   {%- if time_name is none or time_name not in dimensions or dimensions[time_name]['type'] != 'time' -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ ": " ~ in_model ~ " has no time dimension to compare with the exposure time (agg_time_dimension: " ~ time_name ~ ").") }}
   {%- endif -%}
-  {%- set time_sql = dimensions[time_name].get('expr') or time_name -%}
+  {%- set time_sql = cuped.cuped__check_expression((dimensions[time_name].get('expr') or time_name) | string, where ~ ": the expr of the time dimension '" ~ time_name ~ "' of " ~ in_model) -%}
 
   {#- filters: the metric's, the measure input's (legacy spec), and those a ratio adds, ANDed -#}
   {%- set templates = [] -%}
