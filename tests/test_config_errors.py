@@ -32,6 +32,17 @@ def _metric(config: dict, name: str) -> dict:
 
 
 CASES = {
+    "no metrics at all": (
+        lambda c: c.pop("metrics"),
+        ["cuped: `metrics` is required: a list of metric definitions"],
+    ),
+    "a variant name YAML reads as a number": (
+        lambda c: c.update(control_variant=0),
+        [
+            "`control_variant` must be a non-empty string, got: 0 (YAML reads an unquoted 0 as a "
+            "number: quote it, '0')"
+        ],
+    ),
     "typo in a top-level key": (
         lambda c: c.update(pre_period_dayz=7),
         ["unknown key `pre_period_dayz`", "pre_period_days"],

@@ -10,7 +10,8 @@
 
 {% macro cuped__check_string(value, where, allow_empty=false) %}
   {%- if value is not string or (not allow_empty and value | trim == '') -%}
-    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a non-empty string, got: " ~ value) }}
+    {%- set hint = " (YAML reads an unquoted " ~ value ~ " as a " ~ cuped.cuped__type_name(value) ~ ": quote it, '" ~ value ~ "')" if value is number or value is boolean else "" -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a non-empty string, got: " ~ value ~ hint) }}
   {%- endif -%}
   {{ return(value) }}
 {% endmacro %}

@@ -188,6 +188,9 @@
   {%- do config.update({'strata': cuped.cuped__check_strata(raw.get('strata'), attribute_columns, "`strata`")}) -%}
 
   {#- metrics -#}
+  {%- if raw.get('metrics') is none -%}
+    {{ exceptions.raise_compiler_error("cuped: `metrics` is required: a list of metric definitions (see the README's Configuration reference).") }}
+  {%- endif -%}
   {%- set raw_metrics = cuped.cuped__check_list(raw.get('metrics'), "`metrics`") -%}
   {%- if raw_metrics | length == 0 -%}
     {{ exceptions.raise_compiler_error("cuped: `metrics` is required and lists no metric; add at least one metric definition.") }}
