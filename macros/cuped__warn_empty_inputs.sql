@@ -2,14 +2,17 @@
   Post-hook of cuped_health: warn about inputs that matched nothing, which would otherwise build
   green tables of nulls and zeros with no word in the log (with --warn-error they fail):
   - assignments without a row: every output table is empty;
-  - `unit_attributes` without a row for any analysed unit of an experiment that uses them as
-    covariates (cuped_health.n_units_missing_attributes): they are 0 for every unit (a wrong
-    `unit_column`, ids written another way);
+  - every analysed unit of an experiment lacking a value of an attribute covariate
+    (cuped_health.n_units_missing_attributes: no row in `unit_attributes`, or a null in a
+    covariate column): a wrong `unit_column`, ids written another way, an empty column;
   - a segment of more than 50 values (a continuous column): a result row per value and metric;
-  - a metric that is 0 (or without a value) for every analysed unit of an experiment it is
-    analysed in: no row of its source counted (an empty source, ids that never match, a filter
-    that keeps nothing, a value null on every row, exposures after every event). Ratio metrics
-    are covered by their parts; quantile metrics have no moments and are not checked.
+  - an event source none of whose metrics counts anything for any analysed unit of an
+    experiment (an empty source, ids that never match, exposures after its events); a metric
+    that is 0 for every unit while its source's other metrics are not is a note in the log, not
+    a warning (no conversion yet and a rare event are data; a filter that keeps nothing or a
+    value null on every row are not). An experiment's metrics are those `experiment_settings`
+    lists and the parts of the ratios it lists (all metrics without a list); ratio metrics are
+    covered by their parts; quantile metrics have no moments and are not checked.
   Two queries over small tables (this one and cuped__arm_moments, a row per arm), one more
   (`limit 1`) only when no experiment has health rows.
 -#}
@@ -48,7 +51,7 @@
     {%- do analysed.update({row[0]: row[1]}) -%}
     {%- if config['unit_attributes'] and row[2] == row[1] -%}
       {%- set attributes = config['unit_attributes'] -%}
-      {%- do exceptions.warn("cuped: no analysed unit of experiment '" ~ row[0] ~ "' (" ~ row[1] ~ " units) has a row in the `unit_attributes` relation " ~ attributes['relation'] ~ " (by its column '" ~ attributes['unit_column'] ~ "'), so its attribute covariates are 0 (and its segments '(missing)') for every unit. Check `unit_attributes.unit_column` and that its ids are written as the assignments' are.") -%}
+      {%- do exceptions.warn("cuped: every analysed unit of experiment '" ~ row[0] ~ "' (" ~ row[1] ~ " units) lacks a value of an attribute covariate from the `unit_attributes` relation " ~ attributes['relation'] ~ " (no row for the unit by its column '" ~ attributes['unit_column'] ~ "', or a null in a covariate column), so such a covariate is 0 for every unit. Check `unit_attributes.unit_column`, that its ids are written as the assignments' are, and the covariate columns.") -%}
     {%- endif -%}
   {%- endfor -%}
   {%- set checked = [] -%}
@@ -76,11 +79,33 @@
       {%- endif -%}
     {%- endfor -%}
   {%- endfor -%}
+  {#- an experiment's analysed metrics: all, or those `experiment_settings` lists and the parts
+      of the ratios it lists -#}
+  {%- set parts = {} -%}
+  {%- for metric in config['metrics'] if metric['type'] == 'ratio' and metric['numerator'] -%}
+    {%- do parts.update({metric['name']: [metric['numerator'], metric['denominator']]}) -%}
+  {%- endfor -%}
   {%- for experiment_id, n_units in analysed.items() -%}
-    {%- set settings = config['experiment_settings'].get(experiment_id) or {} -%}
-    {%- for metric in checked if (experiment_id ~ '|' ~ metric['name']) not in nonzero
-        and (settings.get('metrics') is none or metric['name'] in settings.get('metrics')) -%}
-      {%- do exceptions.warn("cuped: metric '" ~ metric['name'] ~ "' is 0 for every analysed unit of experiment '" ~ experiment_id ~ "' (" ~ n_units ~ " units): no row of " ~ metric['source'] ~ " counted for them in the metric's window. Check its `source`, `unit_column`, `timestamp_column`, `filter` and `value` (a value null on every row counts as 0), and that the events cover the experiment's dates.") -%}
+    {%- set listed = (config['experiment_settings'].get(experiment_id) or {}).get('metrics') -%}
+    {%- set names = [] -%}
+    {%- for name in listed or [] -%}{%- do names.extend([name] + parts.get(name, [])) -%}{%- endfor -%}
+    {%- set by_scan = {} -%}
+    {%- for metric in checked if listed is none or metric['name'] in names -%}
+      {%- do by_scan.setdefault(metric['scan_index'], []).append(metric) -%}
+    {%- endfor -%}
+    {%- for scan_index, metrics in by_scan.items() -%}
+      {%- set zero = [] -%}
+      {%- for metric in metrics if (experiment_id ~ '|' ~ metric['name']) not in nonzero -%}{%- do zero.append(metric) -%}{%- endfor -%}
+      {%- if zero and zero | length == metrics | length -%}
+        {#- nothing of the source counted for any of its metrics: the source or its join -#}
+        {%- do exceptions.warn("cuped: no row of " ~ metrics[0]['source'] ~ " counted for any analysed unit of experiment '" ~ experiment_id ~ "' (" ~ n_units ~ " units): its metrics " ~ (metrics | map(attribute='name') | join(', ')) ~ " are 0 for every unit. Check that the source has rows in the experiment's windows, its `unit_column` (ids written as the assignments' are) and `timestamp_column`.") -%}
+      {%- else -%}
+        {#- the source is read, but these metrics count nothing: maybe so (no conversion yet, a
+            rare event), maybe a filter that keeps nothing or a value null on every row -#}
+        {%- for metric in zero -%}
+          {%- do log("cuped: note: metric '" ~ metric['name'] ~ "' is 0 for every analysed unit of experiment '" ~ experiment_id ~ "' (" ~ n_units ~ " units), while other metrics of " ~ metric['source'] ~ " are not; if it should not be, check its `filter` and `value` (a value null on every row counts as 0).", info=true) -%}
+        {%- endfor -%}
+      {%- endif -%}
     {%- endfor -%}
   {%- endfor -%}
   {{ return('') }}

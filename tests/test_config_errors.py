@@ -353,6 +353,10 @@ def test_separators_and_parentheses_inside_literals_are_accepted(tmp_path) -> No
             filter="status <> '/a;b' and status <> 'it''s -- (' and \"status\" <> '/* x'"
         )
         _metric(config, "revenue_per_user").update(value="coalesce(revenue, length('\");)'))")
+        # PostgreSQL/DuckDB escape strings and dollar quotes, Spark's backtick names
+        _metric(config, "conversion").update(
+            filter="status <> E'it\\'s (' and status <> $$a'b($$ and `status` is not null"
+        )
 
     run = run_dbt(["parse"], project_dir=REPO, work_dir=tmp_path, variables=_with(change))
     assert run.returncode == 0, run.output[-3000:]

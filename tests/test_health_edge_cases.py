@@ -418,6 +418,14 @@ def test_inputs_that_match_nothing_are_named_in_warnings(tmp_path) -> None:
     green tables of zeros, nulls or nothing: each is named in a warning."""
     files = _reliability_files()
     files["attrs.csv"] = "unit_id,ltv\n" + "".join(f"{1000 + k},{k}\n" for k in range(20))
+    files["visits.csv"] = "unit_id,event_at\n9999,2026-03-20 09:00:00\n"  # no analysed unit
+    # an optional analysis_end_at no experiment has yet: the seed types the empty column INTEGER,
+    # which is no time column, but it holds no value to read, so the build goes on
+    files["settings.csv"] = "experiment_id,control_variant,analysis_end_at\nended_early,control,\n"
+    seeds = RELIABILITY_SEEDS.replace(
+        "{experiment_id: varchar, control_variant: varchar, analysis_end_at: timestamp}",
+        "{experiment_id: varchar, control_variant: varchar}",
+    )
     config = {
         **RELIABILITY_CONFIG,
         "metrics": [
@@ -429,24 +437,30 @@ def test_inputs_that_match_nothing_are_named_in_warnings(tmp_path) -> None:
                 "value": "amount",
                 "filter": "amount < 0",
             },
+            {"name": "visits", "source": "visits", "timestamp_column": "event_at", "agg": "count"},
         ],
         "unit_attributes": {"relation": "attrs", "unit_column": "unit_id", "columns": ["ltv"]},
     }
     root, work = tmp_path / "p", tmp_path / "w"
-    _write_project(root, files, RELIABILITY_SEEDS)
+    _write_project(root, files, seeds)
     run_dbt(["deps"], project_dir=root, work_dir=work).check()
     args = ["build", "--select", "+cuped_health", "--exclude-resource-type", "test"]
     run = run_dbt(args, project_dir=root, work_dir=work, variables={"cuped": config}).check()
     output = " ".join(run.output.split())
     for experiment in ("ok", "odd_times"):
         assert (
-            f"cuped: metric 'refunds' is 0 for every analysed unit of experiment '{experiment}' "
-            "(20 units): no row of events counted for them in the metric's window. Check its "
-            "`source`, `unit_column`, `timestamp_column`, `filter` and `value`"
+            f"cuped: no row of visits counted for any analysed unit of experiment '{experiment}' "
+            "(20 units): its metrics visits are 0 for every unit."
+        ) in output, output[-4000:]
+        # a metric of a source that is read: a note, not a warning (it may be data)
+        assert (
+            f"cuped: note: metric 'refunds' is 0 for every analysed unit of experiment "
+            f"'{experiment}' (20 units), while other metrics of events are not"
         ) in output, output[-4000:]
         assert (
-            f"cuped: no analysed unit of experiment '{experiment}' (20 units) has a row in the "
-            "`unit_attributes` relation attrs (by its column 'unit_id')"
+            f"cuped: every analysed unit of experiment '{experiment}' (20 units) lacks a value of "
+            "an attribute covariate from the `unit_attributes` relation attrs (no row for the "
+            "unit by its column 'unit_id'"
         ) in output, output[-4000:]
     assert "metric 'spend' is 0" not in output
 
@@ -473,7 +487,7 @@ def test_inputs_that_match_nothing_are_named_in_warnings(tmp_path) -> None:
         "cuped: segment 'ltv' has 60 values, so every metric gets a result row for each, most "
         "with too few units to compare"
     ) in output, output[-4000:]
-    assert "has a row in the `unit_attributes` relation" not in output
+    assert "lacks a value of an attribute covariate" not in output
 
 
 def test_events_at_infinity_or_outside_1900_to_2200_count_in_no_metric(
@@ -848,8 +862,8 @@ def test_unit_ids_that_do_not_read_as_the_assignments_type_stop_the_build(
     assert run.returncode != 0
     output = " ".join(run.output.split())
     fragment = (
-        f'its id \'2.5\' of "cuped"."main"."{relation}" is not a bigint as written (it would be '
-        "read as 3)"
+        f'its id \'2.5\' of "cuped"."main"."{relation}" is not a whole number written in digits '
+        "(a cast would read it as 3)"
     )
     assert fragment in output, run.output[-3000:]
 

@@ -108,13 +108,14 @@
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be a SQL expression string, got: " ~ value) }}
   {%- endif -%}
   {#- one regular expression finds, left to right: a closed literal or quoted name (its closing
-      quote is not followed by another: '' inside is a quote), or a character to check. On Spark
+      quote is not followed by another: '' inside is a quote; E'...' escapes with backslashes,
+      $$...$$ and `...` are PostgreSQL's and Spark's), or a character to check. On Spark
       and Databricks, BigQuery and Snowflake a backslash escapes the next character of a literal
       ('it\'s'); in standard SQL (DuckDB, PostgreSQL) it is text. -#}
   {%- if target.type in ['spark', 'databricks', 'bigquery', 'snowflake'] -%}
-    {%- set pattern = "'(?:[^'\\\\]|''|\\\\[\\s\\S])*'(?!')|\"(?:[^\"\\\\]|\"\"|\\\\[\\s\\S])*\"(?!\")|--|/[*]|[;()'\"]" -%}
+    {%- set pattern = "(?<![A-Za-z0-9_])[eE]'(?:[^'\\\\]|''|\\\\[\\s\\S])*'(?!')|\\$\\$[\\s\\S]*?\\$\\$|`(?:[^`]|``)*`|'(?:[^'\\\\]|''|\\\\[\\s\\S])*'(?!')|\"(?:[^\"\\\\]|\"\"|\\\\[\\s\\S])*\"(?!\")|--|/[*]|[;()'\"]" -%}
   {%- else -%}
-    {%- set pattern = "'(?:[^']|'')*'(?!')|\"(?:[^\"]|\"\")*\"(?!\")|--|/[*]|[;()'\"]" -%}
+    {%- set pattern = "(?<![A-Za-z0-9_])[eE]'(?:[^'\\\\]|''|\\\\[\\s\\S])*'(?!')|\\$\\$[\\s\\S]*?\\$\\$|`(?:[^`]|``)*`|'(?:[^']|'')*'(?!')|\"(?:[^\"]|\"\")*\"(?!\")|--|/[*]|[;()'\"]" -%}
   {%- endif -%}
   {%- set open = [] -%}
   {%- for token in modules.re.finditer(pattern, value) -%}
