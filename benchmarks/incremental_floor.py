@@ -38,36 +38,6 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import floor_sql
 
-RECENT = """
-boundary as (select max(settled_until) as b from cuped__unit_settled),
-order_units as (
-    select a.experiment_id, a.user_id,
-        sum(o.revenue) filter (where o.status = 'completed' and o.ordered_at >= a.assigned_at)
-            as revenue_post,
-        sum(o.revenue) filter (where o.status = 'completed' and o.ordered_at < a.assigned_at)
-            as revenue_pre,
-        count(*) filter (where o.status = 'completed' and o.ordered_at >= a.assigned_at)
-            as orders_post,
-        count(*) filter (where o.status = 'completed' and o.ordered_at < a.assigned_at)
-            as orders_pre,
-        bool_or(o.ordered_at < a.assigned_at) as had_pre
-    from assigned as a inner join orders as o on o.user_id = a.user_id
-    where o.ordered_at >= a.assigned_at - interval 14 day
-        and o.ordered_at >= (select b from boundary)
-    group by a.experiment_id, a.user_id
-),
-session_units as (
-    select a.experiment_id, a.user_id,
-        count(*) filter (where s.session_started_at >= a.assigned_at) as sessions_post,
-        count(*) filter (where s.session_started_at < a.assigned_at) as sessions_pre,
-        bool_or(s.session_started_at < a.assigned_at) as had_pre
-    from assigned as a inner join sessions as s on s.user_id = a.user_id
-    where s.session_started_at >= a.assigned_at - interval 14 day
-        and s.session_started_at >= (select b from boundary)
-    group by a.experiment_id, a.user_id
-),
-"""
-
 SETTLED_VALUES = """unit_values as (
     select
         a.experiment_id,
@@ -137,21 +107,30 @@ def statements() -> dict[str, str]:
     body = full.split(" as\n", 1)[1]
     derived_units = body[: body.index("order_units as (")]  # `with assigned as (...),`
     caps_and_moments = body[body.index("caps as (") :]
+    # the floor's per-unit aggregates of each source, of the events from the boundary on
+    recent = (
+        "\nboundary as (select max(settled_until) as b from cuped__unit_settled),\n"
+        + body[body.index("order_units as (") : body.index("unit_values as (")]
+    )
+    for column in ("o.ordered_at", "s.session_started_at"):
+        window = f"where {column} >= a.assigned_at - interval 14 day"
+        assert window in recent, window
+        recent = recent.replace(window, f"{window} and {column} >= (select b from boundary)")
 
     def table(name: str, sql: str) -> str:
         return f"create or replace temp table {name} as\n{sql}"
 
-    recent_only = STORED_UNITS + RECENT.rstrip().rstrip(",")
+    recent_only = STORED_UNITS + recent.rstrip().rstrip(",")
     return {
-        "A": table("inc_a", derived_units + RECENT + SETTLED_VALUES + caps_and_moments),
-        "B": table("inc_b", STORED_UNITS + RECENT + SETTLED_VALUES + caps_and_moments),
+        "A": table("inc_a", derived_units + recent + SETTLED_VALUES + caps_and_moments),
+        "B": table("inc_b", STORED_UNITS + recent + SETTLED_VALUES + caps_and_moments),
         "C": table("inc_c", "with " + STORED_VALUES + caps_and_moments),
         "D": table(
             "inc_d",
             recent_only
             + "\nselect * from order_units full join session_units using (experiment_id, user_id)",
         ),
-        "G": table("inc_g", STORED_UNITS + RECENT + ONE_TABLE_VALUES + caps_and_moments),
+        "G": table("inc_g", STORED_UNITS + recent + ONE_TABLE_VALUES + caps_and_moments),
         "full floor": table("inc_full", body),
     }
 
