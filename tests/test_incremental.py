@@ -433,6 +433,38 @@ def test_an_experiment_gone_for_a_run_is_computed_again_when_it_returns(tmp_path
     assert_same_tables(got, scenario.reference(12, CONFIG, keep).result(), "returned", TABLES)
 
 
+def test_a_unit_whose_variant_changed_is_computed_again(tmp_path: Path) -> None:
+    """A fifth of alpha's units move to the other variant on day 12 (their exposure time kept):
+    cuped__unit_settled stores each unit's variant with its values, and a unit whose variant
+    changed is computed again from every row, as a new one is (the daily series too), so the
+    analysed units can be read from the stored rows without joining every unit to its row."""
+    scenario = Scenario(tmp_path)
+    exposures = scenario.exposures
+    scenario.run(8, CONFIG, "build")
+    moved = (exposures["experiment_id"] == "alpha") & (exposures["unit_id"] % 5 == 0)
+    other = {"control": "treatment", "treatment": "control"}
+    scenario.exposures = exposures.assign(
+        variant=exposures["variant"].where(~moved, exposures["variant"].map(other))
+    )
+    got = scenario.run(12, CONFIG)
+    got.pop("output")
+    first_seen = exposures.assign(arrives=exposures["arrives"].where(~moved, 12))
+    keep = _counted(scenario.events, first_seen, scenario.days)
+    units = set(exposures.loc[moved, "unit_id"])
+    late = scenario.events["unit_id"].isin(units) & (scenario.events["arrives"] <= 12)
+    assert (late & ~_counted(scenario.events, exposures, scenario.days)).sum() > 0
+    assert_same_tables(got, scenario.reference(12, CONFIG, keep).result(), "moved", TABLES)
+    with duckdb.connect(str(scenario.work / "cuped.duckdb"), read_only=True) as con:
+        stored = con.sql(
+            "select s.unit_id, s.variant, v.variant from cuped__unit_settled as s"
+            " join cuped__unit_values as v using (experiment_id, unit_id)"
+        ).df()
+    stored.columns = ["unit_id", "settled", "values"]
+    want = scenario.exposures.set_index("unit_id")["variant"]
+    assert (stored["settled"] == stored["unit_id"].map(want)).all()
+    assert (stored["values"] == stored["settled"]).all()
+
+
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:
     """The demo with `incremental: true`, built first on its events up to October 20 and then on
     all of them (the daily series included), equals the README's full build."""

@@ -302,14 +302,15 @@
 
 {#-
   What an incremental model stored: none when `relation` is none or lacks the columns of an
-  incremental build (it was built with `incremental: false`), else {'fingerprint': the stored
+  incremental build (it was built with `incremental: false`) or one of `required` (a column a
+  later version added: the stored rows are then computed again), else {'fingerprint': the stored
   definitions' fingerprint (none when rows of several, or no row), 'values': the values of
   `aggregates` (SQL aggregates over its rows, comma-separated)}.
 -#}
-{% macro cuped__stored_state(relation, aggregates) %}
+{% macro cuped__stored_state(relation, aggregates, required=[]) %}
   {%- if relation is none -%}{{ return(none) }}{%- endif -%}
   {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-  {%- if 'definition_fingerprint' not in names or 'rebuilt_at' not in names -%}{{ return(none) }}{%- endif -%}
+  {%- for column in ['definition_fingerprint', 'rebuilt_at'] + required if column not in names -%}{{ return(none) }}{%- endfor -%}
   {%- set row = run_query('select min(definition_fingerprint), max(definition_fingerprint), ' ~ aggregates ~ ' from ' ~ relation).rows[0] -%}
   {{ return({'fingerprint': row[0] if row[0] == row[1] else none, 'values': row[2:] | list}) }}
 {% endmacro %}
@@ -328,3 +329,57 @@
 {% macro default__cuped__join_planner_hook() %}{{ return('') }}{% endmacro %}
 
 {% macro postgres__cuped__join_planner_hook() %}{{ return('set local enable_nestloop = off') }}{% endmacro %}
+
+
+{#-
+  Whether cuped__unit_settled (`settled`, a relation) holds exactly one row per analysed unit, each
+  over the unit's current variant and windows (exposure time, pre-period start, analysis end) and
+  of the current metric definitions: then a run can take the analysed units from it instead of
+  joining every unit to its stored row (at 10M units that join is a fifth of a daily run). Decided
+  by counting the rows of both and summing a hash of each row's key, variant and windows (two
+  scans, 0.1-0.2 s at 10M units, against 1 s for the join): equal multisets give equal sums, and
+  different ones the same sum only by a 64-bit hash collision. False where no hash is dispatched
+  (the join is then made, as before) and when `settled` lacks a column this needs.
+-#}
+{% macro cuped__settled_is_current(settled, config) %}
+  {%- if not execute or settled is none -%}{{ return(false) }}{%- endif -%}
+  {%- set names = adapter.get_columns_in_relation(settled) | map(attribute='name') | map('lower') | list -%}
+  {%- if 'variant' not in names or 'pre_period_start' not in names or 'definition_fingerprint' not in names -%}{{ return(false) }}{%- endif -%}
+  {%- set never = "cast('9999-12-31 00:00:00' as " ~ dbt.type_timestamp() ~ ")" -%}
+  {%- set units_hash = cuped.cuped__row_hash_sum(['units.experiment_id', 'units.unit_id', 'units.variant', 'units.assigned_at', cuped.cuped__pre_period_start(config, 'units'), 'coalesce(units.analysis_end_at, ' ~ never ~ ')']) -%}
+  {%- set settled_hash = cuped.cuped__row_hash_sum(['settled.experiment_id', 'settled.unit_id', 'settled.variant', 'settled.assigned_at', 'settled.pre_period_start', 'coalesce(settled.analysis_end_at, ' ~ never ~ ')']) -%}
+  {%- if units_hash is none -%}{{ return(false) }}{%- endif -%}
+  {%- set fingerprint = cuped.cuped__literal(cuped.cuped__incremental_fingerprint(config)) -%}
+  {%- set row = run_query(
+      'select (select count(*) from ' ~ ref('cuped__units') ~ ' as units where units.exclusion_reason is null), '
+      ~ '(select ' ~ units_hash ~ ' from ' ~ ref('cuped__units') ~ ' as units where units.exclusion_reason is null), '
+      ~ '(select count(*) from ' ~ settled ~ ' as settled), '
+      ~ '(select ' ~ settled_hash ~ ' from ' ~ settled ~ ' as settled), '
+      ~ '(select count(*) from ' ~ settled ~ ' as settled where settled.definition_fingerprint is null or settled.definition_fingerprint <> ' ~ fingerprint ~ ')'
+  ).rows[0] -%}
+  {{ return(row[0] == row[2] and (row[1] | string) == (row[3] | string) and row[4] == 0) }}
+{% endmacro %}
+
+
+{#- SQL: the sum over a relation's rows of a 64-bit hash of `expressions` (a list), exact (no
+    overflow); none on an adapter without one (the caller then compares rows by a join). -#}
+{% macro cuped__row_hash_sum(expressions) %}
+  {{ return(adapter.dispatch('cuped__row_hash_sum', 'cuped')(expressions)) }}
+{% endmacro %}
+
+{% macro default__cuped__row_hash_sum(expressions) %}{{ return(none) }}{% endmacro %}
+
+{#- DuckDB: hash() takes every value as it is; its UBIGINTs are summed as a HUGEINT. -#}
+{% macro duckdb__cuped__row_hash_sum(expressions) %}
+  {{ return('sum(hash(' ~ (expressions | join(', ')) ~ '))') }}
+{% endmacro %}
+
+{#- PostgreSQL: hashtextextended (11+) of the values as text, a separator between them (a null
+    as the empty string with its own marker); bigints summed as a numeric. -#}
+{% macro postgres__cuped__row_hash_sum(expressions) %}
+  {%- set parts = [] -%}
+  {%- for expression in expressions -%}
+    {%- do parts.append("coalesce('v' || cast(" ~ expression ~ " as text), 'n')") -%}
+  {%- endfor -%}
+  {{ return("sum(hashtextextended(" ~ (parts | join(" || '|' || ")) ~ ", 0)::numeric)") }}
+{% endmacro %}

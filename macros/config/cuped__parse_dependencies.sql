@@ -45,7 +45,7 @@
     {{ cuped.cuped__settled_boundary() }} {{ cuped.cuped__settled_columns() }}
     {{ cuped.cuped__source_ctes() }} {{ cuped.cuped__stage_column() }}
     {{ cuped.cuped__stage_relation() }} {{ cuped.cuped__stage_sources() }} {{ cuped.cuped__stage_sql() }}
-    {{ cuped.cuped__statistics_relation() }} {{ cuped.cuped__stored_state() }}
+    {{ cuped.cuped__statistics_relation() }} {{ cuped.cuped__stored_state() }} {{ cuped.cuped__settled_is_current() }} {{ cuped.cuped__row_hash_sum() }}
     {{ cuped.cuped__timestamp_literal() }} {{ cuped.cuped__timestamp_utc() }}
     {{ cuped.cuped__today() }} {{ cuped.cuped__type_double() }}
     {{ cuped.cuped__unit_aggregate() }} {{ cuped.cuped__values() }}

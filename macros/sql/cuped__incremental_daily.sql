@@ -29,7 +29,7 @@
     {%- set own = cuped.cuped__stored_state(this if is_incremental() else none, 'min(rebuilt_at)') -%}
     {%- set settled_node = graph.nodes.get('model.cuped.cuped__unit_settled') -%}
     {%- set settled = adapter.get_relation(settled_node.database, settled_node.schema, settled_node.alias) if settled_node else none -%}
-    {%- set stored = cuped.cuped__stored_state(settled, 'max(settled_until), min(rebuilt_at)') -%}
+    {%- set stored = cuped.cuped__stored_state(settled, 'max(settled_until), min(rebuilt_at)', ['variant']) -%}
     {%- if own is not none and own['fingerprint'] == fingerprint and stored is not none and stored['fingerprint'] == fingerprint
           and stored['values'][0] is not none and stored['values'][1] <= own['values'][0] -%}
       {%- do state.update({'rebuild': false, 'boundary': stored['values'][0], 'settled': settled}) -%}
@@ -43,7 +43,7 @@
 
 with units as (
 
-    select experiment_id, unit_id, assigned_at, analysis_end_at
+    select experiment_id, unit_id, variant, assigned_at, analysis_end_at
     from {{ ref('cuped__units') }}
     where exclusion_reason is null
 
@@ -86,6 +86,7 @@ known_units as (
         on settled.experiment_id = units.experiment_id
         and settled.unit_id = units.unit_id
         and {{ cuped.cuped__same_windows('settled', 'units', cuped.cuped__pre_period_start(config, 'units')) }}
+        and settled.variant = units.variant
     {%- if backfill is not none %}
     {{ backfill_sql['joins'] }}
     where {{ backfill_sql['outside'] }}
