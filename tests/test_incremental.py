@@ -463,6 +463,21 @@ def test_a_unit_whose_variant_changed_is_computed_again(tmp_path: Path) -> None:
     want = scenario.exposures.set_index("unit_id")["variant"]
     assert (stored["settled"] == stored["unit_id"].map(want)).all()
     assert (stored["values"] == stored["settled"]).all()
+    # a stored row twice (no run writes one) is a unit twice in the values: the run stops
+    with duckdb.connect(str(scenario.work / "cuped.duckdb")) as con:
+        con.execute(
+            "insert into cuped__unit_settled select * from cuped__unit_settled where unit_id = 5"
+        )
+    run = run_dbt(
+        ["run", "--select", "cuped__unit_values"],
+        project_dir=scenario.root,
+        work_dir=scenario.work,
+        variables={"cuped": CONFIG},
+    )
+    assert run.returncode != 0
+    assert "1 more rows than there are analysed units, e.g. experiment 'alpha', unit 5 x2" in (
+        " ".join(run.output.split())
+    )
 
 
 def test_demo_in_two_incremental_runs_equals_its_full_build(demo_build, tmp_path: Path) -> None:

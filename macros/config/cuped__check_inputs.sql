@@ -1,7 +1,8 @@
 {#-
   At run time, before any model reads them: every configured relation that must hold one row per
   key does (`experiments`: one row per experiment_id; `variant_weights`: per experiment_id and
-  variant; `unit_attributes`: per unit), with the columns the configuration names. Called by
+  variant; `unit_attributes`: per unit, checked after cuped__unit_values joins it, below), with
+  the columns the configuration names. Called by
   cuped__assignment_rows, which every other model of the package (and so every public table)
   depends on: a duplicate stops `dbt run` and `dbt build` before any public table is rebuilt,
   with a `cuped:` message naming the relation and the duplicated key, instead of a join that
@@ -44,7 +45,10 @@
     {%- set where = "the `unit_attributes` relation " ~ attributes['relation'] -%}
     {%- do cuped.cuped__check_columns(relation, [[attributes['unit_column'], "`unit_attributes.unit_column`"]], "`unit_attributes.relation` (" ~ attributes['relation'] ~ ")") -%}
     {%- do cuped.cuped__check_unit_type(relation, attributes['unit_column'], "`unit_attributes.unit_column`", cuped.cuped__relation(config['assignments'])) -%}
-    {%- do cuped.cuped__check_unique_rows(relation, [attributes['unit_column']], where) -%}
+    {#- one row per unit is checked where the attributes are joined, after cuped__unit_values
+        (cuped__check_finite_values): a duplicated unit adds a row there, which a count finds in
+        the query that checks the values, where a group by over every attributes row cost a
+        statement of its own on every build (0.8 s at 10M units; 1.3 s at 1M on a local Spark) -#}
     {#- '(missing)' and '(other)' are the package's own levels of a text attribute (no value, and
         the pooled rare values): a value spelt so would be merged with them without a word -#}
     {%- if execute -%}

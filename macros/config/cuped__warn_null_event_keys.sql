@@ -6,15 +6,28 @@
   leave them out, cuped__event_time_kept). Nothing is dropped without a word; with --warn-error it
   fails. `count(*) - count(x)` is a count of nulls, which DuckDB answers from its column
   statistics; so is the count of dates for a column of naive times or dates (about 1 ms over 6M
-  rows), while instants and text times cost a scan of the column (0.45 s over 6M instants).
+  rows), while instants and text times cost a scan of the column (0.45 s over 6M instants). One
+  statement counts every source: one round trip per build instead of one per source, which saves
+  a warehouse's per-statement latency (not the scans: on a local Spark, 1.24 s for both sources
+  against 0.63 + 0.62 s).
 -#}
 {% macro cuped__warn_null_event_keys() %}
   {#- `dbt run --empty` reads no rows: nothing to warn about -#}
   {%- if not execute or invocation_args_dict.get('empty') -%}{{ return('') }}{%- endif -%}
-  {%- for scan in cuped.cuped__config()['scans'] -%}
+  {%- set scans = cuped.cuped__config()['scans'] -%}
+  {%- set counts = [] -%}
+  {%- for scan in scans -%}
     {%- set relation = cuped.cuped__relation(scan['source']) -%}
     {%- set kept = cuped.cuped__event_time_kept(scan, relation, cuped.cuped__event_at(scan, relation)) -%}
-    {%- set row = run_query('select count(*) - count(' ~ scan['unit_sql'] ~ '), count(*) - count(' ~ scan['timestamp_sql'] ~ '), (select count(*) from ' ~ relation ~ ' where not (' ~ kept ~ ')) from ' ~ relation).rows[0] -%}
+    {%- do counts.append('select ' ~ loop.index0 ~ ' as position, count(*) - count(' ~ scan['unit_sql'] ~ ') as null_units, count(*) - count(' ~ scan['timestamp_sql'] ~ ') as null_times, (select count(*) from ' ~ relation ~ ' where not (' ~ kept ~ ')) as out_of_range from ' ~ relation) -%}
+  {%- endfor -%}
+  {%- if counts | length == 0 -%}{{ return('') }}{%- endif -%}
+  {%- set found = {} -%}
+  {%- for row in run_query('select * from (' ~ (counts | join(' union all ')) ~ ') as counts').rows -%}
+    {%- do found.update({row[0] | int: [row[1], row[2], row[3]]}) -%}
+  {%- endfor -%}
+  {%- for scan in scans -%}
+    {%- set row = found[loop.index0] -%}
     {%- if (row[0] or 0) > 0 or (row[1] or 0) > 0 or (row[2] or 0) > 0 -%}
       {%- set names = [] -%}
       {%- for entry in scan['metrics'] -%}{%- do names.append("'" ~ entry['metric']['name'] ~ "'") -%}{%- endfor -%}
