@@ -16,6 +16,7 @@ in any order and the public tables agree to 1e-12.
 from __future__ import annotations
 
 import copy
+import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -583,3 +584,50 @@ def test_where_midnight_happens_twice_the_day_starts_at_the_first(tmp_path: Path
             "select distinct settled_until from cuped_incremental_state"
         ).fetchall()
     assert settled[0] == pd.Timestamp("2026-10-26 01:00")  # local October 26 starts in winter time
+
+
+def test_the_row_hash_sum_tells_apart_rows_that_swap_their_analysis_end(tmp_path: Path) -> None:
+    """cuped__settled_is_current takes the stored values as the analysed units when the counts and
+    the sums of a hash of each row agree. DuckDB's hash() of several values XORs the last one's
+    hash into a mix of the others, so two units that swap their analysis end keep a plain sum of
+    row hashes whenever their mixed prefixes agree on the bits where the two ends' hashes differ:
+    such a pair is searched for here, and the package's sum must tell both sets apart."""
+    x, y = "timestamp '2026-04-01'", "timestamp '2026-05-01'"
+    prefix = "'e', cast({u} as bigint), 'control', timestamp '2026-03-01', timestamp '2026-02-22'"
+    with duckdb.connect() as con:
+        d = con.execute(f"select xor(hash({x}), hash({y}))").fetchone()[0]
+        pair = con.execute(
+            f"select min(u), max(u) from (select i as u, xor(hash({prefix.format(u='i')}, {x}),"
+            f" hash({x})) & {d}::ubigint as k from range(300000) as t(i))"
+            " group by k having count(*) > 1 limit 1"
+        ).fetchall()
+    assert pair, "no such pair: DuckDB's hash() no longer ends in an XOR of the last value"
+    u1, u2 = pair[0]
+
+    def rows(first: str, second: str) -> str:
+        one, two = prefix.format(u=u1), prefix.format(u=u2)
+        return f"select {one}, {first} union all select {two}, {second}"
+
+    root = tmp_path / "project"
+    _write_project(root)
+    (root / "macros").mkdir()
+    (root / "macros" / "probe.sql").write_text(
+        "{% macro probe(a, b) %}\n"
+        "  {%- set cols = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'] -%}\n"
+        "  {%- set expr = cuped.cuped__row_hash_sum(cols) -%}\n"
+        "  {%- set named = ' as t(' ~ (cols | join(', ')) ~ ')' -%}\n"
+        "  {%- set row = run_query('select (select ' ~ expr ~ ' from (' ~ a ~ ')' ~ named ~ '),"
+        " (select ' ~ expr ~ ' from (' ~ b ~ ')' ~ named ~ ')').rows[0] -%}\n"
+        "  {{ print('SUMS ' ~ (row[0] | string) ~ ' ' ~ (row[1] | string)) }}\n"
+        "{% endmacro %}\n"
+    )
+    work = tmp_path / "work"
+    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run = run_dbt(
+        ["run-operation", "probe", "--args", json.dumps({"a": rows(x, y), "b": rows(y, x)})],
+        project_dir=root,
+        work_dir=work,
+        variables={"cuped": CONFIG},
+    ).check()
+    sums = next(line for line in run.output.splitlines() if "SUMS " in line).split()[-2:]
+    assert sums[0] != sums[1], sums

@@ -44,8 +44,10 @@
 -#}
 {% macro cuped__incremental_fingerprint(config) %}
   {#- the daily series too: turned on, it computes every unit's rows from every event, which the
-      stored values must then count as well (rows that arrived too late included) -#}
-  {%- set parts = [config['timezone']] + (['daily_series'] if config['daily_series'] else []) -%}
+      stored values must then count as well (rows that arrived too late included). And the layout
+      of the stored rows (`variant` since 0.7.0): rows of an older layout are all computed again
+      and the rest deleted, units no longer analysed included, as on a change of definitions -#}
+  {%- set parts = ['layout 2', config['timezone']] + (['daily_series'] if config['daily_series'] else []) -%}
   {%- for scan in config['scans'] -%}
     {%- set metrics = [] -%}
     {%- for entry in scan['metrics'] -%}
@@ -369,17 +371,23 @@
 
 {% macro default__cuped__row_hash_sum(expressions) %}{{ return(none) }}{% endmacro %}
 
-{#- DuckDB: hash() takes every value as it is; its UBIGINTs are summed as a HUGEINT. -#}
+{#- DuckDB: hash() takes every value as it is; its UBIGINTs are summed as a HUGEINT. hash() of
+    several values is the XOR of a mix of the first ones with the last one's hash, so a sum of them
+    is not a 64-bit multiset hash: two rows that swap their last value (the analysis end) keep the
+    sum whenever their mixed prefixes agree on the ~32 bits where the two values' hashes differ
+    (a pair among 300k units is found in a second). Hashed once more, each row's hash is a full
+    64-bit mix of all its values. -#}
 {% macro duckdb__cuped__row_hash_sum(expressions) %}
-  {{ return('sum(hash(' ~ (expressions | join(', ')) ~ '))') }}
+  {{ return('sum(hash(hash(' ~ (expressions | join(', ')) ~ ')))') }}
 {% endmacro %}
 
-{#- PostgreSQL: hashtextextended (11+) of the values as text, a separator between them (a null
-    as the empty string with its own marker); bigints summed as a numeric. -#}
+{#- PostgreSQL: hashtextextended (11+) of the values as text, each prefixed by its length (so no
+    two rows of different values make the same text; a null is `n`); bigints summed as a numeric. -#}
 {% macro postgres__cuped__row_hash_sum(expressions) %}
   {%- set parts = [] -%}
   {%- for expression in expressions -%}
-    {%- do parts.append("coalesce('v' || cast(" ~ expression ~ " as text), 'n')") -%}
+    {%- set text = "cast(" ~ expression ~ " as text)" -%}
+    {%- do parts.append("coalesce(length(" ~ text ~ ") || ':' || " ~ text ~ ", 'n')") -%}
   {%- endfor -%}
   {{ return("sum(hashtextextended(" ~ (parts | join(" || '|' || ")) ~ ", 0)::numeric)") }}
 {% endmacro %}

@@ -4,6 +4,10 @@
   from every event, the boundary before which events are final, and the latest event read. Empty
   when builds are not incremental.
 -#}
+{#- after cuped__unit_values, whose post-hook stops a run with a unit twice (a `unit_attributes`
+    relation with a unit twice): like every public table, this one then keeps the previous run's
+    rows -#}
+/* depends_on: {{ ref('cuped__unit_values') }} */
 {%- set config = cuped__config() -%}
 {%- set lookback = config['incremental']['lookback_days'] if config['incremental'] else 0 %}
 
