@@ -59,15 +59,8 @@
     {%- set twice = 'select experiment_id, unit_id, count(*) as n_rows from ' ~ this ~ ' group by experiment_id, unit_id having count(*) > 1' -%}
     {%- set attributes = config['unit_attributes'] -%}
     {%- if attributes -%}
-      {#- the attributes' rows of the units found twice: blamed only when they hold such a unit twice -#}
-      {%- set relation = cuped.cuped__relation(attributes['relation']) -%}
-      {%- set key = 'attrs.' ~ cuped.cuped__column(attributes['unit_column']) -%}
-      {%- set duplicates = run_query('select ' ~ key ~ ', count(*) from ' ~ relation ~ ' as attrs inner join (select distinct unit_id from (' ~ twice ~ ') as twice) as twice on twice.unit_id = ' ~ key ~ ' group by ' ~ key ~ ' having count(*) > 1 order by 1 limit 5').rows -%}
-      {%- if duplicates | length > 0 -%}
-        {%- set examples = [] -%}
-        {%- for row in duplicates -%}{%- do examples.append('(' ~ row[0] ~ ') x' ~ row[1]) -%}{%- endfor -%}
-        {{ exceptions.raise_compiler_error("cuped: the `unit_attributes` relation " ~ attributes['relation'] ~ " has more than one row for the same " ~ attributes['unit_column'] ~ ", e.g. " ~ (examples | join('; ')) ~ ". Keep one row per " ~ attributes['unit_column'] ~ ".") }}
-      {%- endif -%}
+      {#- the attributes are blamed only when they hold one of the units found twice twice -#}
+      {%- do cuped.cuped__check_unique_rows(cuped.cuped__relation(attributes['relation']), [attributes['unit_column']], "the `unit_attributes` relation " ~ attributes['relation'], 'select unit_id from (' ~ twice ~ ') as twice') -%}
     {%- endif -%}
     {%- set example = run_query(twice ~ ' order by 1, 2 limit 1').rows -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ this ~ " has " ~ n_extra ~ " more rows than there are analysed units" ~ ((", e.g. experiment '" ~ example[0][0] ~ "', unit " ~ example[0][1] ~ " x" ~ example[0][2]) if example | length > 0 else "") ~ "; it must hold one row per experiment and unit. In an incremental build, run `dbt build --full-refresh --select cuped__unit_daily_values+`.") }}

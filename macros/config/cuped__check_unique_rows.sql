@@ -1,15 +1,19 @@
 {#-
   At run time, check that `columns` identify a row of `relation` (e.g. one weight per experiment
   and variant, one attributes row per unit); otherwise stop with a message naming the relation
-  and a few offending keys, instead of silently multiplying rows in a join.
+  and a few offending keys, instead of silently multiplying rows in a join. `among`: a SQL
+  subquery of one column; only rows whose first key is among its values are checked.
 -#}
-{% macro cuped__check_unique_rows(relation, columns, where) %}
+{% macro cuped__check_unique_rows(relation, columns, where, among=none) %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set keys = [] -%}
   {%- for column in columns -%}{%- do keys.append(cuped.cuped__column(column)) -%}{%- endfor -%}
   {%- set query -%}
     select {{ keys | join(', ') }}, count(*) as n_rows
     from {{ relation }}
+    {%- if among is not none %}
+    where {{ keys[0] }} in ({{ among }})
+    {%- endif %}
     group by {{ keys | join(', ') }}
     having count(*) > 1
     limit 5

@@ -304,15 +304,14 @@
 
 {#-
   What an incremental model stored: none when `relation` is none or lacks the columns of an
-  incremental build (it was built with `incremental: false`) or one of `required` (a column a
-  later version added: the stored rows are then computed again), else {'fingerprint': the stored
+  incremental build (it was built with `incremental: false`), else {'fingerprint': the stored
   definitions' fingerprint (none when rows of several, or no row), 'values': the values of
   `aggregates` (SQL aggregates over its rows, comma-separated)}.
 -#}
-{% macro cuped__stored_state(relation, aggregates, required=[]) %}
+{% macro cuped__stored_state(relation, aggregates) %}
   {%- if relation is none -%}{{ return(none) }}{%- endif -%}
   {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-  {%- for column in ['definition_fingerprint', 'rebuilt_at'] + required if column not in names -%}{{ return(none) }}{%- endfor -%}
+  {%- if 'definition_fingerprint' not in names or 'rebuilt_at' not in names -%}{{ return(none) }}{%- endif -%}
   {%- set row = run_query('select min(definition_fingerprint), max(definition_fingerprint), ' ~ aggregates ~ ' from ' ~ relation).rows[0] -%}
   {{ return({'fingerprint': row[0] if row[0] == row[1] else none, 'values': row[2:] | list}) }}
 {% endmacro %}

@@ -29,7 +29,7 @@
     {%- set own = cuped.cuped__stored_state(this if is_incremental() else none, 'min(rebuilt_at)') -%}
     {%- set settled_node = graph.nodes.get('model.cuped.cuped__unit_settled') -%}
     {%- set settled = adapter.get_relation(settled_node.database, settled_node.schema, settled_node.alias) if settled_node else none -%}
-    {%- set stored = cuped.cuped__stored_state(settled, 'max(settled_until), min(rebuilt_at)', ['variant']) -%}
+    {%- set stored = cuped.cuped__stored_state(settled, 'max(settled_until), min(rebuilt_at)') -%}
     {%- if own is not none and own['fingerprint'] == fingerprint and stored is not none and stored['fingerprint'] == fingerprint
           and stored['values'][0] is not none and stored['values'][1] <= own['values'][0] -%}
       {%- do state.update({'rebuild': false, 'boundary': stored['values'][0], 'settled': settled}) -%}

@@ -41,17 +41,11 @@
 {%- set scans = cuped_config['scans'] -%}
 {%- set fingerprint = cuped.cuped__incremental_fingerprint(cuped_config) if execute else '' -%}
 
-{%- set units_select -%}
-    select
-        units.experiment_id,
-        units.unit_id,
-        units.variant,
-        units.assigned_at,
-        units.analysis_end_at,
-        {{ cuped.cuped__pre_period_start(cuped_config, 'units') }} as pre_period_start
-    from {{ ref('cuped__units') }} as units
-    where units.exclusion_reason is null
-{%- endset -%}
+{#- the analysed units and their windows; `lean_units_select` without the variant (below) -#}
+{%- set unit_columns = ['units.experiment_id', 'units.unit_id', 'units.variant', 'units.assigned_at', 'units.analysis_end_at', cuped.cuped__pre_period_start(cuped_config, 'units') ~ ' as pre_period_start'] -%}
+{%- set units_where = '\n    from ' ~ ref('cuped__units') ~ ' as units\n    where units.exclusion_reason is null' -%}
+{%- set units_select = '    select\n        ' ~ (unit_columns | join(',\n        ')) ~ units_where -%}
+{%- set lean_units_select = '    select\n        ' ~ (unit_columns | reject('equalto', 'units.variant') | join(',\n        ')) ~ units_where -%}
 {%- set units_cte = 'units as (\n\n' ~ units_select ~ '\n\n)' -%}
 {#- the known units as each source's fold reads them: the CTE, or (below) the units themselves -#}
 {%- set known_from = 'known_units' -%}
@@ -76,8 +70,9 @@ where 1 = 0
 {%- set state = {'rebuild': true, 'previous': none, 'boundary': none, 'latest': none} -%}
 {%- if execute -%}
   {#- none when the table was built with `incremental: false` (no stored values) -#}
-  {#- a table stored before rows carried their variant (0.7.0) is computed again once -#}
-  {%- set stored = cuped.cuped__stored_state(this if is_incremental() else none, 'max(settled_until)', ['variant']) -%}
+  {#- rows stored before they carried their variant (0.7.0) have another fingerprint (its
+      `layout`): they are all computed again once -#}
+  {%- set stored = cuped.cuped__stored_state(this if is_incremental() else none, 'max(settled_until)') -%}
   {%- if stored is not none and stored['fingerprint'] == fingerprint -%}
     {%- do state.update({'rebuild': false, 'previous': stored['values'][0]}) -%}
   {%- endif -%}
@@ -196,9 +191,13 @@ fresh_units as (
 {#- each source's fold reads the units where it joins them, not through a CTE that DuckDB would
     materialize (read by every source's fold: 2.3-2.9 s instead of 2.0 s for the fold's statement
     at 10M units), and without their variant (the folded rows keep their stored one) -#}
-{%- set known_from = '(\n' ~ (units_select | replace('        units.variant,\n', '')) ~ '\n    ) as known_units' -%}
+{%- set known_from = '(\n' ~ lean_units_select ~ '\n    ) as known_units' -%}
 {%- set unit_sets -%}
-{{ units_cte | replace('        units.variant,\n', '') }},
+units as (
+
+{{ lean_units_select }}
+
+),
 
 known_units as (
 
