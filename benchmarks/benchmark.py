@@ -600,7 +600,12 @@ def model(dbt, session):
 
 
 def write_dbt_floor_project(
-    project: Path, database: Path | None, target: str = "duckdb", threads: int | None = None
+    project: Path,
+    database: Path | None,
+    target: str = "duckdb",
+    threads: int | None = None,
+    *,
+    incremental: bool = False,
 ) -> None:
     """The least dbt project that publishes what the package publishes, the dbt floor: the floor
     statement as one table model, one Python model reading it with the statistics core imported
@@ -610,17 +615,25 @@ def write_dbt_floor_project(
     pipeline of that shape, with none of the package's validation, caps, segments or health work
     beyond what the floor statement computes. On Spark (``target="spark"``): Parquet tables in
     the schema ``SPARK_MODEL_SCHEMA`` + ``_floor``, the history by `insert_overwrite` of its day's
-    partition (Spark has no `delete+insert`), dbt-spark's `session` method."""
+    partition (Spark has no `delete+insert`), dbt-spark's `session` method. With
+    ``incremental`` (DuckDB only), the floor statement is the two models of
+    incremental_dbt_floor_models() and the project's models go to the schema ``dbt_floor``."""
     models = project / "models"
     models.mkdir(parents=True, exist_ok=True)
     spark = target == "spark"
     text = "string" if spark else "varchar"
-    body = floor_sql("spark" if spark else "duckdb").split(" as\n", 1)[1]
-    for table in ("assignments", "users", "sessions", "orders"):
-        body = re.sub(
-            rf"\b(from|join) {table}\b", rf"\1 {{{{ source('bench', '{table}') }}}}", body
-        )
-    (models / "floor_moments.sql").write_text(body)
+    if incremental:
+        statements = incremental_dbt_floor_models()
+    else:
+        statements = {
+            "floor_moments": floor_sql("spark" if spark else "duckdb").split(" as\n", 1)[1]
+        }
+    for name, body in statements.items():
+        for table in ("assignments", "users", "sessions", "orders"):
+            body = re.sub(
+                rf"\b(from|join) {table}\b", rf"\1 {{{{ source('bench', '{table}') }}}}", body
+            )
+        (models / f"{name}.sql").write_text(body)
     (models / "floor_statistics.py").write_text(
         DBT_FLOOR_PYTHON.replace("TABLES", repr(DBT_FLOOR_TABLES)).lstrip()
     )
@@ -678,8 +691,120 @@ def write_dbt_floor_project(
         profile = (
             "cuped_bench:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
             f"      path: {json.dumps(str(database))}\n      threads: 2\n"
+            + ("      schema: dbt_floor\n" if incremental else "")
         )
     (project / "profiles.yml").write_text(profile)
+
+
+#: The lookback of the incremental dbt floor: the package's default `incremental.lookback_days`.
+DBT_FLOOR_LOOKBACK_DAYS = 2
+
+
+def incremental_dbt_floor_models() -> dict[str, str]:
+    """The floor statement (floor_sql) as the least incremental layout, in two models:
+
+    - ``floor_settled``, incremental (`delete+insert` on the unit): one row per analysed unit with
+      its attributes and its sums of the events before the boundary (the day of the latest event
+      of either source, less DBT_FLOOR_LOOKBACK_DAYS days), and the boundary (``settled_until``).
+      Its full build derives the units from the assignments and sums every event before the
+      boundary; a run folds the events from the stored boundary to the new one into the units they
+      touch, and writes those units alone.
+    - ``floor_moments``: the stored rows joined to the per-unit sums of the events from the
+      boundary on (read again by every run, so that late events within the lookback count once),
+      then the caps over every unit and the moments, as the floor statement computes them.
+
+    It does less than any correct package: it trusts the assignments never to change after the
+    full build (the benchmark's do not; the package checks them every run) and has no daily series,
+    health, balance or validation. So its daily run is a lower bound of the package's."""
+    body = floor_sql().split(" as\n", 1)[1]
+    derived_units = body[: body.index("order_units as (")].strip()  # with assigned as (...),
+    per_unit = body[body.index("order_units as (") : body.index("unit_values as (")]
+    caps_and_moments = body[body.index("caps as (") :]
+
+    def between(lower: str, upper: str | None) -> str:
+        out = per_unit
+        for column in ("o.ordered_at", "s.session_started_at"):
+            window = f"where {column} >= a.assigned_at - interval 14 day"
+            assert window in out, window
+            bounds = f" and {column} >= {lower}" + (f" and {column} < {upper}" if upper else "")
+            out = out.replace(window, window + bounds)
+        return out
+
+    sums = {
+        "revenue_post": "o.revenue_post",
+        "revenue_pre": "o.revenue_pre",
+        "orders_post": "o.orders_post",
+        "orders_pre": "o.orders_pre",
+        "sessions_post": "s.sessions_post",
+        "sessions_pre": "s.sessions_pre",
+    }
+    flags = {"orders_had_pre": "o.had_pre", "sessions_had_pre": "s.had_pre"}
+    added = ",\n        ".join(
+        [f"st.{name} + coalesce({new}, 0) as {name}" for name, new in sums.items()]
+        + [
+            f"greatest(st.{name}, coalesce({new}, false)::double) as {name}"
+            for name, new in flags.items()
+        ]
+    )
+    joins = (
+        "left join order_units as o"
+        " on o.experiment_id = st.experiment_id and o.user_id = st.user_id\n"
+        "    left join session_units as s"
+        " on s.experiment_id = st.experiment_id and s.user_id = st.user_id"
+    )
+    boundary = (
+        "cast(cast(greatest((select max(ordered_at) from orders),"
+        " (select max(session_started_at) from sessions)) as date) as timestamp)"
+        f" - interval {DBT_FLOOR_LOOKBACK_DAYS} day"
+    )
+    full_values = body[body.index("unit_values as (") : body.index("caps as (")]
+    full_values = full_values.replace(
+        "a.experiment_id,\n        a.variant,",
+        "a.experiment_id,\n        a.user_id,\n        a.variant,\n        a.assigned_at,",
+    ).replace("unit_values as (", "folded as (", 1)
+    settled = f"""{{{{ config(materialized='incremental', incremental_strategy='delete+insert',
+    unique_key=['experiment_id', 'user_id']) }}}}
+{{% if is_incremental() %}}
+with assigned as (
+    select experiment_id, user_id, variant, assigned_at from {{{{ this }}}}
+),
+bounds as (
+    select (select max(settled_until) from {{{{ this }}}}) as lo, {boundary} as hi
+),
+{between("(select lo from bounds)", "(select hi from bounds)")}folded as (
+    select
+        st.experiment_id, st.user_id, st.variant, st.assigned_at, st.country, st.predicted_ltv,
+        {added}
+    from {{{{ this }}}} as st
+    {joins}
+    where o.user_id is not null or s.user_id is not null
+),
+{{% else %}}
+{derived_units}
+bounds as (
+    select {boundary} as hi
+),
+{between("timestamp '1970-01-01'", "(select hi from bounds)")}{full_values}{{% endif %}}
+final as (
+    select *, (select hi from bounds) as settled_until from folded
+)
+select * from final
+"""
+    moments = f"""with assigned as (
+    select experiment_id, user_id, variant, assigned_at from {{{{ ref('floor_settled') }}}}
+),
+bounds as (
+    select max(settled_until) as lo from {{{{ ref('floor_settled') }}}}
+),
+{between("(select lo from bounds)", None)}unit_values as (
+    select
+        st.experiment_id, st.variant, st.country, st.predicted_ltv,
+        {added}
+    from {{{{ ref('floor_settled') }}}} as st
+    {joins}
+),
+{caps_and_moments}"""
+    return {"floor_settled": settled, "floor_moments": moments}
 
 
 def bench_dbt_floor(work: Path, database: Path) -> dict:
@@ -1085,6 +1210,28 @@ with duckdb.connect(database) as con:
 """
 
 
+# the incremental dbt floor's moments (schema dbt_floor) against the floor statement's (main)
+DBT_FLOOR_COMPARE_CHILD = """
+import duckdb, json, sys
+with duckdb.connect(sys.argv[1], read_only=True) as con:
+    columns = [row[0] for row in con.execute("describe main.floor_moments").fetchall()
+               if row[0].startswith(("mean__", "cov__", "n_units"))]
+    worst = 0.0
+    for column in columns:
+        value = con.execute(
+            f"select max(abs(a.{column} - b.{column}) / greatest(abs(b.{column}), 1e-300))"
+            " from dbt_floor.floor_moments as a inner join main.floor_moments as b"
+            " using (experiment_id, segment_name, segment_value, variant)"
+        ).fetchall()[0][0]
+        worst = max(worst, value or 0.0)
+    rows = con.execute(
+        "select (select count(*) from dbt_floor.floor_moments),"
+        " (select count(*) from main.floor_moments)"
+    ).fetchall()[0]
+print(json.dumps({"worst": worst, "rows": rows[0], "floor_rows": rows[1]}))
+"""
+
+
 def run_sql(database: Path, sql: str) -> float:
     import duckdb
 
@@ -1139,6 +1286,24 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
         env=env,
         label="first build with incremental: true (nothing stored: a full build)",
     )
+    least = work / "project_dbt_floor"
+    if args.dbt_floor:
+        write_dbt_floor_project(least, database, incremental=True)
+        run_quiet(dbt_command(least, "parse"), cwd=least, env=env, label="dbt floor: parse")
+        out["dbt_floor"] = {
+            "empty": measure(
+                dbt_command(least, "run", "--select", NO_SUCH_MODEL),
+                cwd=least,
+                env=env,
+                label="incremental dbt floor: its fixed cost",
+            ),
+            "first": measure(
+                dbt_command(least, "build"),
+                cwd=least,
+                env=env,
+                label="incremental dbt floor: first build (nothing stored: a full build)",
+            ),
+        }
     run_sql(database, APPEND_SQL)
     out["incremental"] = measure(
         dbt_command(project, "build"),
@@ -1147,6 +1312,14 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
         label="incremental run after appending the last day",
     )
     out["nodes"] = node_timings(project / "target")
+    if args.dbt_floor:
+        out["dbt_floor"]["incremental"] = measure(
+            dbt_command(least, "build"),
+            cwd=least,
+            env=env,
+            label="incremental dbt floor: run after appending the last day",
+        )
+        out["dbt_floor"]["nodes"] = node_timings(least / "target")
     subprocess.run([sys.executable, "-c", COMPARE_CHILD, str(database), "save"], check=True)
     sql_file = work / "floor.sql"
     sql_file.write_text(floor_sql())
@@ -1168,6 +1341,22 @@ def bench_incremental(work: Path, units: int, events: int, args: argparse.Namesp
         check=True,
     )
     out["compare"] = json.loads(compared.stdout.strip().splitlines()[-1])
+    if args.dbt_floor:
+        # its daily run's moments against the floor statement's on the same data, before its
+        # own full build replaces them
+        compared = subprocess.run(
+            [sys.executable, "-c", DBT_FLOOR_COMPARE_CHILD, str(database)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out["dbt_floor"]["compare"] = json.loads(compared.stdout.strip().splitlines()[-1])
+        out["dbt_floor"]["full"] = measure(
+            dbt_command(least, "build", "--full-refresh"),
+            cwd=least,
+            env=env,
+            label="incremental dbt floor: full build of the final data (--full-refresh)",
+        )
     return out
 
 
@@ -1336,6 +1525,40 @@ def print_incremental_report(r: dict) -> None:
     for n in sorted(r["nodes"], key=lambda n: -n["seconds"]):
         if n["node"].startswith("model.") and n["seconds"] >= 0.05:
             print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
+    d = r.get("dbt_floor")
+    if not d:
+        return
+    own = (d["incremental"]["wall"] - d["empty"]["wall"]) / (d["full"]["wall"] - d["empty"]["wall"])
+    package_full = full["wall"] - empty["wall"]
+    print("\n### the incremental dbt floor (the least incremental dbt project, --dbt-floor)")
+    print(f"| {'measurement':<58} | {'wall s':>9} | {'peak RSS':>11} |")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|")
+    for label, m in (
+        ("its daily run after appending one day (dbt build)", d["incremental"]),
+        ("its full build of the same data (--full-refresh)", d["full"]),
+        ("its first build (nothing stored)", d["first"]),
+        (f"its fixed cost: dbt run --select {NO_SUCH_MODEL}", d["empty"]),
+    ):
+        table_row(label, f"{m['wall']:.2f}", fmt_mb(m["rss_mb"]))
+    table_row("(its run - its fixed) / (its full build - its fixed)", f"{own:.3f}", "")
+    table_row(
+        "(its run - its fixed) / (package's full build - fixed)",
+        f"{(d['incremental']['wall'] - d['empty']['wall']) / package_full:.3f}",
+        "",
+    )
+    table_row(
+        "(its run - its fixed) / floor",
+        f"{(d['incremental']['wall'] - d['empty']['wall']) / floor['wall']:.3f}",
+        "",
+    )
+    c = d["compare"]
+    print(
+        f"its daily run's moments vs the floor statement's: {c['rows']}/{c['floor_rows']} rows, "
+        f"largest relative difference {c['worst']:.1e}"
+    )
+    print("its nodes in the daily run (run_results.json execution_time):")
+    for n in sorted(d["nodes"], key=lambda n: -n["seconds"]):
+        print(f"  {n['seconds']:8.2f} s  {n['status']:<7} {n['node'].split('.', 2)[2]}")
 
 
 # --------------------------------------------------------------------------------------------
