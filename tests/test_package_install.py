@@ -103,7 +103,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     root = tmp_path_factory.mktemp("shop")
     work = tmp_path_factory.mktemp("shop_work")
     _write_project(root)
-    run_dbt(["deps"], project_dir=root, work_dir=work).check()
+    run_dbt(["deps"], project_dir=root, work_dir=work, real_deps=True).check()
     run_dbt(["seed"], project_dir=root, work_dir=work).check()
     return run_dbt(["build"], project_dir=root, work_dir=work)
 
