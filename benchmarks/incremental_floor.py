@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import floor_sql
+from benchmark import floor_sql, largest_moment_difference
 
 SETTLED_VALUES = """unit_values as (
     select
@@ -135,23 +135,6 @@ def statements() -> dict[str, str]:
     }
 
 
-def largest_difference(con: duckdb.DuckDBPyConnection, table: str, reference: str) -> float:
-    columns = [
-        row[0]
-        for row in con.execute(f"describe {table}").fetchall()
-        if row[0].startswith(("mean__", "cov__", "n_units"))
-    ]
-    worst = 0.0
-    for column in columns:
-        value = con.execute(
-            f"select max(abs(a.{column} - b.{column}) / greatest(abs(b.{column}), 1e-300)) "
-            f"from {table} as a inner join {reference} as b "
-            "using (experiment_id, segment_name, segment_value, variant)"
-        ).fetchall()[0][0]
-        worst = max(worst, value or 0.0)
-    return worst
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database", type=Path, help="the incremental benchmark's bench.duckdb")
@@ -171,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| statement | best s | / full floor |\n|---|---|---|")
     for name, value in seconds.items():
         print(f"| {name} | {value:.2f} | {value / full:.3f} |")
-    worst = largest_difference(con, "inc_a", "inc_full")
+    worst = largest_moment_difference(con, "inc_a", "inc_full")
     print(f"A vs the full floor: largest relative difference of a moment {worst:.2e}")
 
 
