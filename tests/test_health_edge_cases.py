@@ -519,6 +519,13 @@ def test_assignments_at_infinity_or_outside_1900_to_2200_are_counted_not_analyse
         assert row["n_rows_assigned_at_out_of_range"] == len(OUT_OF_RANGE_TIMES)
         assert row["n_invalid_assignment_rows"] == len(OUT_OF_RANGE_TIMES)
     assert health[("ok", "control")]["n_rows_assigned_at_out_of_range"] == 0
+    # counted in cuped_health, so not the warning about rows without an experiment
+    warned = [
+        line
+        for line in reliability.output.splitlines()
+        if "cuped_assignment_rows_have_an_experiment_id" in line and "WARN" in line
+    ]
+    assert warned == [], warned
 
 
 # --- non-finite and out-of-range numbers: in the data, and in the configuration ---------------
