@@ -5,6 +5,9 @@ Usage (from the repository root, in the environment where the package and dbt-du
     python benchmarks/benchmark.py                        # 10M units, 100M events (+ a 1M-unit run)
     python benchmarks/benchmark.py --units 100000 --events 1000000 --keep
     python benchmarks/benchmark.py --target spark         # on a local PySpark: 1M units, 10M events
+    # on Spark at the targets' scale (10M units, 100M events), with a 14 GB JVM heap:
+    python benchmarks/benchmark.py --target spark --units 10000000 --events 100000000 \\
+        --spark-driver-memory 14g
     python benchmarks/benchmark.py --parse-only           # the full parse, with and without it
 
 What it does, for the main scale and for a scale `--small-factor` times smaller:
@@ -1803,7 +1806,7 @@ def bench_spark(work: Path, units: int, events: int, args: argparse.Namespace) -
         "PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell"
     )
     started = time.perf_counter()
-    with local_spark(work / "spark") as spark:
+    with local_spark(work / "spark", args.spark_driver_memory) as spark:
         out["jvm_start"] = time.perf_counter() - started
         print(f"  local SparkSession (JVM start): {out['jvm_start']:.1f} s", flush=True)
         out["data"] = d = generate_spark_data(spark, units, events)
@@ -2162,6 +2165,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         help="dbt's threads on Spark (default 1; the DuckDB profile runs 2)",
+    )
+    parser.add_argument(
+        "--spark-driver-memory",
+        default="2g",
+        help="the local Spark JVM's heap with --target spark (default 2g, enough for 2M units)",
     )
     parser.add_argument("--parse-repeats", type=int, default=5)
     parser.add_argument("--python-repeats", type=int, default=5)

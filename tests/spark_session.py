@@ -69,9 +69,10 @@ def _install_java() -> bool:
 
 
 @contextmanager
-def local_spark(folder: Path) -> Iterator[Any]:
+def local_spark(folder: Path, driver_memory: str = "2g") -> Iterator[Any]:
     """A local SparkSession (2 cores) with its warehouse and Derby metastore under ``folder``,
-    stopped at exit. dbt-spark's `session` method picks it up (SparkSession.getOrCreate)."""
+    stopped at exit. dbt-spark's `session` method picks it up (SparkSession.getOrCreate).
+    ``driver_memory`` is the JVM's heap (the benchmark raises it at larger scales)."""
     from pyspark.sql import SparkSession
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def local_spark(folder: Path) -> Iterator[Any]:
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "2g")
+        .config("spark.driver.memory", driver_memory)
         .enableHiveSupport()
         .getOrCreate()
     )
