@@ -48,6 +48,9 @@ VARS = "{cuped_spark_file_format: parquet}"
 
 #: Spark's limit on the fields of a stage it generates code for (macros/sql/cuped__codegen_hook.sql)
 CODEGEN_MAX_FIELDS = "spark.sql.codegen.maxFields"
+#: The session's time zone, UTC in the harness (tests/spark_session.py), and another one.
+SESSION_TIME_ZONE = "spark.sql.session.timeZone"
+ZONE = "Europe/London"
 
 
 def _spark_flags(work: Path) -> list[str]:
@@ -139,14 +142,28 @@ def spark_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     {"cuped_spark_file_format": "parquet", "cuped": {**demo, "incremental": True}}
                 )
                 refused = _invoke(["parse", "--vars", incremental], work)
+                zoned = json.dumps(
+                    {"cuped_spark_file_format": "parquet", "cuped": {**demo, "timezone": ZONE}}
+                )
+                refused_timezone = _invoke(["parse", "--vars", zoned], work)
                 literal = _compiled_literal(work)
                 literal_value = spark.sql(literal).collect()[0][0]
             tables = {name: spark.table(f"{SCHEMA}.{name}").toPandas() for name in TABLES}
             nans = _nan_counts(spark, [*TABLES, "cuped__statistics"])
+            # last, since it would stop the build: a session in another time zone
+            spark.conf.set(SESSION_TIME_ZONE, ZONE)
+            try:
+                session_zone = _invoke(
+                    ["run", "--select", "cuped__assignment_rows", "--vars", VARS], work
+                )
+            finally:
+                spark.conf.set(SESSION_TIME_ZONE, "UTC")
         yield {
             "output": output,
             "tables": tables,
             "incremental": refused,
+            "timezone": refused_timezone,
+            "session_zone": session_zone,
             "literal": (literal, literal_value),
             "nans": nans,
             "max_fields": max_fields,
@@ -183,6 +200,21 @@ def test_incremental_builds_are_refused_on_spark(spark_demo: dict) -> None:
     ok, output = spark_demo["incremental"]
     assert not ok
     assert "cuped: `incremental` is not supported on Spark (dbt-spark)" in output, output[-3000:]
+
+
+def test_time_zones_other_than_utc_are_refused_on_spark(spark_demo: dict) -> None:
+    """On Spark the session's time zone decides a timestamp's day and dbt-spark's day arithmetic,
+    and Spark SQL has no AT TIME ZONE: a session in another zone stops the build at its first
+    model, naming the zone and the setting (Europe/London: UTC+0 in winter only), and a
+    `timezone` other than UTC is refused when the var is read."""
+    session = f"cuped: the Spark session's time zone is '{ZONE}' (spark.sql.session.timeZone)"
+    ok, output = spark_demo["session_zone"]
+    assert not ok
+    assert session in output, output[-3000:]
+    setting = f"cuped: `timezone` '{ZONE}' is not supported on Spark and Databricks"
+    ok, output = spark_demo["timezone"]
+    assert not ok
+    assert setting in output, output[-3000:]
 
 
 def test_names_with_quotes_and_backslashes_survive_spark_sql(spark_demo: dict) -> None:

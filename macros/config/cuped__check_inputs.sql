@@ -11,6 +11,7 @@
 {% macro cuped__check_inputs(config) %}
   {#- the relations are resolved at parse time too (their refs are this model's dependencies);
       the checks themselves query only at run time -#}
+  {%- do cuped.cuped__check_session_time_zone() -%}
   {%- if config['experiments'] -%}
     {%- set relation = cuped.cuped__relation(config['experiments']) -%}
     {%- set where = "the `experiments` relation " ~ config['experiments'] -%}
@@ -60,6 +61,31 @@
         {%- endif -%}
       {%- endfor -%}
     {%- endif -%}
+  {%- endif -%}
+  {{ return('') }}
+{% endmacro %}
+
+
+{#-
+  On Spark the time zone of the session, not of the data, decides a timestamp's day (`cast(... as
+  date)`), where a date or a text time without an offset falls, and how `date_add` counts days
+  (dbt-spark's dateadd, for the windows). The package reads times as UTC instants (README "Time
+  zones"), which on Spark holds only in a session whose zone is UTC: another zone stops the
+  build at its first model, naming the zone and the setting, instead of moving days and windows
+  by its offset. Checked on two dates, winter and summer, so that a zone at UTC+0 in one season
+  only (Europe/London) is refused too. Other adapters: nothing to check.
+-#}
+{% macro cuped__check_session_time_zone() %}
+  {{- return(adapter.dispatch('cuped__check_session_time_zone', 'cuped')()) -}}
+{% endmacro %}
+
+{% macro default__cuped__check_session_time_zone() %}{{ return('') }}{% endmacro %}
+
+{% macro spark__cuped__check_session_time_zone() %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set row = run_query("select current_timezone(), unix_timestamp('2026-01-01 00:00:00'), unix_timestamp('2026-07-01 00:00:00')").rows[0] -%}
+  {%- if (row[1] | int) != 1767225600 or (row[2] | int) != 1782864000 -%}
+    {{ exceptions.raise_compiler_error("cuped: the Spark session's time zone is '" ~ row[0] ~ "' (spark.sql.session.timeZone), but the package reads times on Spark as UTC: in another zone a timestamp's day, a date's midnight and a window of days move by the zone's offset. Run dbt in a session whose time zone is UTC: set spark.sql.session.timeZone to UTC in the cluster's Spark configuration, or in the SparkSession that dbt-spark's `session` method uses.") }}
   {%- endif -%}
   {{ return('') }}
 {% endmacro %}

@@ -176,6 +176,11 @@
   {%- if value is not string or value not in modules.pytz.all_timezones_set -%}
     {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " must be an IANA time zone name such as UTC or Europe/Berlin, got: " ~ value) }}
   {%- endif -%}
+  {#- wall-clock times in a zone are read with the SQL standard's AT TIME ZONE, which Spark SQL
+      (and Databricks SQL) does not have: refused here rather than failing inside a model -#}
+  {%- if value != 'UTC' and target.type in ['spark', 'databricks'] -%}
+    {{ exceptions.raise_compiler_error("cuped: " ~ where ~ " '" ~ value ~ "' is not supported on Spark and Databricks, only UTC: the package reads wall-clock times in a zone with the SQL standard's AT TIME ZONE, which Spark SQL does not have. Convert the times to UTC in a model of yours (Spark's to_utc_timestamp(column, '" ~ value ~ "')) and leave `timezone` unset; days are then days of UTC.") }}
+  {%- endif -%}
   {{ return(value) }}
 {% endmacro %}
 
